@@ -1,0 +1,55 @@
+# Two commands set everything up on a fresh machine:  `make book`  and  `make test`.
+# Both create .venv when missing, install facelib (editable) with its pinned extras, fetch the
+# assets, then do their job.  Versions are pinned in pyproject.toml only.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The project's offline asset mirror, when it sits beside the checkout (DESIGN 4).
+ifneq ($(wildcard ../shared/assets),)
+export FACELIB_MIRROR ?= $(abspath ../shared/assets)
+endif
+STAGE  := _build/stage
+NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
+
+.PHONY: book test test-slow assets setup clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (occluded-faces)" >/dev/null
+	touch $@
+
+assets: $(STAMP)
+	$(BIN)/python -m data_scripts.fetch_assets
+
+# Unit tests (fast set), then every chapter in the smoke profile under nbval.
+test: assets
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" tests
+	FACELIB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=600 $(NOTEBOOKS)
+
+test-slow: assets
+	$(BIN)/python -m pytest -q -m "slow" tests
+
+# Execute every chapter with papermill (profile: $FACELIB_PROFILE, else gpu if CUDA, else cpu)
+# into a staging copy of the book, then build the HTML from the executed copies.
+book: assets
+	rm -rf $(STAGE) && mkdir -p $(STAGE)/book
+	cp _config.yml _toc.yml references.bib $(STAGE)/
+	cp book/*.md $(STAGE)/book/
+	ln -s ../../facelib $(STAGE)/facelib
+	for nb in $(NOTEBOOKS); do \
+	    $(BIN)/papermill --cwd book -k python3 --log-level WARNING "$$nb" "$(STAGE)/$$nb" || exit 1; \
+	done
+	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
+	@echo "Book: $(abspath _build/html/index.html)"
+
+bench: assets
+	$(BIN)/python -m facelib.bench render
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,97 @@
+"""Throughput benchmarks: ``python -m facelib.bench render``.
+
+Prints one JSON line per (backend, image size, batch): images/s of the renderer forward and
+forward+backward, of a ResNet-18 forward+backward on the same batch, and the ratio of their
+forward+backward times (the renderer should cost at most half the network, DESIGN 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from .errors import run_cli
+
+
+def _best_time(fn, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs (seconds)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def bench_render(backend: str, size: int, batch: int, repeats: int, device: str, seed: int = 0) -> dict:
+    """Measure renderer and ResNet-18 throughput at one size; returns the JSON record."""
+    from .sampling import random_coefficients
+    from .morphable import MorphableModel
+    from .nets.resnet import resnet
+    from .render import Renderer
+
+    model = MorphableModel.from_ict().to(device)
+    renderer = Renderer(model, size, backend=backend).to(device)
+    gen = torch.Generator().manual_seed(seed)
+    coeffs = random_coefficients(model, batch, gen).to(device)
+
+    def render_fwd():
+        with torch.no_grad():
+            renderer(coeffs)
+
+    def render_fwd_bwd():
+        c = coeffs.clone().requires_grad_(True)
+        renderer(c).image.square().mean().backward()
+
+    net = resnet("resnet18", model.layout.total).to(device)
+    images = torch.rand(batch, 3, size, size, generator=gen).to(device)
+
+    def net_fwd_bwd():
+        net.zero_grad(set_to_none=True)
+        net(images).square().mean().backward()
+
+    t_fwd = _best_time(render_fwd, repeats)
+    t_fb = _best_time(render_fwd_bwd, repeats)
+    t_net = _best_time(net_fwd_bwd, repeats)
+    return {
+        "backend": backend, "size": size, "batch": batch, "device": device,
+        "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+        "render_fwd_img_s": round(batch / t_fwd, 1), "render_fwd_bwd_img_s": round(batch / t_fb, 1),
+        "resnet18_fwd_bwd_img_s": round(batch / t_net, 1),
+        "render_fwd_bwd_s": round(t_fb, 4), "resnet18_fwd_bwd_s": round(t_net, 4),
+        "ratio_render_to_resnet18": round(t_fb / t_net, 3),
+    }
+
+
+def main(argv=None) -> int:
+    from .render import pytorch3d_available
+
+    p = argparse.ArgumentParser(prog="python -m facelib.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="what", required=True)
+    r = sub.add_parser("render", help="renderer vs ResNet-18 throughput")
+    r.add_argument("--sizes", type=int, nargs="+", default=[64, 112, 224])
+    r.add_argument("--batch", type=int, default=16)
+    r.add_argument("--repeats", type=int, default=5)
+    r.add_argument("--backends", nargs="+", default=None, help="default: torch, + pytorch3d if it imports")
+    r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = p.parse_args(argv)
+    backends = args.backends or (["torch", "pytorch3d"] if pytorch3d_available() else ["torch"])
+    for backend in backends:
+        for size in args.sizes:
+            print(json.dumps(bench_render(backend, size, args.batch, args.repeats, args.device)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,74 @@
+"""Analysis-by-synthesis: fit coefficients to one or more images by gradient descent.
+
+The optimisation every learning-based method in this book amortises: find the coefficients
+whose rendering explains the image (photometric term) and whose projected landmarks match the
+detected ones (landmark term), under the coefficient prior. Adam on all coefficient blocks with
+per-block learning rates; the landmark term dominates early (pose and shape), the photometric term
+refines albedo, light and expression.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .losses import coefficient_regularizer, landmark_loss, photometric_loss
+from .render import Renderer
+
+DEFAULT_LR = {"id": 0.05, "exp": 0.02, "tex": 0.05, "angle": 0.01, "gamma": 0.02, "trans": 0.01}
+
+
+@dataclass
+class FitResult:
+    """Fitted coefficients ``(B, total)`` and the loss history (one dict per step)."""
+
+    coeffs: torch.Tensor
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: torch.Tensor,
+        steps: int = 500, w_photo: float = 1.92, w_landmark: float = 1.6e-3, w_reg: float = 3e-4,
+        lr: dict[str, float] | None = None, mask: torch.Tensor | None = None,
+        callback=None) -> FitResult:
+    """Fit coefficients to target images.
+
+    Args:
+        renderer: renders coefficients of its model at the target's size.
+        image: ``(B, 3, H, W)`` targets in [0, 1].
+        landmarks: ``(B, 68, 2)`` target landmarks (pixels).
+        init: ``(B, total)`` starting coefficients.
+        steps: Adam iterations.
+        w_photo, w_landmark, w_reg: loss weights (Deep3D's defaults).
+        lr: learning rate per coefficient block (defaults: ``DEFAULT_LR``).
+        mask: ``(B, 1, H, W)`` pixels that may be explained (default: all); the photometric
+            term uses ``mask × rendered-face mask`` as attention.
+        callback: ``callback(step, coeffs, render_output)`` called every step (e.g. progress).
+    Returns:
+        :class:`FitResult`.
+    """
+    layout = renderer.model.layout
+    rates = {**DEFAULT_LR, **(lr or {})}
+    blocks = {k: v.detach().clone().requires_grad_(True) for k, v in layout.split(init).items()}
+    opt = torch.optim.Adam([{"params": [blocks[k]], "lr": rates[k]} for k in blocks])
+    # Cosine decay to 5 % of the initial rates: large steps find the pose, small ones refine.
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t / max(steps, 1))))
+    history = []
+    for step in range(steps):
+        opt.zero_grad(set_to_none=True)
+        out = renderer(layout.join(blocks), background=image)
+        attention = out.mask if mask is None else out.mask * mask
+        l_photo = photometric_loss(out.image, image, attention)
+        l_lm = landmark_loss(out.landmarks, landmarks, image_size=renderer.image_size)
+        l_reg = coefficient_regularizer(blocks)
+        total = w_photo * l_photo + w_landmark * l_lm + w_reg * l_reg
+        total.backward()
+        opt.step()
+        sched.step()
+        history.append({"step": step, "total": total.item(), "photometric": l_photo.item(),
+                        "landmark": l_lm.item(), "regularizer": l_reg.item()})
+        if callback is not None:
+            callback(step, blocks, out)
+    return FitResult(coeffs=layout.join({k: v.detach() for k, v in blocks.items()}), history=history)

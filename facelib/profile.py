@@ -1,0 +1,72 @@
+"""Run profiles: one code path, three sizes (DESIGN 2).
+
+``smoke`` proves every cell runs (CI, nbval), ``cpu`` gives meaningful numbers on a laptop in
+at most ~30 min per chapter, ``gpu`` is the reproduction at paper sizes. A profile changes sizes
+and step counts only, never the algorithm.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+
+from .errors import FacelibError
+
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and step counts of one profile.
+
+    Attributes:
+        name: ``smoke`` | ``cpu`` | ``gpu``.
+        image_size: side of the square network input in pixels.
+        backbone: encoder architecture name (``resnet_tiny``, ``resnet18``, ``resnet50``).
+        batch_size: training batch size.
+        fit_steps: optimisation steps of the analysis-by-synthesis fit (chapter 2).
+        render_size: side of the images rendered for figures.
+    """
+
+    name: str
+    image_size: int
+    backbone: str
+    batch_size: int
+    fit_steps: int
+    render_size: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_TABLE = {
+    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 600, 224),
+    "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224),
+}
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency in practice
+        return False
+    return torch.cuda.is_available()
+
+
+def resolve(name: str = "auto") -> Profile:
+    """Return the profile called ``name``; ``"auto"`` picks ``$FACELIB_PROFILE``, else ``gpu``
+    when CUDA is available, else ``cpu``."""
+    if name == "auto":
+        name = os.environ.get("FACELIB_PROFILE", "").strip() or ("gpu" if _cuda_available() else "cpu")
+    if name not in _TABLE:
+        raise FacelibError(
+            f"unknown profile {name!r}; use one of {', '.join(PROFILES)} or 'auto' "
+            "(set FACELIB_PROFILE to override auto-detection)"
+        )
+    return _TABLE[name]
+
+
+def override(profile: Profile, **changes) -> Profile:
+    """A copy of ``profile`` with some fields changed (for experiments; the name is kept)."""
+    return replace(profile, **changes)
