@@ -33,14 +33,15 @@ def _best_time(fn, repeats: int, warmup: int = 1) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def bench_render(backend: str, size: int, batch: int, repeats: int, device: str, seed: int = 0) -> dict:
+def bench_render(backend: str, size: int, batch: int, repeats: int, device: str, seed: int = 0,
+                 region: str = "narrow") -> dict:
     """Measure renderer and ResNet-18 throughput at one size; returns the JSON record."""
     from .sampling import random_coefficients
     from .morphable import MorphableModel
     from .nets.resnet import resnet
     from .render import Renderer
 
-    model = MorphableModel.from_ict().to(device)
+    model = MorphableModel.from_ict(region).to(device)
     renderer = Renderer(model, size, backend=backend).to(device)
     gen = torch.Generator().manual_seed(seed)
     coeffs = random_coefficients(model, batch, gen).to(device)
@@ -64,7 +65,7 @@ def bench_render(backend: str, size: int, batch: int, repeats: int, device: str,
     t_fb = _best_time(render_fwd_bwd, repeats)
     t_net = _best_time(net_fwd_bwd, repeats)
     return {
-        "backend": backend, "size": size, "batch": batch, "device": device,
+        "backend": backend, "region": region, "triangles": int(model.triangles.shape[0]), "size": size, "batch": batch, "device": device,
         "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
         "render_fwd_img_s": round(batch / t_fwd, 1), "render_fwd_bwd_img_s": round(batch / t_fb, 1),
         "resnet18_fwd_bwd_img_s": round(batch / t_net, 1),
@@ -84,12 +85,13 @@ def main(argv=None) -> int:
     r.add_argument("--batch", type=int, default=16)
     r.add_argument("--repeats", type=int, default=5)
     r.add_argument("--backends", nargs="+", default=None, help="default: torch, + pytorch3d if it imports")
+    r.add_argument("--region", default="narrow", help="ICT region: narrow (default), face, head")
     r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
     backends = args.backends or (["torch", "pytorch3d"] if pytorch3d_available() else ["torch"])
     for backend in backends:
         for size in args.sizes:
-            print(json.dumps(bench_render(backend, size, args.batch, args.repeats, args.device)), flush=True)
+            print(json.dumps(bench_render(backend, size, args.batch, args.repeats, args.device, region=args.region)), flush=True)
     return 0
 
 

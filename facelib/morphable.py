@@ -114,12 +114,13 @@ class MorphableModel(nn.Module):
 
     # ------------------------------------------------------------------ loaders
     @classmethod
-    def from_ict(cls, region: str = "face") -> "MorphableModel":
+    def from_ict(cls, region: str = "narrow") -> "MorphableModel":
         """ICT-FaceKit Light (26,719 vertices upstream) restricted to a region.
 
         Args:
-            region: ``"face"`` (the M_Face polygons: 9,409 vertices, 18,460 triangles),
-                ``"narrow"`` (the narrow face 0..6705, closest to BFM's front face) or
+            region: ``"narrow"`` (default: the narrow face, vertices 0..6705, 13,120 triangles —
+                the counterpart of Deep3D's BFM front face), ``"face"`` (all M_Face polygons,
+                9,409 vertices, 18,460 triangles, with ears and neck) or
                 ``"head"`` (face + back of head and neck, for display).
         Units are converted from centimetres to decimetres and the model is centred on the mean
         of the narrow face, so the Deep3D camera frames it like BFM. Albedo: :mod:`facelib.albedo`.

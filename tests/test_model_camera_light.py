@@ -11,8 +11,11 @@ from facelib.errors import FacelibError
 from facelib.morphable import MorphableModel
 
 
-def test_ict_face_region_sizes_and_layout(ict):
-    assert ict.n_vertices == 9409 and ict.triangles.shape == (18460, 3)
+def test_ict_regions_have_the_documented_sizes(ict):
+    assert ict.n_vertices == 6706 and ict.triangles.shape == (13120, 3)  # default: narrow face
+    face = MorphableModel.from_ict("face")
+    assert face.n_vertices == 9409 and face.triangles.shape == (18460, 3)
+    assert torch.allclose(face.neutral[face.landmarks], ict.neutral[ict.landmarks])
     assert ict.layout.sizes == {"id": 100, "exp": 53, "tex": 10, "angle": 3, "gamma": 27, "trans": 3}
     assert ict.landmarks.shape == (68,) and int(ict.landmarks.max()) < ict.n_vertices
 
