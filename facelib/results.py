@@ -1,0 +1,55 @@
+"""Where chapters write their metrics: ``results/<chapter>/<profile>/metrics.json`` (DESIGN 2).
+
+The benchmark chapter and the prose (through ``myst_nb.glue``) read these files; nobody types a
+number by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The checkout root (the folder with ``_toc.yml``) above ``start`` (default: cwd), else cwd."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "facelib").is_dir():
+            return folder
+    return here
+
+
+def results_dir(chapter: str, profile: str) -> Path:
+    """``$FACELIB_RESULTS`` or ``<root>/results``, then ``<chapter>/<profile>/`` (created)."""
+    base = Path(os.environ.get("FACELIB_RESULTS") or project_root() / "results")
+    out = base / chapter / profile
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = None) -> Path:
+    """Write ``metrics.json`` with the metrics, the run's config and the machine; returns its path."""
+    record = {
+        "chapter": chapter,
+        "profile": profile.name,
+        "profile_config": profile.as_dict(),
+        "config": config or {},
+        "metrics": metrics,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__,
+                    "device": "cuda" if torch.cuda.is_available() else "cpu",
+                    "threads": torch.get_num_threads()},
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    path = results_dir(chapter, profile.name) / "metrics.json"
+    path.write_text(json.dumps(record, indent=1, sort_keys=True))
+    return path
+
+
+def read_metrics(chapter: str, profile: str) -> dict:
+    """The record written by :func:`write_metrics`."""
+    return json.loads((results_dir(chapter, profile) / "metrics.json").read_text())

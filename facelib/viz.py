@@ -1,0 +1,139 @@
+"""Figures for the book: plotly meshes, image grids, an ipywidgets explorer, loss curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .morphable import MorphableModel
+from .render import Renderer
+
+
+def setup_notebook() -> None:
+    """Make plotly figures appear in the built HTML (DESIGN 4) and in Jupyter/Colab."""
+    import plotly.io as pio
+
+    pio.renderers.default = "plotly_mimetype+notebook_connected"
+
+
+def to_numpy_image(image: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` or ``(B, 3, H, W)`` float in [0, 1] → uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``."""
+    arr = image.detach().clamp(0, 1).cpu()
+    arr = arr.permute(1, 2, 0) if arr.dim() == 3 else arr.permute(0, 2, 3, 1)
+    return (arr.numpy() * 255 + 0.5).astype(np.uint8)
+
+
+def mesh_figure(model: MorphableModel, vertices: torch.Tensor, colors: torch.Tensor | None = None,
+                title: str = "", height: int = 420):
+    """Plotly ``Mesh3d`` of one mesh ``(V, 3)`` with optional per-vertex colours ``(V, 3)`` in [0, 1]."""
+    import plotly.graph_objects as go
+
+    v = vertices.detach().cpu().numpy()
+    t = model.triangles.cpu().numpy()
+    kw = {}
+    if colors is not None:
+        c = (colors.detach().clamp(0, 1).cpu().numpy() * 255).astype(int)
+        kw["vertexcolor"] = [f"rgb({r},{g},{b})" for r, g, b in c]
+    else:
+        kw["color"] = "rgb(220,190,170)"
+    mesh = go.Mesh3d(x=v[:, 0], y=v[:, 1], z=v[:, 2], i=t[:, 0], j=t[:, 1], k=t[:, 2],
+                     flatshading=False, lighting=dict(ambient=0.5, diffuse=0.7, specular=0.1), **kw)
+    fig = go.Figure(mesh)
+    fig.update_layout(
+        title=title, height=height, margin=dict(l=0, r=0, t=30 if title else 0, b=0),
+        scene=dict(aspectmode="data", xaxis_visible=False, yaxis_visible=False, zaxis_visible=False,
+                   camera=dict(eye=dict(x=0.0, y=0.0, z=2.0), up=dict(x=0, y=1, z=0))),
+    )
+    return fig
+
+
+def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int | None = None,
+               landmarks: torch.Tensor | None = None, height: int = 260):
+    """Plotly grid of ``(B, 3, H, W)`` images, optionally with ``(B, 68, 2)`` landmarks on top."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    arr = to_numpy_image(images)
+    n = len(arr)
+    cols = cols or n
+    rows = (n + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01,
+                        vertical_spacing=0.06)
+    for i, img in enumerate(arr):
+        r, c = i // cols + 1, i % cols + 1
+        fig.add_trace(go.Image(z=img), row=r, col=c)
+        if landmarks is not None:
+            lm = landmarks[i].detach().cpu().numpy()
+            fig.add_trace(go.Scatter(x=lm[:, 0] - 0.5, y=lm[:, 1] - 0.5, mode="markers",
+                                     marker=dict(size=3, color="#00e5ff"), showlegend=False), row=r, col=c)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height * rows, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+def loss_curves(history: list[dict], keys: list[str], title: str = "", log: bool = True):
+    """Plotly line chart of logged losses over steps."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    steps = [h["step"] for h in history]
+    for k in keys:
+        fig.add_trace(go.Scatter(x=steps, y=[h[k] for h in history], mode="lines", name=k))
+    fig.update_layout(title=title, xaxis_title="step", yaxis_type="log" if log else "linear",
+                      height=320, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
+def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: int = 4):
+    """ipywidgets sliders for the first identity/expression/albedo modes, light and pose.
+
+    Returns a widget that re-renders the face (image) on every change; in the static HTML it
+    shows its initial state.
+    """
+    import ipywidgets as w
+    from PIL import Image
+    import io
+
+    renderer = Renderer(model, image_size, background=0.35)
+    lay = model.layout
+    sliders: dict[tuple[str, int], w.FloatSlider] = {}
+
+    def add(block, idx, label, lo, hi):
+        sliders[(block, idx)] = w.FloatSlider(value=0.0, min=lo, max=hi, step=0.05, description=label,
+                                              continuous_update=False, layout=w.Layout(width="320px"))
+
+    for i in range(min(n_modes, lay.id)):
+        add("id", i, f"identity {i}", -3, 3)
+    exp_names = model.info.expression_names
+    lo_exp = 0.0 if model.info.expression_prior == "unit_interval" else -3.0
+    for i, name in enumerate(("jawOpen", "mouthSmile_L", "mouthSmile_R", "eyeBlink_L")):
+        idx = exp_names.index(name) if name in exp_names else i
+        add("exp", idx, exp_names[idx][:14], lo_exp, 1.0 if lo_exp == 0 else 3.0)
+    for i in range(min(n_modes, lay.tex)):
+        add("tex", i, model.info.texture_names[i][:14], -3, 3)
+    add("angle", 1, "yaw", -0.8, 0.8)
+    add("angle", 0, "pitch", -0.5, 0.5)
+    add("gamma", 3, "light x (R)", -0.6, 0.6)
+    add("gamma", 1, "light y (R)", -0.6, 0.6)
+    image = w.Image(format="png", width=image_size, height=image_size)
+
+    def update(*_):
+        c = lay.zeros(1)
+        s = lay.slices()
+        for (block, idx), slider in sliders.items():
+            c[0, s[block].start + idx] = slider.value
+            if block == "gamma":  # apply the same light direction to G and B
+                c[0, s[block].start + idx + 9] = slider.value
+                c[0, s[block].start + idx + 18] = slider.value
+        with torch.no_grad():
+            out = renderer(c)
+        buf = io.BytesIO()
+        Image.fromarray(to_numpy_image(out.image[0])).save(buf, format="png")
+        image.value = buf.getvalue()
+
+    for s in sliders.values():
+        s.observe(update, names="value")
+    update()
+    controls = w.VBox(list(sliders.values()))
+    return w.HBox([controls, image])
