@@ -1,0 +1,102 @@
+"""Project conventions that are easy to break silently."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from facelib import profile
+from facelib.errors import FacelibError
+
+from .conftest import ROOT
+
+
+def _pins(requirements):
+    return dict(re.match(r"^([A-Za-z0-9_.\-]+)==(.+)$", r).groups() for r in requirements if "==" in r)
+
+
+def test_environment_yml_names_the_same_versions_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _pins(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        pins.update(_pins(extra))
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    env_pins = _pins(pip_section)
+    assert env_pins == pins
+
+
+def test_facelib_never_imports_torchvision():
+    offenders = [str(p) for p in (ROOT / "facelib").rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+torchvision", p.read_text(), re.M)]
+    assert offenders == []
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_chapter_has_an_auto_profile_parameters_cell(nb):
+    cells = json.loads(nb.read_text())["cells"]
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1
+    assert 'PROFILE = "auto"' in "".join(params[0]["source"])
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = {c["file"] for c in toc["chapters"]}
+    for nb in (ROOT / "book").glob("*.ipynb"):
+        assert f"book/{nb.stem}" in listed
+
+
+def test_profile_resolution(monkeypatch):
+    monkeypatch.setenv("FACELIB_PROFILE", "smoke")
+    assert profile.resolve("auto").name == "smoke"
+    monkeypatch.delenv("FACELIB_PROFILE")
+    assert profile.resolve("auto").name in ("cpu", "gpu")
+    assert profile.resolve("gpu").image_size == 224
+    with pytest.raises(FacelibError, match="smoke, cpu, gpu"):
+        profile.resolve("laptop")
+
+
+def test_results_are_written_where_the_chapters_read_them(tmp_path, monkeypatch):
+    from facelib.results import read_metrics, write_metrics
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    path = write_metrics("99_test", profile.resolve("smoke"), {"x": 1.5}, {"seed": 0})
+    assert path == tmp_path / "99_test" / "smoke" / "metrics.json"
+    assert read_metrics("99_test", "smoke")["metrics"] == {"x": 1.5}
+
+
+def test_resnet_architectures_and_zero_head():
+    import torch
+
+    from facelib.nets.resnet import resnet
+
+    for arch, feat in (("resnet_tiny", 128), ("resnet18", 512), ("resnet50", 2048)):
+        net = resnet(arch, 7)
+        assert net.feature_dim == feat
+        x = torch.rand(2, 3, 64, 64, requires_grad=True)
+        y = net(x)
+        assert y.shape == (2, 7) and torch.count_nonzero(y) == 0
+        y.sum().backward()
+        assert net.head.weight.grad.abs().sum() > 0  # the zero head still learns
+    with pytest.raises(FacelibError, match="resnet18"):
+        resnet("vgg", 3)
+
+
+def test_bench_record_has_the_promised_fields():
+    from facelib.bench import bench_render
+
+    rec = bench_render("torch", 32, 2, repeats=1, device="cpu")
+    assert rec["size"] == 32 and rec["batch"] == 2
+    assert rec["ratio_render_to_resnet18"] == pytest.approx(rec["render_fwd_bwd_s"] / rec["resnet18_fwd_bwd_s"], rel=0.05)
+
+
+@pytest.mark.slow
+def test_renderer_costs_at_most_half_a_resnet18_at_112px():
+    from facelib.bench import bench_render
+
+    rec = bench_render("torch", 112, 16, repeats=5, device="cpu")
+    assert rec["ratio_render_to_resnet18"] <= 0.5, rec
