@@ -12,7 +12,7 @@ QUANTITIES = ("vertices", "albedo", "sh")
 
 
 def render_gradient_check(model: MorphableModel, image_size: int, what: str, n_directions: int = 3,
-                          eps: float = 1e-6, seed: int = 0) -> list[dict]:
+                          eps: float = 1e-7, seed: int = 0) -> list[dict]:
     """Compare autograd with central finite differences of a rendered image (float64).
 
     The scalar is ``Σ w ⊙ image`` for fixed random weights ``w``; derivatives are taken along

@@ -41,7 +41,7 @@ class Profile:
 
 _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 600, 224),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224),
 }
 

@@ -61,8 +61,10 @@ def rasterize(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.Tensor, he
     b, _, _ = xy.shape
     n_faces = triangles.shape[0]
     device = xy.device
-    xy = xy.detach().float()
-    depth = depth.detach().float()
+    # Coverage is decided in the input precision (float64 inputs: float64 edge tests, so that
+    # finite-difference checks see the same coverage as autograd); depth keys are float32 bits.
+    xy = xy.detach()
+    depth = depth.detach()
     tri_xy = xy[:, triangles]  # (B, F, 3, 2)
     tri_z = depth[:, triangles]  # (B, F, 3)
     x0, x1, x2 = tri_xy[..., 0].unbind(-1)
@@ -94,7 +96,7 @@ def rasterize(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.Tensor, he
 
 def _splat(zbuf, bi, fi, k, tri_xy, tri_z, area, col_lo, col_hi, row_lo, row_hi, height, width):
     """Test triangles ``(bi, fi)`` against a ``k × k`` window at their bounding box; update zbuf."""
-    offs = torch.arange(k, device=zbuf.device, dtype=torch.float32)
+    offs = torch.arange(k, device=zbuf.device, dtype=tri_xy.dtype)
     cols = col_lo[bi, fi][:, None, None] + offs[None, None, :]  # (N, 1, k)
     rows = row_lo[bi, fi][:, None, None] + offs[None, :, None]  # (N, k, 1)
     in_box = (cols <= col_hi[bi, fi][:, None, None]) & (rows <= row_hi[bi, fi][:, None, None])
@@ -111,7 +113,7 @@ def _splat(zbuf, bi, fi, k, tri_xy, tri_z, area, col_lo, col_hi, row_lo, row_hi,
     z = tri_z[bi, fi]  # perspective-correct depth: 1/z is affine in screen space
     inv_z = w0 / z[:, 0, None, None] + w1 / z[:, 1, None, None] + w2 / z[:, 2, None, None]
     n, r, c = inside.nonzero(as_tuple=True)
-    pix_depth = (1.0 / inv_z[n, r, c]).contiguous()
+    pix_depth = (1.0 / inv_z[n, r, c]).float().contiguous()
     key = (pix_depth.view(torch.int32).to(torch.int64) << 32) | fi[n]
     pixel = (bi[n] * height + rows[n, r, 0].long()) * width + cols[n, 0, c].long()
     zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
