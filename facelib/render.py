@@ -109,11 +109,16 @@ class Renderer(nn.Module):
         self.cull_backfaces = cull_backfaces
         self.register_buffer("background", torch.as_tensor(background, dtype=torch.float32).reshape(-1))
 
-    def forward(self, coeffs: torch.Tensor, background: torch.Tensor | None = None) -> RenderOutput:
-        """Render ``(B, layout.total)`` coefficients; ``background`` may be ``(B, 3, H, W)`` images."""
+    def forward(self, coeffs: torch.Tensor, background: torch.Tensor | None = None,
+                albedo: torch.Tensor | None = None) -> RenderOutput:
+        """Render ``(B, layout.total)`` coefficients; ``background`` may be ``(B, 3, H, W)`` images.
+
+        ``albedo`` ``(B, V, 3)`` replaces the model's albedo (e.g. a fabric attached to the face).
+        """
         c = self.model.layout.split(coeffs)
         verts = self.model.shape(c["id"], c["exp"])
-        albedo = self.model.albedo(c["tex"])
+        if albedo is None:
+            albedo = self.model.albedo(c["tex"])
         normals = camera.rotate_directions(self.model.vertex_normals(verts), c["angle"])
         colors = lighting.shade(albedo, normals, c["gamma"])
         posed = camera.rigid_transform(verts, c["angle"], c["trans"])
