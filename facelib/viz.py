@@ -23,6 +23,19 @@ def to_numpy_image(image: torch.Tensor) -> np.ndarray:
     return (arr.numpy() * 255 + 0.5).astype(np.uint8)
 
 
+def png_data_uri(image: np.ndarray) -> str:
+    """``(H, W, 3)`` uint8 → ``data:image/png;base64,…`` (plotly embeds it compressed, not as a
+    JSON list of pixel values: notebooks and pages stay small)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
 def mesh_figure(model: MorphableModel, vertices: torch.Tensor, colors: torch.Tensor | None = None,
                 title: str = "", height: int = 420):
     """Plotly ``Mesh3d`` of one mesh ``(V, 3)`` with optional per-vertex colours ``(V, 3)`` in [0, 1]."""
@@ -61,7 +74,7 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
                         vertical_spacing=0.06)
     for i, img in enumerate(arr):
         r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Image(z=img), row=r, col=c)
+        fig.add_trace(go.Image(source=png_data_uri(img)), row=r, col=c)
         if landmarks is not None:
             lm = landmarks[i].detach().cpu().numpy()
             fig.add_trace(go.Scatter(x=lm[:, 0] - 0.5, y=lm[:, 1] - 0.5, mode="markers",
