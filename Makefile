@@ -20,6 +20,8 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test,data]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	    $$($(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['facelib']['no-deps'])")
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (occluded-faces)" >/dev/null
 	touch $@
 

@@ -1,4 +1,4 @@
-"""Throughput benchmarks: ``python -m facelib.bench render``.
+"""Throughput benchmarks: ``python -m facelib.bench render`` and ``python -m facelib.bench embedders``.
 
 Prints one JSON line per (backend, image size, batch): images/s of the renderer forward and
 forward+backward, of a ResNet-18 forward+backward on the same batch, and the ratio of their
@@ -74,6 +74,34 @@ def bench_render(backend: str, size: int, batch: int, repeats: int, device: str,
     }
 
 
+def bench_embedders(names, size: int, batch: int, repeats: int, device: str) -> list[dict]:
+    """Forward and forward+backward (to the images) time of each available embedder on aligned
+    ``size`` crops; unavailable ones are reported with the reason."""
+    from . import recognition
+
+    out = []
+    images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+    for name in names:
+        try:
+            net = recognition.load(name, allow_download=False).to(device)
+        except recognition.EmbedderUnavailable as err:
+            out.append({"embedder": name, "unavailable": str(err)})
+            continue
+
+        def fwd():
+            with torch.no_grad():
+                net.embed(images)
+
+        def fwd_bwd():
+            x = images.clone().requires_grad_(True)
+            net.embed(x).square().sum().backward()
+
+        out.append({"embedder": name, "size": size, "batch": batch, "device": device,
+                    "threads": torch.get_num_threads(),
+                    "fwd_s": round(_best_time(fwd, repeats), 4), "fwd_bwd_s": round(_best_time(fwd_bwd, repeats), 4)})
+    return out
+
+
 def main(argv=None) -> int:
     from .render import pytorch3d_available
 
@@ -87,7 +115,17 @@ def main(argv=None) -> int:
     r.add_argument("--backends", nargs="+", default=None, help="default: torch, + pytorch3d if it imports")
     r.add_argument("--region", default="narrow", help="ICT region: narrow (default), face, head")
     r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    e = sub.add_parser("embedders", help="face embedders' forward / forward+backward time")
+    e.add_argument("--names", nargs="+", default=["dlib", "facenet", "arcface"])
+    e.add_argument("--size", type=int, default=112, help="side of the aligned input crops")
+    e.add_argument("--batch", type=int, default=16)
+    e.add_argument("--repeats", type=int, default=5)
+    e.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
+    if args.what == "embedders":
+        for record in bench_embedders(args.names, args.size, args.batch, args.repeats, args.device):
+            print(json.dumps(record), flush=True)
+        return 0
     backends = args.backends or (["torch", "pytorch3d"] if pytorch3d_available() else ["torch"])
     for backend in backends:
         for size in args.sizes:

@@ -1,8 +1,46 @@
-"""Evaluation metrics (DESIGN 7); one function per metric, docstrings cite where each is defined."""
+"""Evaluation metrics of the four papers (DESIGN 7): one function per metric, each citing where it
+is defined. Every function returns one value per image (or per point) so that callers can report
+mean ± std, medians, or per-occluder breakdowns; :func:`summary` does the aggregation.
+
+Conventions: images are ``(B, 3, H, W)`` float RGB in ``[0, 1]``; masks ``(B, 1, H, W)`` in
+``{0, 1}`` (floats or bools); landmarks ``(B, 68, 2)`` continuous pixels; vertices ``(B, V, 3)`` in
+the model's units (:func:`millimetres_per_unit` converts).
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
+import torch.nn.functional as F
+
+from .errors import FacelibError
+
+# --------------------------------------------------------------------------- aggregation
+
+
+def summary(values) -> dict[str, float]:
+    """``{"mean", "std", "median", "n"}`` of finite values (NaN entries are dropped and not
+    counted); ``std`` is the population standard deviation (NoW's ``np.std``)."""
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    v = v[torch.isfinite(v)]
+    if v.numel() == 0:
+        return {"mean": math.nan, "std": math.nan, "median": math.nan, "n": 0}
+    return {"mean": float(v.mean()), "std": float(v.std(unbiased=False)),
+            "median": float(np.median(v.numpy())), "n": int(v.numel())}
+
+
+def _mask(m: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    m = torch.as_tensor(m).to(like.dtype)
+    if m.dim() == 3:
+        m = m[:, None]
+    if m.shape[-2:] != like.shape[-2:]:
+        raise FacelibError(f"mask {tuple(m.shape)} does not match image {tuple(like.shape)}")
+    return m
+
+
+# --------------------------------------------------------------------------- images
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, peak: float = 1.0) -> torch.Tensor:
@@ -13,6 +51,104 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, pea
     else:
         mse = (err * mask).sum((1, 2, 3)) / (mask.sum((1, 2, 3)) * a.shape[1]).clamp_min(1.0)
     return 10 * torch.log10(peak**2 / mse.clamp_min(1e-12))
+
+
+def visible_rmse(image: torch.Tensor, render: torch.Tensor, visible: torch.Tensor,
+                 scale: float = 255.0) -> torch.Tensor:
+    """Root-mean-square error between input and reconstruction inside the visible face region,
+    per image, in 0-255 intensity units (FOCUS, Li et al. CVPR 2023, Sec. 4.2 "Image fitting
+    accuracy", Table 1: RMSE "inside visible face regions, with provided GT segmentation masks").
+
+    ``visible``: ground-truth visible-face mask (face and not occluded), intersected by callers
+    with the rendered region. Images with an empty mask give NaN.
+    """
+    m = _mask(visible, image)
+    sq = ((image - render) * scale).square() * m
+    n = m.sum((1, 2, 3)) * image.shape[1]
+    return torch.where(n > 0, (sq.sum((1, 2, 3)) / n.clamp_min(1)).sqrt(), torch.full_like(n, math.nan))
+
+
+def histogram_dissimilarity(image: torch.Tensor, render: torch.Tensor, region: torch.Tensor,
+                            bins: int = 32) -> torch.Tensor:
+    """Colour-histogram dissimilarity between a face image and its reconstruction (ORN, Mohaghegh
+    et al. WACV 2022, Sec. 4.2, Tables 2, 4, 6 — the paper names the metric but not its formula).
+
+    Our definition: for each RGB channel, a ``bins``-bin histogram of the values in ``[0, 1]`` over
+    the pixels of ``region`` (the rendered face, restricted by callers to where the reference is
+    valid), normalised to sum 1; the symmetric chi-squared distance
+    ``½ Σ_b (p_b − q_b)² / (p_b + q_b)`` per channel (0 = same distribution, 1 = disjoint), summed
+    over the three channels, so the value lies in ``[0, 3]``. Chi-squared is the usual histogram
+    comparison (OpenCV ``HISTCMP_CHISQR_ALT`` up to a factor 2); the symmetric, normalised form
+    makes it independent of the region's size and bounded. Compare against the *clean* image when
+    one exists (the synthetic benchmark has it), so that a method is not rewarded for painting the
+    occluder into the face. Absolute values are therefore not comparable with ORN's tables.
+    """
+    m = _mask(region, image)[:, 0] > 0.5
+    out = torch.full((image.shape[0],), math.nan, dtype=torch.float64)
+    for i in range(image.shape[0]):
+        if not m[i].any():
+            continue
+        total = 0.0
+        for c in range(3):
+            p = torch.histc(image[i, c][m[i]].double().clamp(0, 1), bins, 0, 1)
+            q = torch.histc(render[i, c][m[i]].double().clamp(0, 1), bins, 0, 1)
+            p, q = p / p.sum(), q / q.sum()
+            s = p + q
+            total += float(0.5 * ((p - q).square()[s > 0] / s[s > 0]).sum())
+        out[i] = total
+    return out
+
+
+def segmentation_scores(predicted: torch.Tensor, truth: torch.Tensor, region: torch.Tensor,
+                        threshold: float = 0.5) -> dict[str, torch.Tensor]:
+    """Accuracy, precision (PPV), recall (TPR) and F1 of a face/outlier segmentation, per image,
+    counted only inside the rendered face region (FOCUS, Sec. 4.3, Tables 4 and 5).
+
+    The positive class is *face* (mask value 1), as in FOCUS, whose mask "describes whether a pixel
+    depicts the face (1) or outliers (0)". ``predicted`` may be soft (thresholded at
+    ``threshold``). A ratio whose denominator is 0 (e.g. no positive pixel at all) is 1 when the
+    prediction is also empty there and 0 otherwise, so perfect predictions always score 1.
+    """
+    r = _mask(region, predicted.float()) > 0.5
+    p = (_mask(predicted, predicted.float()) > threshold) & r
+    t = (_mask(truth, predicted.float()) > 0.5) & r
+    dims = (1, 2, 3)
+    tp = (p & t).sum(dims).double()
+    fp = (p & ~t).sum(dims).double()
+    fn = (~p & t & r).sum(dims).double()
+    tn = (~p & ~t & r).sum(dims).double()
+
+    def ratio(num, den, empty_ok):
+        return torch.where(den > 0, num / den.clamp_min(1), empty_ok.double())
+
+    n = r.sum(dims).double()
+    return {
+        "acc": ratio(tp + tn, n, torch.ones_like(n, dtype=torch.bool)),
+        "ppv": ratio(tp, tp + fp, fn == 0),
+        "tpr": ratio(tp, tp + fn, fp == 0),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn, torch.ones_like(n, dtype=torch.bool)),
+    }
+
+
+# --------------------------------------------------------------------------- landmarks
+
+
+def landmark_errors(pred, target, normaliser: float = 1.0) -> dict[str, torch.Tensor]:
+    """ORN's landmark errors per image (Mohaghegh et al. WACV 2022, Sec. 4.2.1, Tables 1, 3, 5):
+    ``me`` — mean Euclidean distance between corresponding landmarks; ``mse_x``, ``mse_y`` — mean
+    squared difference of the x and of the y coordinates, reported separately.
+
+    ``normaliser`` divides the coordinates first: ORN uses 224 on AFLW2000-3D ("landmark
+    coordinate divided by 224"; our crops may be smaller, so pass the image size). ``pred``,
+    ``target``: ``(..., N, 2)``; numpy or torch.
+    """
+    p = torch.as_tensor(pred, dtype=torch.float64) / normaliser
+    t = torch.as_tensor(target, dtype=torch.float64) / normaliser
+    if p.shape != t.shape or p.shape[-1] != 2:
+        raise FacelibError(f"landmarks must have equal (..., N, 2) shapes, got {tuple(p.shape)} and {tuple(t.shape)}")
+    d = p - t
+    return {"me": d.norm(dim=-1).mean(-1), "mse_x": d[..., 0].square().mean(-1),
+            "mse_y": d[..., 1].square().mean(-1)}
 
 
 def landmark_nme(pred, target, normalisation: str = "outer_eye_corners"):
@@ -30,3 +166,188 @@ def landmark_nme(pred, target, normalisation: str = "outer_eye_corners"):
     else:
         raise ValueError(f"unknown normalisation {normalisation!r}")
     return (p - t).norm(dim=-1).mean(-1) / d
+
+
+# --------------------------------------------------------------------------- identity
+
+
+def embedding_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """L2 distance between L2-normalised embeddings ``(B, D)``, per row: in ``[0, 2]``,
+    ``= √(2 − 2 cos)``."""
+    return (F.normalize(a.double(), dim=-1) - F.normalize(b.double(), dim=-1)).norm(dim=-1)
+
+
+def rogue_swap(occluded: torch.Tensor, clean: torch.Tensor, layout) -> torch.Tensor:
+    """Coefficients ROGUE renders for its perceptual error (Algorithm 1, "Update
+    C_OE ← C_GE, C_OI ← C_GI, C_OP ← C_GP"): shape (id) and texture from the occluded/noisy image,
+    expression, illumination (gamma) and pose (angle, translation) from the clean image."""
+    o, c = layout.split(occluded), layout.split(clean)
+    return layout.join({"id": o["id"], "tex": o["tex"], "exp": c["exp"], "gamma": c["gamma"],
+                        "angle": c["angle"], "trans": c["trans"]})
+
+
+def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landmarks=None) -> torch.Tensor:
+    """ROGUE's perceptual error (Mohaghegh et al. BMVC 2022, Sec. 5.1, Algorithm 1, Table 1):
+    ``ν(I_G, I_O')`` — the L2 distance between the normalised embeddings of the clean image
+    ``I_G`` and the render ``I_O'`` of :func:`rogue_swap`'s coefficients over ``I_G``; per image.
+
+    Both images share one frame, so one set of ``landmarks`` (the clean image's; ``None`` for
+    crops aligned by :mod:`facelib.align`) aligns both. ``embedder``: a
+    :class:`facelib.recognition.Embedder` (the paper uses FaceNet-512 and ArcFace).
+    """
+    with torch.no_grad():
+        return embedding_distance(embedder.embed(clean, landmarks), embedder.embed(render, landmarks))
+
+
+# --------------------------------------------------------------------------- 3D shape
+
+_MM = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0}
+
+
+def millimetres_per_unit(units: str) -> float:
+    """Factor from a model's length unit (``MorphableModel.units``) to millimetres."""
+    try:
+        return _MM[units]
+    except KeyError:
+        raise FacelibError(f"unknown length unit {units!r}; known: {', '.join(_MM)}") from None
+
+
+def procrustes(source: torch.Tensor, target: torch.Tensor, mode: str = "similarity",
+               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Least-squares alignment of ``source`` onto ``target`` (``(B, N, 3)`` or ``(N, 3)``,
+    corresponding points; Umeyama 1991): ``mode`` ``"rigid"`` (rotation + translation),
+    ``"similarity"`` (+ uniform scale) or ``"none"``. Returns ``(aligned source, R, s, t)`` with
+    ``aligned = s · source @ Rᵀ + t``; reflections are excluded."""
+    single = source.dim() == 2
+    src = (source[None] if single else source).double()
+    dst = (target[None] if single else target).double()
+    b, n, _ = src.shape
+    w = torch.ones(b, n, dtype=torch.float64) if weights is None else torch.as_tensor(weights).double().expand(b, n)
+    w = w / w.sum(-1, keepdim=True)
+    eye = torch.eye(3, dtype=torch.float64).expand(b, 3, 3)
+    if mode == "none":
+        r, s, t = eye, torch.ones(b, dtype=torch.float64), torch.zeros(b, 3, dtype=torch.float64)
+    elif mode in ("rigid", "similarity"):
+        mu_s = (w[..., None] * src).sum(1)
+        mu_d = (w[..., None] * dst).sum(1)
+        a, c = src - mu_s[:, None], dst - mu_d[:, None]
+        cov = (w[..., None] * c).transpose(1, 2) @ a  # Σ w dᵢ sᵢᵀ
+        u, sig, vt = torch.linalg.svd(cov)
+        d = torch.sign(torch.linalg.det(u @ vt))
+        fix = torch.diag_embed(torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1))
+        r = u @ fix @ vt
+        if mode == "similarity":
+            var = (w * a.square().sum(-1)).sum(-1)
+            s = (sig * torch.stack([torch.ones_like(d), torch.ones_like(d), d], -1)).sum(-1) / var.clamp_min(1e-18)
+        else:
+            s = torch.ones(b, dtype=torch.float64)
+        t = mu_d - s[:, None] * (mu_s[:, None] @ r.transpose(1, 2))[:, 0]
+    else:
+        raise FacelibError(f"alignment mode must be 'rigid', 'similarity' or 'none', not {mode!r}")
+    aligned = s[:, None, None] * src @ r.transpose(1, 2) + t[:, None]
+    if single:
+        return aligned[0], r[0], s[0], t[0]
+    return aligned, r, s, t
+
+
+def vertex_error(pred: torch.Tensor, truth: torch.Tensor, mm_per_unit: float,
+                 mode: str = "similarity", vertices=None) -> torch.Tensor:
+    """Per-vertex Euclidean error in millimetres between a reconstruction and the ground-truth mesh
+    of the same topology, after aligning the prediction to the truth (``mode`` as in
+    :func:`procrustes`) on ``vertices`` (indices; default all). Synthetic-benchmark analogue of the
+    NoW error (Sanyal et al. CVPR 2019), with exact correspondence. Returns ``(B, V')``."""
+    p, t = pred.double(), truth.double()
+    if vertices is not None:
+        p, t = p[..., vertices, :], t[..., vertices, :]
+    aligned = procrustes(p, t, mode)[0]
+    return (aligned - t).norm(dim=-1) * mm_per_unit
+
+
+def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Closest points on triangles ``(a, b, c)`` to points ``p`` (all ``(N, 3)``), by the Voronoi
+    regions of a triangle (Ericson, Real-Time Collision Detection, Sec. 5.1.5)."""
+    ab, ac, ap = b - a, c - a, p - a
+    d1, d2 = (ab * ap).sum(-1), (ac * ap).sum(-1)
+    bp = p - b
+    d3, d4 = (ab * bp).sum(-1), (ac * bp).sum(-1)
+    cp = p - c
+    d5, d6 = (ab * cp).sum(-1), (ac * cp).sum(-1)
+    va = d3 * d6 - d5 * d4
+    vb = d5 * d2 - d1 * d6
+    vc = d1 * d4 - d3 * d2
+    denom = va + vb + vc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.where(denom != 0, vb / denom, 0.0)
+        w = np.where(denom != 0, vc / denom, 0.0)
+    out = a + ab * v[:, None] + ac * w[:, None]  # inside the face
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # edges (checked before vertices, which take precedence)
+        bc_t = np.where((d4 - d3) + (d5 - d6) != 0, (d4 - d3) / ((d4 - d3) + (d5 - d6)), 0.0)
+        on_bc = (va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0)
+        out = np.where(on_bc[:, None], b + (c - b) * bc_t[:, None], out)
+        ac_t = np.where(d2 - d6 != 0, d2 / (d2 - d6), 0.0)
+        on_ac = (vb <= 0) & (d2 >= 0) & (d6 <= 0)
+        out = np.where(on_ac[:, None], a + ac * ac_t[:, None], out)
+        ab_t = np.where(d1 - d3 != 0, d1 / (d1 - d3), 0.0)
+        on_ab = (vc <= 0) & (d1 >= 0) & (d3 <= 0)
+        out = np.where(on_ab[:, None], a + ab * ab_t[:, None], out)
+    out = np.where(((d6 >= 0) & (d5 <= d6))[:, None], c, out)
+    out = np.where(((d3 >= 0) & (d4 <= d3))[:, None], b, out)
+    out = np.where(((d1 <= 0) & (d2 <= 0))[:, None], a, out)
+    return out
+
+
+def point_to_mesh(points, vertices, triangles) -> tuple[np.ndarray, np.ndarray]:
+    """Exact distance from each point ``(N, 3)`` to the surface of a triangle mesh, and the closest
+    surface points ``(N, 3)``.
+
+    Exact with pruning: a point's surface distance is at most its distance ``d`` to the nearest
+    vertex, so only triangles whose centroid lies within ``d`` + (largest centroid-to-corner
+    radius) can hold the closest point; a k-d tree (scipy) finds them.
+    """
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points, dtype=np.float64)
+    v = np.asarray(vertices, dtype=np.float64)
+    f = np.asarray(triangles, dtype=np.int64)
+    corners = v[f]  # (F, 3, 3)
+    centroids = corners.mean(1)
+    radius = float(np.linalg.norm(corners - centroids[:, None], axis=-1).max())
+    d_vertex, _ = cKDTree(v).query(p)
+    candidates = cKDTree(centroids).query_ball_point(p, d_vertex + radius + 1e-12)
+    rows = np.repeat(np.arange(len(p)), [len(c) for c in candidates])
+    cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]) if len(p) else np.zeros(0, np.int64)
+    closest = _closest_on_triangles(p[rows], corners[cols, 0], corners[cols, 1], corners[cols, 2])
+    dist = np.linalg.norm(closest - p[rows], axis=-1)
+    best = np.full(len(p), np.inf)
+    np.minimum.at(best, rows, dist)
+    is_best = dist == best[rows]
+    nearest = np.zeros_like(p)
+    nearest[rows[is_best]] = closest[is_best]
+    return best, nearest
+
+
+# NoW's seven landmarks in iBUG numbering: outer/inner eye corners, nose tip, mouth corners.
+NOW_LANDMARKS = (36, 39, 42, 45, 30, 48, 54)
+
+
+def scan_to_mesh(scan, scan_landmarks, vertices, triangles, mesh_landmarks, mm_per_unit: float,
+                 mode: str = "similarity", iterations: int = 10) -> np.ndarray:
+    """NoW-style scan-to-mesh error in millimetres (Sanyal et al. CVPR 2019; NoW challenge
+    protocol, used by ROGUE Table 2 and FOCUS Tables 2, 3, 5): align the predicted mesh to the scan
+    with the seven landmarks (``mode``: NoW uses a similarity), refine the alignment by
+    ``iterations`` rounds of ICP against the closest surface points, then return the distance of
+    every scan point ``(N,)`` to the predicted surface. Report with :func:`summary`
+    (NoW: median, mean, std over all scan points of all images)."""
+    scan = np.asarray(scan, np.float64)
+    v = torch.as_tensor(np.asarray(vertices, np.float64))
+    _, r, s, t = procrustes(torch.as_tensor(np.asarray(mesh_landmarks, np.float64)),
+                            torch.as_tensor(np.asarray(scan_landmarks, np.float64)), mode)
+    v = s * v @ r.T + t
+    for _ in range(iterations):
+        _, near = point_to_mesh(scan, v.numpy(), triangles)
+        # move the mesh so that its closest points land on the scan: fit closest → scan
+        _, r, s, t = procrustes(torch.as_tensor(near), torch.as_tensor(scan), mode)
+        v = s * v @ r.T + t
+    dist, _ = point_to_mesh(scan, v.numpy(), triangles)
+    return dist * mm_per_unit

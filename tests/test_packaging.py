@@ -27,6 +27,9 @@ def test_environment_yml_names_the_same_versions_as_pyproject():
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     env_pins = _pins(pip_section)
     assert env_pins == pins
+    no_deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["facelib"]["no-deps"]
+    for spec in no_deps:  # installed separately with --no-deps; the conda file says how
+        assert f"pip install --no-deps {spec}" in (ROOT / "environment.yml").read_text()
 
 
 def test_facelib_never_imports_torchvision():

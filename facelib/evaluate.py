@@ -1,0 +1,214 @@
+"""One evaluation runner for every method (DESIGN 2, 7; issue 4).
+
+``evaluate(predict, root, ...)`` runs a method's ``predict`` over a split of a face set (the
+synthetic benchmark or a converted real set, :mod:`facelib.data.folder`), computes every metric
+of :mod:`facelib.metrics` that the set's annotations allow, and merges the result under the
+method's name into ``results/<chapter>/<profile>/metrics.json`` with the run's config — the file
+the chapters and the benchmark chapter read.
+
+``predict(images) -> coefficients`` takes ``(B, 3, H, W)`` float RGB in ``[0, 1]`` and returns
+``(B, layout.total)`` coefficients, or a dict with ``"coefficients"`` and optionally ``"mask"``
+(``(B, 1, H, W)``, 1 = face, 0 = outlier; FOCUS) for the segmentation scores.
+
+Per input view (``clean``, ``occluded``, ``noisy``) the runner reports:
+
+* ``landmark_me``, ``landmark_mse_x``, ``landmark_mse_y`` — ORN's errors, in pixels of a 224 px
+  crop (ORN's CelebA setting), and ``landmark_me_normalised`` (coordinates ÷ image size; ORN's
+  AFLW2000-3D setting) — against the ground-truth 68 points;
+* ``histogram_dissimilarity`` — render vs the clean image in the rendered face region;
+* ``visible_rmse`` — FOCUS's fitting RMSE against the input inside the visible face (the ground
+  truth visible mask for occluded inputs, the face mask otherwise) ∩ the rendered region;
+* ``seg_acc``/``seg_ppv``/``seg_tpr``/``seg_f1`` — when ``predict`` returns a mask;
+* ``perceptual_<embedder>`` — ROGUE's Algorithm 1 for each embedder available here (the others
+  are listed under ``skipped`` with the reason);
+* ``shape_v2v_mm`` (all vertices pooled, after a similarity alignment) and ``shape_s2m_mm``
+  (NoW-style: ground-truth surface points to the predicted surface after landmark + ICP
+  alignment) — when the set stores ground-truth coefficients.
+
+Each metric is a :func:`facelib.metrics.summary` (mean, std, median, n); for the occluded and
+noisy views, ``by_kind`` repeats the means per occluder / noise type.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import metrics as M
+from . import recognition, results
+from .data.folder import FaceFolder, read_index
+from .errors import FacelibError
+
+REFERENCE_SIZE = 224
+
+
+def model_for(index: dict):
+    """The :class:`~facelib.morphable.MorphableModel` a set's ``index.json`` names."""
+    from .morphable import MorphableModel
+
+    name = index.get("model", "")
+    if name.startswith("ict-facekit-light"):
+        region = name.split("/", 1)[1] if "/" in name else "narrow"
+        return MorphableModel.from_ict(region=region)
+    raise FacelibError(f"the set names model {name!r}; pass model=MorphableModel(...) to evaluate()")
+
+
+def _as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if isinstance(out, dict):
+        if "coefficients" not in out:
+            raise FacelibError("predict() returned a dict without 'coefficients'")
+        return out["coefficients"], out.get("mask")
+    return out, None
+
+
+class _Collector:
+    """Per-view lists of per-image values (and pooled per-point values), with their group keys."""
+
+    def __init__(self):
+        self.values = defaultdict(lambda: defaultdict(list))
+        self.kinds = defaultdict(list)
+
+    def add(self, view: str, name: str, values) -> None:
+        self.values[view][name].append(torch.as_tensor(values, dtype=torch.float64).detach().cpu().flatten())
+
+    def report(self, per_image: dict[str, bool]) -> dict:
+        out = {}
+        for view, table in self.values.items():
+            row = {name: M.summary(torch.cat(chunks)) for name, chunks in table.items()}
+            kinds = self.kinds.get(view)
+            if kinds and any(kinds):
+                groups = defaultdict(dict)
+                for name, chunks in table.items():
+                    if not per_image.get(name, True):
+                        continue
+                    v = torch.cat(chunks)
+                    for kind in sorted(set(kinds)):
+                        sel = torch.tensor([k == kind for k in kinds])
+                        groups[kind][name] = M.summary(v[sel])["mean"]
+                row["by_kind"] = dict(groups)
+            out[view] = row
+        return out
+
+
+def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, profile="auto",
+             split: str = "test", views=("clean", "occluded", "noisy"),
+             embedders=recognition.NAMES, batch_size: int = 16, limit: int | None = None,
+             scan_points: int = 1000, icp_iterations: int = 3, model=None, write: bool = True,
+             config: dict | None = None, progress: bool = True) -> dict:
+    """Evaluate ``predict`` on ``split`` of the set at ``root``; returns (and with ``write``
+    merges into ``results/<chapter>/<profile>/metrics.json``) ``{"views": {view: {metric:
+    summary}}, "skipped": {metric: reason}, "config": ...}``."""
+    from tqdm.auto import tqdm
+
+    from . import profile as profiles
+    from .data.synthetic import vertices as gt_vertices
+    from .render import Renderer
+
+    prof = profiles.resolve(profile) if isinstance(profile, str) else profile
+    index = read_index(root)
+    views = [v for v in views if v in index["views"]]
+    if not views:
+        raise FacelibError(f"none of the views requested is in {root} (it has {index['views']})")
+    masks = [m for m in ("face_mask", "visible_mask") if m in index.get("masks", [])]
+    dataset = FaceFolder(root, split, views=tuple(views), masks=tuple(masks))
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if n == 0:
+        raise FacelibError(f"split {split!r} of {root} is empty")
+    model = model or model_for(index)
+    size = int(index["config"].get("image_size", dataset[0][views[0]].shape[-1]))
+    renderer = Renderer(model, size)
+    mm = M.millimetres_per_unit(model.info.units)
+    annotations = dataset.annotations
+
+    embed, skipped = {}, {}
+    for name in embedders:
+        try:
+            embed[name] = recognition.load(name, allow_download=False)
+        except recognition.EmbedderUnavailable as err:
+            skipped[f"perceptual_{name}"] = str(err)
+
+    faces = model.triangles.numpy()
+    now_lm = model.landmarks[list(M.NOW_LANDMARKS)]
+    col = _Collector()
+    has_mask = False
+    started = time.perf_counter()
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size)
+    for batch in tqdm(loader, desc=f"evaluate {method}", disable=not progress):
+        idx = batch["index"].numpy()
+        lm_gt = batch["landmarks68"].double()
+        clean = batch.get("clean")
+        with torch.no_grad():
+            preds = {v: _as_prediction(predict(batch[v])) for v in views}
+            clean_coeffs = preds["clean"][0] if "clean" in preds else None
+            for v in views:
+                coeffs, seg = preds[v]
+                coeffs = coeffs.detach().float().cpu()
+                image = batch[v]
+                out = renderer(coeffs, background=image)
+                out.image = out.image.clamp(0, 1)  # what a viewer sees; shading may overshoot
+                region = out.mask
+                if v == "occluded":
+                    col.kinds[v] += [str(k) for k in annotations["occluder"][idx]] if "occluder" in annotations else []
+                elif v == "noisy" and "noise" in annotations:
+                    col.kinds[v] += [str(k) for k in annotations["noise"][idx]]
+                lme = M.landmark_errors(out.landmarks, lm_gt, normaliser=size / REFERENCE_SIZE)
+                col.add(v, "landmark_me", lme["me"])
+                col.add(v, "landmark_mse_x", lme["mse_x"])
+                col.add(v, "landmark_mse_y", lme["mse_y"])
+                col.add(v, "landmark_me_normalised", M.landmark_errors(out.landmarks, lm_gt, size)["me"])
+                reference = clean if clean is not None else image
+                col.add(v, "histogram_dissimilarity", M.histogram_dissimilarity(reference, out.image, region))
+                truth = batch.get("visible_mask" if v == "occluded" else "face_mask")
+                if truth is not None:
+                    col.add(v, "visible_rmse", M.visible_rmse(image, out.image, truth * region))
+                if seg is not None and truth is not None:
+                    has_mask = True
+                    for key, val in M.segmentation_scores(seg.float().cpu(), truth, region).items():
+                        col.add(v, f"seg_{key}", val)
+                if clean is not None and clean_coeffs is not None:
+                    swapped = M.rogue_swap(coeffs, clean_coeffs.detach().float().cpu(), model.layout)
+                    render = renderer(swapped, background=clean).image.clamp(0, 1)
+                    for name, emb in embed.items():
+                        col.add(v, f"perceptual_{name}", M.perceptual_error(emb, clean, render, lm_gt))
+                if "coefficients" in batch:
+                    truth_v = gt_vertices(model, batch["coefficients"]).double()
+                    split_c = model.layout.split(coeffs)
+                    pred_v = model.shape(split_c["id"], split_c["exp"]).double()
+                    col.add(v, "shape_v2v_mm", M.vertex_error(pred_v, truth_v, mm))
+                    for b in range(len(idx)):
+                        rng = np.random.default_rng(int(idx[b]))  # same points for every view
+                        pick = rng.choice(truth_v.shape[1], min(scan_points, truth_v.shape[1]), replace=False)
+                        d = M.scan_to_mesh(truth_v[b, pick].numpy(), truth_v[b, now_lm].numpy(),
+                                           pred_v[b].numpy(), faces, pred_v[b, now_lm].numpy(), mm,
+                                           iterations=icp_iterations)
+                        col.add(v, "shape_s2m_mm", d)
+    seconds = time.perf_counter() - started
+    report = col.report(per_image={"shape_v2v_mm": False, "shape_s2m_mm": False})
+    if not has_mask:
+        skipped["segmentation"] = f"{method} predicts no face/outlier mask"
+    run_config = {"root": str(root), "set": index.get("name"), "set_checksum": index.get("checksum"),
+                  "split": split, "images": n, "views": views, "batch_size": batch_size,
+                  "scan_points": scan_points, "icp_iterations": icp_iterations,
+                  "embedders": sorted(embed), "seconds": round(seconds, 2), **(config or {})}
+    record = {"views": report, "skipped": skipped, "config": run_config}
+    if write:
+        merge_into_results(chapter, prof, method, record)
+    return record
+
+
+def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
+    """Put ``record`` under ``metrics[method]`` of the chapter's ``metrics.json``, keeping the other
+    methods already there (the run's config goes under ``config[method]``)."""
+    path = results.results_dir(chapter, prof.name) / "metrics.json"
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = existing.get("metrics", {})
+    config = existing.get("config", {})
+    metrics[method] = {"views": record["views"], "skipped": record["skipped"]}
+    config[method] = record["config"]
+    return results.write_metrics(chapter, prof, metrics, config)

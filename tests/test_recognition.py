@@ -1,0 +1,248 @@
+"""Face embedders: the torch port of dlib's descriptor against dlib itself on real photos, the
+alignment against dlib's chip geometry, tfjs dequantisation, and the FaceNet / ArcFace wrappers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from facelib import assets, recognition
+from facelib.data import miniset
+from facelib.errors import FacelibError
+
+STAND_INS = Path(__file__).parent / "stand_ins"
+
+
+@pytest.fixture(scope="module")
+def dlib_tools():
+    dlib = pytest.importorskip("dlib")
+    for name in ("dlib-models", "face-photos", recognition.FACE_API_ASSET):
+        assets.fetch(name)
+    folder = assets.path("dlib-models")
+    return (dlib, dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
+            dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")))
+
+
+@pytest.fixture(scope="module")
+def net(dlib_tools):
+    return recognition.dlib_resnet()
+
+
+def _variants(name: str):
+    """A mini-set photo, its mirror image and a copy shifted by (23, 11) px inside a larger frame,
+    each with the map of a point of the original into it (to find the same face again)."""
+    from facelib.detect import read_image
+
+    img = read_image(miniset.photo(name))
+    w = img.shape[1]
+    return {"original": (img, lambda p: p),
+            "mirrored": (np.ascontiguousarray(img[:, ::-1]), lambda p: np.array([w - p[0], p[1]])),
+            "shifted": (np.pad(img, ((11, 5), (23, 7), (0, 0)), mode="edge"), lambda p: p + [23, 11])}
+
+
+@pytest.fixture(scope="module")
+def descriptors(dlib_tools, net):
+    """For every photo variant: dlib's descriptor, ours, and the image tensor + landmarks."""
+    dlib, detector, predictor, facerec = dlib_tools
+    rows = []
+    def centre(r):
+        return np.array([(r.left() + r.right() + 1) / 2, (r.top() + r.bottom() + 1) / 2])
+
+    for name in miniset.PHOTOS:
+        first = None  # the largest face of the original; the same face in the copies
+        for variant, (img, moved) in _variants(name).items():
+            rects = list(detector(img, 1))
+            if first is None:
+                first = centre(max(rects, key=lambda r: r.area()))
+            rect = min(rects, key=lambda r: np.linalg.norm(centre(r) - moved(first)))
+            shape = predictor(img, rect)
+            theirs = np.array(facerec.compute_face_descriptor(img, shape))
+            lm = torch.tensor([[p.x + 0.5, p.y + 0.5] for p in shape.parts()], dtype=torch.float64)[None]
+            x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+            with torch.no_grad():
+                ours = net.embed(x, lm)[0].double().numpy()
+            rows.append(dict(photo=name, variant=variant, theirs=theirs, ours=ours, image=x,
+                             landmarks=lm, shape=shape))
+    return rows
+
+
+def _cos(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_torch_descriptor_matches_dlib_on_real_photos_mirrored_and_shifted(descriptors):
+    cosines = {(r["photo"], r["variant"]): _cos(r["ours"], r["theirs"]) for r in descriptors}
+    for (photo, variant), c in cosines.items():  # shown with `pytest -s`
+        print(f"{photo:22s} {variant:9s} cosine(torch, dlib) = {c:.5f}")
+    assert len(cosines) == 3 * len(miniset.PHOTOS)
+    assert min(cosines.values()) >= 0.999, cosines
+    for r in descriptors:  # same scale as dlib's (its 0.6 threshold applies unchanged)
+        assert abs(np.linalg.norm(r["ours"]) / np.linalg.norm(r["theirs"]) - 1) < 0.01
+
+
+def test_same_person_is_closer_than_different_people(descriptors):
+    same, different = [], []
+    for i, a in enumerate(descriptors):
+        for b in descriptors[i + 1:]:
+            d = float(np.linalg.norm(a["ours"] - b["ours"]))
+            (same if a["photo"] == b["photo"] else different).append(d)
+    print(f"same person: max {max(same):.3f} over {len(same)} pairs; "
+          f"different people: min {min(different):.3f} over {len(different)} pairs")
+    assert max(same) < min(different), (max(same), min(different))
+    assert max(same) < 0.6 < min(different)  # dlib's own decision threshold
+
+
+def test_network_port_on_dlibs_own_chip(dlib_tools, net, descriptors):
+    dlib = dlib_tools[0]
+    r = descriptors[0]
+    img = (r["image"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    chip = dlib.get_face_chip(img, r["shape"], 150, 0.25)
+    x = torch.from_numpy(chip.copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        ours = net(net.normalise(x))[0].double().numpy()
+    assert _cos(ours, r["theirs"]) >= 0.999
+
+
+def test_chip_geometry_equals_dlibs_chip_details(dlib_tools, net, descriptors):
+    dlib = dlib_tools[0]
+    for r in descriptors:
+        cd = dlib.get_face_chip_details(r["shape"], 150, 0.25)
+        rect, a = cd.rect, cd.angle
+        centre = np.array([(rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2])
+        rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        corners = [np.array(p) for p in ((rect.left(), rect.top()), (rect.right(), rect.top()),
+                                         (rect.right(), rect.bottom()))]
+        expected = [centre + rot @ (p - centre) for p in corners]  # dlib pixel coordinates
+        m = net.chip_maps(r["image"], r["landmarks"])[0].numpy()
+        ours = [m[:, :2] @ np.array(c) + m[:, 2] - 0.5 for c in ((0.5, 0.5), (149.5, 0.5), (149.5, 149.5))]
+        np.testing.assert_allclose(ours, expected, atol=1e-3)
+
+
+def test_input_gradients_are_finite_and_nonzero(net, descriptors):
+    x = torch.cat([descriptors[0]["image"], descriptors[3]["image"][..., :225, :150]])
+    lm = torch.cat([descriptors[0]["landmarks"], descriptors[0]["landmarks"]])
+    x.requires_grad_(True)
+    e = net.embed(x, lm)
+    (e[0] - e[1]).norm().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_aligned_crops_need_no_landmarks(net, ict):
+    from facelib.render import Renderer
+
+    img = Renderer(ict, 112)(ict.layout.zeros(2)).image.clamp(0, 1)
+    e = net.embed(img)
+    assert e.shape == (2, 128) and torch.allclose(e[0], e[1])
+    with pytest.raises(FacelibError, match="square"):
+        net.embed(img[..., :100])
+    with pytest.raises(FacelibError, match="divide"):
+        net.embed(img * 255)
+
+
+def test_tfjs_dequantisation():
+    manifest = {"weights": [
+        {"name": "q", "shape": [2, 2], "dtype": "float32",
+         "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
+        {"name": "f", "shape": [3], "dtype": "float32"}]}
+    blob = bytes([0, 1, 2, 255]) + np.array([1.5, -2.0, 3.25], "<f4").tobytes()
+    w = recognition.dequantise(manifest, blob)
+    np.testing.assert_array_equal(w["q"], [[-1.0, -0.5], [0.0, 126.5]])
+    np.testing.assert_array_equal(w["f"], [1.5, -2.0, 3.25])
+    with pytest.raises(FacelibError, match="bytes"):
+        recognition.dequantise(manifest, blob + b"\0")
+
+
+def test_face_api_weights_are_complete(dlib_tools):
+    folder = assets.path(recognition.FACE_API_ASSET)
+    manifest = json.loads((folder / "face_recognition_model-weights_manifest.json").read_text())
+    names = {w["name"] for w in manifest[0]["weights"]}
+    net = recognition.DlibResNet()
+    expected = {"fc"} | {f"{b}/{c}/{k}" for b, *_ in net.BLOCKS for c in ("conv1", "conv2")
+                         for k in ("conv/filters", "conv/bias", "scale/weights", "scale/biases")}
+    expected |= {f"conv32_down/{k}" for k in ("conv/filters", "conv/bias", "scale/weights", "scale/biases")}
+    assert names == expected
+
+
+def test_arcface_architecture_loads_its_state_dict_and_is_differentiable(tmp_path):
+    torch.manual_seed(0)
+    net = recognition.IResNet().eval()
+    path = tmp_path / "backbone.pth"
+    torch.save(net.state_dict(), path)
+    loaded = recognition.arcface(path)
+    x = torch.rand(2, 3, 224, 224, requires_grad=True)
+    e = loaded.embed(x)
+    assert e.shape == (2, 512)
+    with torch.no_grad():
+        assert torch.allclose(e, net(net.normalise(net.chips(x))), atol=1e-5)
+    e.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_missing_weights_say_why_and_how_to_fix(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FACELIB_MIRROR", str(tmp_path))
+    with pytest.raises(recognition.EmbedderUnavailable, match=r"backbone\.pth.*arcface-r50"):
+        recognition.load("arcface")
+    reasons = recognition.availability()
+    assert reasons["arcface"].startswith("ArcFace unavailable here because")
+    assert reasons["facenet"].startswith("FaceNet unavailable here because")
+    with pytest.raises(FacelibError, match="known: dlib, facenet, arcface"):
+        recognition.load("vgg")
+
+
+@pytest.fixture
+def stand_in_torchvision(monkeypatch):
+    """facenet-pytorch importable through the test-only torchvision stand-in; cleaned up after."""
+    if importlib.util.find_spec("facenet_pytorch") is None:
+        pytest.skip("facenet-pytorch is not installed (`make` installs it with --no-deps)")
+
+    def forget():
+        for mod in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "facenet_pytorch")]:
+            del sys.modules[mod]
+
+    forget()
+    monkeypatch.syspath_prepend(str(STAND_INS))
+    yield
+    forget()
+
+
+def test_facenet_wrapper_with_stand_in_torchvision(stand_in_torchvision, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELIB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FACELIB_MIRROR", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    torch.manual_seed(0)
+    net = recognition.facenet("random")
+    assert isinstance(net.net, sys.modules["facenet_pytorch"].InceptionResnetV1)
+    x = torch.rand(2, 3, 224, 224, requires_grad=True)
+    e = net.embed(x)
+    assert e.shape == (2, 512)
+    assert torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)  # facenet-pytorch normalises
+    e[:, 0].sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # offline and no local weights: unavailable, naming the file and where to put it
+    with pytest.raises(recognition.EmbedderUnavailable, match=recognition.FACENET_FILE):
+        recognition.facenet("vggface2", allow_download=False)
+    # a local copy of the released state dict (with its classifier) is found and loaded
+    state = dict(net.net.state_dict(), **{"logits.weight": torch.zeros(8631, 512),
+                                          "logits.bias": torch.zeros(8631)})
+    (tmp_path / "home" / "facenet-vggface2").mkdir(parents=True)
+    torch.save(state, tmp_path / "home" / "facenet-vggface2" / recognition.FACENET_FILE)
+    again = recognition.facenet("vggface2", allow_download=False)
+    with torch.no_grad():
+        assert torch.allclose(again.embed(x), e, atol=1e-6)
+
+
+def test_facenet_without_torchvision_is_unavailable_not_a_crash(monkeypatch):
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("a torchvision is installed here")
+    for mod in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "facenet_pytorch")]:
+        monkeypatch.delitem(sys.modules, mod)
+    with pytest.raises(recognition.EmbedderUnavailable, match="FaceNet unavailable here because"):
+        recognition.load("facenet")
