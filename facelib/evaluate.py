@@ -212,3 +212,28 @@ def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
     metrics[method] = {"views": record["views"], "skipped": record["skipped"]}
     config[method] = record["config"]
     return results.write_metrics(chapter, prof, metrics, config)
+
+
+def ground_truth_predictor(root: str | Path, split: str = "test", change: Callable | None = None) -> Callable:
+    """A reference ``predict`` for checking metrics: it returns each image's ground-truth
+    coefficients (found by the image's exact pixel content in ``split`` of the synthetic set),
+    optionally passed through ``change(coefficients) -> coefficients`` (e.g. the mean identity).
+    Perfect predictions must score 0 on every error metric; ``change`` shows what each metric sees."""
+    index = read_index(root)
+    dataset = FaceFolder(root, split, views=tuple(index["views"]))
+    table = {}
+    for i in range(len(dataset)):
+        item = dataset[i]
+        if "coefficients" not in item:
+            raise FacelibError(f"{root} stores no ground-truth coefficients (not a synthetic set)")
+        for view in index["views"]:
+            table[item[view].numpy().tobytes()] = item["coefficients"]
+
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        try:
+            c = torch.stack([table[im.detach().cpu().float().numpy().tobytes()] for im in images])
+        except KeyError:
+            raise FacelibError(f"an image is not in split {split!r} of {root}") from None
+        return change(c.clone()) if change else c
+
+    return predict

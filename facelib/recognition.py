@@ -29,6 +29,7 @@ import functools
 import json
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -346,6 +347,66 @@ def dlib_resnet(weights: str = "face-api", padding: float = 0.25) -> DlibResNet:
     return net.float().eval().requires_grad_(False)
 
 
+@dataclass
+class Agreement:
+    """One face: our descriptor and dlib's ``compute_face_descriptor`` on the same landmarks."""
+
+    photo: str
+    variant: str
+    cosine: float
+    norm_ratio: float
+    ours: np.ndarray = field(repr=False)
+    theirs: np.ndarray = field(repr=False)
+
+
+def compare_with_dlib(net: DlibResNet | None = None, photos=None) -> list[Agreement]:
+    """Run dlib (HOG detector, 68-point predictor, ``compute_face_descriptor``) and the torch port
+    (:meth:`Embedder.embed` with dlib's landmarks) on the mini-set photos and their mirrored and
+    shifted copies (:func:`facelib.data.miniset.variants`); the largest face of each original,
+    found again in its copies. Needs dlib (``dlib-bin``) and the ``dlib-models`` asset."""
+    from .data import miniset
+    from .detect import import_dlib
+
+    dlib = import_dlib()
+    folder = assets.path("dlib-models")
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat"))
+    facerec = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
+    net = net or dlib_resnet()
+
+    def centre(r):
+        return np.array([(r.left() + r.right() + 1) / 2, (r.top() + r.bottom() + 1) / 2])
+
+    rows = []
+    for name in photos or miniset.PHOTOS:
+        first = None
+        for variant, (img, moved) in miniset.variants(name).items():
+            rects = list(detector(img, 1))
+            if not rects:
+                raise FacelibError(f"{name} ({variant}): dlib's HOG detector found no face")
+            if first is None:
+                first = centre(max(rects, key=lambda r: r.area()))
+            rect = min(rects, key=lambda r: np.linalg.norm(centre(r) - moved(first)))
+            shape = predictor(img, rect)
+            theirs = np.array(facerec.compute_face_descriptor(img, shape))
+            lm = torch.tensor([[p.x + 0.5, p.y + 0.5] for p in shape.parts()], dtype=torch.float64)[None]
+            x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
+            with torch.no_grad():
+                ours = net.embed(x, lm)[0].double().numpy()
+            rows.append(Agreement(name, variant, float(ours @ theirs / np.linalg.norm(ours) / np.linalg.norm(theirs)),
+                                  float(np.linalg.norm(ours) / np.linalg.norm(theirs)), ours, theirs))
+    return rows
+
+
+def pair_distances(rows: list[Agreement]) -> tuple[list[float], list[float]]:
+    """Euclidean distances between our descriptors: (same photo's copies, different photos)."""
+    same, different = [], []
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            (same if a.photo == b.photo else different).append(float(np.linalg.norm(a.ours - b.ours)))
+    return same, different
+
+
 # --------------------------------------------------------------------------- ArcFace / FaceNet
 
 # insightface's 5-point template for 112 × 112 ArcFace crops (``face_align.arcface_dst``): eye
@@ -547,3 +608,26 @@ def availability(allow_download: bool = False) -> dict[str, str | None]:
         except FacelibError as err:
             out[name] = str(err)
     return out
+
+
+def main(argv=None) -> int:
+    """``python -m facelib.recognition``: which embedders load here, and the torch port of dlib's
+    descriptor against dlib on the mini-set (cosine per photo, same/different-person distances)."""
+    import argparse
+
+    argparse.ArgumentParser(prog="python -m facelib.recognition", description=main.__doc__).parse_args(argv)
+    for name, reason in availability().items():
+        print(f"{name:8s} {'available' if reason is None else reason}")
+    rows = compare_with_dlib()
+    for r in rows:
+        print(f"{r.photo:22s} {r.variant:9s} cosine(torch, dlib) = {r.cosine:.5f}  |ours|/|dlib| = {r.norm_ratio:.4f}")
+    same, different = pair_distances(rows)
+    print(f"min cosine {min(r.cosine for r in rows):.5f} over {len(rows)} faces; same person: max distance "
+          f"{max(same):.3f} ({len(same)} pairs); different people: min {min(different):.3f} ({len(different)} pairs)")
+    return 0
+
+
+if __name__ == "__main__":
+    from .errors import run_cli
+
+    run_cli(main)

@@ -222,29 +222,11 @@ def small_set(tmp_path_factory, ict):
     return root
 
 
-def _oracle(root, damage=None):
-    """predict() that looks the ground-truth coefficients up by image content (optionally damaged)."""
-    from facelib.data.folder import FaceFolder
-
-    ds = FaceFolder(root, "test", views=("clean", "occluded", "noisy"))
-    table = {}
-    for i in range(len(ds)):
-        item = ds[i]
-        for view in ("clean", "occluded", "noisy"):
-            table[item[view].numpy().tobytes()] = item["coefficients"]
-
-    def predict(images):
-        c = torch.stack([table[im.numpy().tobytes()] for im in images])
-        return damage(c) if damage else c
-
-    return predict
-
-
 def test_evaluation_runner_oracle_is_perfect_and_damage_is_measured(small_set, ict, tmp_path, monkeypatch):
     from facelib import evaluate
 
     monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
-    oracle = evaluate.evaluate(_oracle(small_set), small_set, method="oracle", chapter="ch",
+    oracle = evaluate.evaluate(evaluate.ground_truth_predictor(small_set), small_set, method="oracle", chapter="ch",
                                profile="smoke", progress=False, scan_points=300)
     for view, row in oracle["views"].items():
         for name in ("landmark_me", "landmark_mse_x", "shape_v2v_mm", "shape_s2m_mm"):
@@ -264,10 +246,12 @@ def test_evaluation_runner_oracle_is_perfect_and_damage_is_measured(small_set, i
         c[:, layout["trans"].start] += 0.05
         return c
 
-    def with_mask(images):  # a method that also segments: everything is "face"
-        return {"coefficients": _oracle(small_set)(images), "mask": torch.ones(len(images), 1, 64, 64)}
+    truth = evaluate.ground_truth_predictor(small_set)
 
-    damaged = evaluate.evaluate(_oracle(small_set, shift_and_flatten), small_set, method="damaged",
+    def with_mask(images):  # a method that also segments: everything is "face"
+        return {"coefficients": truth(images), "mask": torch.ones(len(images), 1, 64, 64)}
+
+    damaged = evaluate.evaluate(evaluate.ground_truth_predictor(small_set, change=shift_and_flatten), small_set, method="damaged",
                                 chapter="ch", profile="smoke", progress=False, scan_points=300)
     segmenting = evaluate.evaluate(with_mask, small_set, method="segmenting", chapter="ch",
                                    profile="smoke", views=("occluded",), progress=False, scan_points=300)
@@ -291,5 +275,7 @@ def evaluate_kinds(root):
 def test_evaluation_runner_rejects_sets_without_the_views(small_set):
     from facelib import evaluate
 
+    with pytest.raises(FacelibError, match="not in split"):
+        evaluate.ground_truth_predictor(small_set)(torch.zeros(1, 3, 64, 64))
     with pytest.raises(FacelibError, match="none of the views"):
         evaluate.evaluate(lambda x: x, small_set, method="m", chapter="c", views=("image",), write=False)

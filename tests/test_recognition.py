@@ -35,68 +35,43 @@ def net(dlib_tools):
     return recognition.dlib_resnet()
 
 
-def _variants(name: str):
-    """A mini-set photo, its mirror image and a copy shifted by (23, 11) px inside a larger frame,
-    each with the map of a point of the original into it (to find the same face again)."""
-    from facelib.detect import read_image
+@pytest.fixture(scope="module")
+def agreement(net):
+    return recognition.compare_with_dlib(net)
 
-    img = read_image(miniset.photo(name))
-    w = img.shape[1]
-    return {"original": (img, lambda p: p),
-            "mirrored": (np.ascontiguousarray(img[:, ::-1]), lambda p: np.array([w - p[0], p[1]])),
-            "shifted": (np.pad(img, ((11, 5), (23, 7), (0, 0)), mode="edge"), lambda p: p + [23, 11])}
+
+def test_torch_descriptor_matches_dlib_on_real_photos_mirrored_and_shifted(agreement):
+    for r in agreement:  # shown with `pytest -s`
+        print(f"{r.photo:22s} {r.variant:9s} cosine(torch, dlib) = {r.cosine:.5f}")
+    assert {(r.photo, r.variant) for r in agreement} == {
+        (p, v) for p in miniset.PHOTOS for v in ("original", "mirrored", "shifted")}
+    assert min(r.cosine for r in agreement) >= 0.999
+    assert all(abs(r.norm_ratio - 1) < 0.01 for r in agreement)  # dlib's 0.6 threshold applies
+
+
+def test_same_person_is_closer_than_different_people(agreement):
+    same, different = recognition.pair_distances(agreement)
+    assert len(same) == 3 * len(miniset.PHOTOS) and len(different) > 100
+    print(f"same person: max {max(same):.3f}; different people: min {min(different):.3f}")
+    assert max(same) < 0.6 < min(different)  # dlib's own decision threshold
 
 
 @pytest.fixture(scope="module")
 def descriptors(dlib_tools, net):
-    """For every photo variant: dlib's descriptor, ours, and the image tensor + landmarks."""
+    """Original photos with dlib's shape, descriptor, image tensor and landmarks."""
     dlib, detector, predictor, facerec = dlib_tools
     rows = []
-    def centre(r):
-        return np.array([(r.left() + r.right() + 1) / 2, (r.top() + r.bottom() + 1) / 2])
-
-    for name in miniset.PHOTOS:
-        first = None  # the largest face of the original; the same face in the copies
-        for variant, (img, moved) in _variants(name).items():
-            rects = list(detector(img, 1))
-            if first is None:
-                first = centre(max(rects, key=lambda r: r.area()))
-            rect = min(rects, key=lambda r: np.linalg.norm(centre(r) - moved(first)))
-            shape = predictor(img, rect)
-            theirs = np.array(facerec.compute_face_descriptor(img, shape))
-            lm = torch.tensor([[p.x + 0.5, p.y + 0.5] for p in shape.parts()], dtype=torch.float64)[None]
-            x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
-            with torch.no_grad():
-                ours = net.embed(x, lm)[0].double().numpy()
-            rows.append(dict(photo=name, variant=variant, theirs=theirs, ours=ours, image=x,
-                             landmarks=lm, shape=shape))
+    for name in miniset.PHOTOS[:4]:
+        img = miniset.variants(name)["original"][0]
+        shape = predictor(img, max(detector(img, 1), key=lambda r: r.area()))
+        lm = torch.tensor([[p.x + 0.5, p.y + 0.5] for p in shape.parts()], dtype=torch.float64)[None]
+        rows.append(dict(theirs=np.array(facerec.compute_face_descriptor(img, shape)), shape=shape,
+                         image=torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255, landmarks=lm))
     return rows
 
 
 def _cos(a, b):
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
-
-
-def test_torch_descriptor_matches_dlib_on_real_photos_mirrored_and_shifted(descriptors):
-    cosines = {(r["photo"], r["variant"]): _cos(r["ours"], r["theirs"]) for r in descriptors}
-    for (photo, variant), c in cosines.items():  # shown with `pytest -s`
-        print(f"{photo:22s} {variant:9s} cosine(torch, dlib) = {c:.5f}")
-    assert len(cosines) == 3 * len(miniset.PHOTOS)
-    assert min(cosines.values()) >= 0.999, cosines
-    for r in descriptors:  # same scale as dlib's (its 0.6 threshold applies unchanged)
-        assert abs(np.linalg.norm(r["ours"]) / np.linalg.norm(r["theirs"]) - 1) < 0.01
-
-
-def test_same_person_is_closer_than_different_people(descriptors):
-    same, different = [], []
-    for i, a in enumerate(descriptors):
-        for b in descriptors[i + 1:]:
-            d = float(np.linalg.norm(a["ours"] - b["ours"]))
-            (same if a["photo"] == b["photo"] else different).append(d)
-    print(f"same person: max {max(same):.3f} over {len(same)} pairs; "
-          f"different people: min {min(different):.3f} over {len(different)} pairs")
-    assert max(same) < min(different), (max(same), min(different))
-    assert max(same) < 0.6 < min(different)  # dlib's own decision threshold
 
 
 def test_network_port_on_dlibs_own_chip(dlib_tools, net, descriptors):
@@ -126,7 +101,7 @@ def test_chip_geometry_equals_dlibs_chip_details(dlib_tools, net, descriptors):
 
 
 def test_input_gradients_are_finite_and_nonzero(net, descriptors):
-    x = torch.cat([descriptors[0]["image"], descriptors[3]["image"][..., :225, :150]])
+    x = torch.cat([descriptors[0]["image"], descriptors[3]["image"][..., :225, :150]])  # takeo is 225×150
     lm = torch.cat([descriptors[0]["landmarks"], descriptors[0]["landmarks"]])
     x.requires_grad_(True)
     e = net.embed(x, lm)

@@ -63,3 +63,16 @@ def landmark_benchmark(detector=None) -> list[LandmarkRow]:
                                 float(landmark_nme(f.landmarks68, gt, "eye_centres")),
                                 float(np.linalg.norm(gt[36] - gt[45]))))
     return rows
+
+
+def variants(name: str) -> dict[str, tuple[np.ndarray, "callable"]]:
+    """A photo, its mirror image and a copy shifted by (23, 11) px inside a larger (edge-padded)
+    frame; each with the map of a point of the original into it (to find the same face again)."""
+    from ..detect import read_image
+
+    img = read_image(photo(name))
+    w = img.shape[1]
+    return {"original": (img, lambda p: np.asarray(p, np.float64)),
+            "mirrored": (np.ascontiguousarray(img[:, ::-1]), lambda p: np.array([w - p[0], p[1]], np.float64)),
+            "shifted": (np.pad(img, ((11, 5), (23, 7), (0, 0)), mode="edge"),
+                        lambda p: np.asarray(p, np.float64) + [23.0, 11.0])}
