@@ -80,15 +80,50 @@ class Alignment:
             image = torch.from_numpy(image.astype(np.float32) / 255.0).permute(2, 0, 1)
         batched = image.dim() == 4
         x = image if batched else image[None]
-        h, w = x.shape[-2:]
-        n = self.size
-        centres = (torch.arange(n, dtype=torch.float64) + 0.5)
-        yy, xx = torch.meshgrid(centres, centres, indexing="ij")
-        src = torch.from_numpy(self.to_original(torch.stack([xx, yy], -1).numpy()))
-        grid = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).to(x.dtype)
-        out = F.grid_sample(x, grid[None].expand(x.shape[0], -1, -1, -1), mode="bilinear",
-                            padding_mode="zeros", align_corners=False)
+        out = warp_affine(x, torch.from_numpy(self.inverse())[None], self.size, antialias=False)
         return out if batched else out[0]
+
+
+def pyramid_down(images: torch.Tensor) -> torch.Tensor:
+    """Halve the resolution like dlib's ``pyramid_down<2>``: separable ``[1 4 6 4 1] / 16``
+    filter over each 5×5 window, every other pixel, no padding — new pixel ``i`` is centred on old
+    pixel ``2i + 2`` (integer pixel indices), and ``(n − 3) // 2`` pixels remain per axis."""
+    c = images.shape[1]
+    k = images.new_tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
+    x = F.conv2d(images, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), stride=(1, 2), groups=c)
+    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), stride=(2, 1), groups=c)
+
+
+# Continuous coordinates on a pyramid level: new = old / 2 − shift. The level's true geometry is
+# (0.75, 0.75); dlib's chip extraction uses its pyramid's declared point_down, p/2 − (1.25, 0.75)
+# in integer pixel indices, i.e. (1.0, 0.5) here — a quarter level pixel off, reproduced for dlib.
+PYRAMID_SHIFT = (0.75, 0.75)
+DLIB_PYRAMID_SHIFT = (1.0, 0.5)
+
+
+def warp_affine(images: torch.Tensor, out_to_image: torch.Tensor, size: int,
+                antialias: bool = True, pyramid_shift=PYRAMID_SHIFT) -> torch.Tensor:
+    """Resample ``images`` ``(B, C, H, W)`` into ``size × size`` outputs given the ``(B|1, 2, 3)``
+    map from output to image coordinates (continuous pixels). Bilinear; like dlib's chip extraction, when
+    a chip pixel spans more than 2 image pixels the chip is read from an image pyramid level
+    (:func:`pyramid_down`) instead, so shrinking does not alias. Outside the image is black.
+    Differentiable in ``images`` and in the map."""
+    m = out_to_image.to(torch.float64)
+    if antialias:
+        scale = float(torch.linalg.det(m[:, :, :2].detach()).abs().sqrt().max())
+        shift = m.new_tensor(pyramid_shift)[None, :, None]
+        while scale > 2.0 and min(images.shape[-2:]) > 8:
+            images = pyramid_down(images)
+            m = torch.cat([m[:, :, :2] / 2, m[:, :, 2:] / 2 - shift], -1)
+            scale /= 2
+    b, _, h, w = images.shape
+    centres = torch.arange(size, dtype=torch.float64, device=images.device) + 0.5
+    yy, xx = torch.meshgrid(centres, centres, indexing="ij")
+    grid = torch.stack([xx, yy, torch.ones_like(xx)], -1).reshape(1, -1, 3)
+    src = grid @ m.to(images.device).transpose(1, 2)  # (B|1, size*size, 2), float64
+    norm = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).reshape(-1, size, size, 2)
+    return F.grid_sample(images, norm.to(images.dtype).expand(b, -1, -1, -1), mode="bilinear",
+                         padding_mode="zeros", align_corners=False)
 
 
 def fit_similarity(source: np.ndarray, target: np.ndarray, rotation: bool = False) -> np.ndarray:

@@ -145,7 +145,11 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
         clean = batch.get("clean")
         with torch.no_grad():
             preds = {v: _as_prediction(predict(batch[v])) for v in views}
-            clean_coeffs = preds["clean"][0] if "clean" in preds else None
+            clean_coeffs = preds["clean"][0].detach().float().cpu() if "clean" in preds else None
+            # shared by every view of this batch: the clean images' embeddings and the true meshes
+            clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
+                                if clean is not None and clean_coeffs is not None else {})
+            truth_v = gt_vertices(model, batch["coefficients"]).double() if "coefficients" in batch else None
             for v in views:
                 coeffs, seg = preds[v]
                 coeffs = coeffs.detach().float().cpu()
@@ -171,13 +175,16 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                     has_mask = True
                     for key, val in M.segmentation_scores(seg.float().cpu(), truth, region).items():
                         col.add(v, f"seg_{key}", val)
-                if clean is not None and clean_coeffs is not None:
-                    swapped = M.rogue_swap(coeffs, clean_coeffs.detach().float().cpu(), model.layout)
-                    render = renderer(swapped, background=clean).image.clamp(0, 1)
+                if clean_embeddings:
+                    if v == "clean":  # the swap changes nothing, and the background is the same
+                        render = out.image
+                    else:
+                        swapped = M.rogue_swap(coeffs, clean_coeffs, model.layout)
+                        render = renderer(swapped, background=clean).image.clamp(0, 1)
                     for name, emb in embed.items():
-                        col.add(v, f"perceptual_{name}", M.perceptual_error(emb, clean, render, lm_gt))
-                if "coefficients" in batch:
-                    truth_v = gt_vertices(model, batch["coefficients"]).double()
+                        col.add(v, f"perceptual_{name}", M.perceptual_error(
+                            emb, clean, render, lm_gt, clean_embedding=clean_embeddings[name]))
+                if truth_v is not None:
                     split_c = model.layout.split(coeffs)
                     pred_v = model.shape(split_c["id"], split_c["exp"]).double()
                     col.add(v, "shape_v2v_mm", M.vertex_error(pred_v, truth_v, mm))

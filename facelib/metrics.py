@@ -115,7 +115,7 @@ def segmentation_scores(predicted: torch.Tensor, truth: torch.Tensor, region: to
     dims = (1, 2, 3)
     tp = (p & t).sum(dims).double()
     fp = (p & ~t).sum(dims).double()
-    fn = (~p & t & r).sum(dims).double()
+    fn = (~p & t).sum(dims).double()
     tn = (~p & ~t & r).sum(dims).double()
 
     def ratio(num, den, empty_ok):
@@ -186,17 +186,22 @@ def rogue_swap(occluded: torch.Tensor, clean: torch.Tensor, layout) -> torch.Ten
                         "angle": c["angle"], "trans": c["trans"]})
 
 
-def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landmarks=None) -> torch.Tensor:
+def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landmarks=None,
+                     clean_embedding: torch.Tensor | None = None) -> torch.Tensor:
     """ROGUE's perceptual error (Mohaghegh et al. BMVC 2022, Sec. 5.1, Algorithm 1, Table 1):
     ``ν(I_G, I_O')`` — the L2 distance between the normalised embeddings of the clean image
     ``I_G`` and the render ``I_O'`` of :func:`rogue_swap`'s coefficients over ``I_G``; per image.
 
     Both images share one frame, so one set of ``landmarks`` (the clean image's; ``None`` for
     crops aligned by :mod:`facelib.align`) aligns both. ``embedder``: a
-    :class:`facelib.recognition.Embedder` (the paper uses FaceNet-512 and ArcFace).
+    :class:`facelib.recognition.Embedder` (the paper uses FaceNet-512 and ArcFace). Pass
+    ``clean_embedding`` (``embedder.embed(clean, landmarks)``) when scoring several renders of one
+    clean batch.
     """
     with torch.no_grad():
-        return embedding_distance(embedder.embed(clean, landmarks), embedder.embed(render, landmarks))
+        if clean_embedding is None:
+            clean_embedding = embedder.embed(clean, landmarks)
+        return embedding_distance(clean_embedding, embedder.embed(render, landmarks))
 
 
 # --------------------------------------------------------------------------- 3D shape

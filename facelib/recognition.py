@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import assets
+from .align import DLIB_PYRAMID_SHIFT, PYRAMID_SHIFT, warp_affine
 from .errors import FacelibError
 from .occlusion import five_points
 
@@ -68,47 +68,6 @@ def similarity_lstsq(source: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     row0 = torch.stack([a.real, -a.imag, c.real], -1)
     row1 = torch.stack([a.imag, a.real, c.imag], -1)
     return torch.stack([row0, row1], -2)
-
-
-def pyramid_down(images: torch.Tensor) -> torch.Tensor:
-    """Halve the resolution like dlib's ``pyramid_down<2>``: separable ``[1 4 6 4 1] / 16``
-    filter over each 5×5 window, every other pixel, no padding — new pixel ``i`` is centred on old
-    pixel ``2i + 2`` (integer pixel indices), and ``(n − 3) // 2`` pixels remain per axis."""
-    c = images.shape[1]
-    k = images.new_tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-    x = F.conv2d(images, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), stride=(1, 2), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), stride=(2, 1), groups=c)
-
-
-# Continuous coordinates on a pyramid level: new = old / 2 − shift. The level's true geometry is
-# (0.75, 0.75); dlib's chip extraction uses its pyramid's declared point_down, p/2 − (1.25, 0.75)
-# in integer pixel indices, i.e. (1.0, 0.5) here — a quarter level pixel off, reproduced for dlib.
-PYRAMID_SHIFT = (0.75, 0.75)
-DLIB_PYRAMID_SHIFT = (1.0, 0.5)
-
-
-def warp_to_chip(images: torch.Tensor, chip_to_image: torch.Tensor, size: int,
-                 antialias: bool = True, pyramid_shift=PYRAMID_SHIFT) -> torch.Tensor:
-    """Resample ``images`` ``(B, 3, H, W)`` into ``size × size`` chips given the ``(B, 2, 3)`` map
-    from chip to image coordinates (continuous pixels). Bilinear; like dlib's chip extraction, when
-    a chip pixel spans more than 2 image pixels the chip is read from an image pyramid level
-    (:func:`pyramid_down`) instead, so shrinking does not alias. Outside the image is black.
-    Differentiable in ``images`` and in the map."""
-    m = chip_to_image.to(images.dtype)
-    if antialias:
-        scale = float(torch.linalg.det(chip_to_image[:, :, :2].detach()).abs().sqrt().max())
-        shift = m.new_tensor(pyramid_shift)[None, :, None]
-        while scale > 2.0 and min(images.shape[-2:]) > 8:
-            images = pyramid_down(images)
-            m = torch.cat([m[:, :, :2] / 2, m[:, :, 2:] / 2 - shift], -1)
-            scale /= 2
-    b, _, h, w = images.shape
-    centres = torch.arange(size, dtype=images.dtype, device=images.device) + 0.5
-    yy, xx = torch.meshgrid(centres, centres, indexing="ij")
-    grid = torch.stack([xx, yy, torch.ones_like(xx)], -1).reshape(1, -1, 3)
-    src = grid @ m.transpose(1, 2)  # (B, size*size, 2)
-    norm = torch.stack([src[..., 0] / w * 2 - 1, src[..., 1] / h * 2 - 1], -1).reshape(b, size, size, 2)
-    return F.grid_sample(images, norm, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 def _check_images(images: torch.Tensor) -> torch.Tensor:
@@ -168,7 +127,7 @@ class Embedder(nn.Module):
     def chips(self, images: torch.Tensor, landmarks=None) -> torch.Tensor:
         """The aligned ``(B, 3, size, size)`` chips the network sees (``[0, 1]`` RGB)."""
         images = _check_images(images)
-        return warp_to_chip(images, self.chip_maps(images, landmarks), self.size,
+        return warp_affine(images, self.chip_maps(images, landmarks), self.size,
                             pyramid_shift=self.pyramid_shift)
 
     def embed(self, images: torch.Tensor, landmarks=None) -> torch.Tensor:
@@ -359,19 +318,26 @@ class Agreement:
     theirs: np.ndarray = field(repr=False)
 
 
+def dlib_reference():
+    """``(dlib, HOG detector, 68-point predictor, face_recognition_model_v1)`` — dlib's own
+    pipeline that the port is checked against (needs ``dlib-bin`` and the ``dlib-models`` asset)."""
+    from .detect import import_dlib
+
+    dlib = import_dlib()
+    folder = assets.path("dlib-models")
+    return (dlib, dlib.get_frontal_face_detector(),
+            dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
+            dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")))
+
+
 def compare_with_dlib(net: DlibResNet | None = None, photos=None) -> list[Agreement]:
     """Run dlib (HOG detector, 68-point predictor, ``compute_face_descriptor``) and the torch port
     (:meth:`Embedder.embed` with dlib's landmarks) on the mini-set photos and their mirrored and
     shifted copies (:func:`facelib.data.miniset.variants`); the largest face of each original,
     found again in its copies. Needs dlib (``dlib-bin``) and the ``dlib-models`` asset."""
     from .data import miniset
-    from .detect import import_dlib
 
-    dlib = import_dlib()
-    folder = assets.path("dlib-models")
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat"))
-    facerec = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
+    _, detector, predictor, facerec = dlib_reference()
     net = net or dlib_resnet()
 
     def centre(r):

@@ -21,13 +21,10 @@ STAND_INS = Path(__file__).parent / "stand_ins"
 
 @pytest.fixture(scope="module")
 def dlib_tools():
-    dlib = pytest.importorskip("dlib")
+    pytest.importorskip("dlib")
     for name in ("dlib-models", "face-photos", recognition.FACE_API_ASSET):
         assets.fetch(name)
-    folder = assets.path("dlib-models")
-    return (dlib, dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(str(folder / "shape_predictor_68_face_landmarks.dat")),
-            dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")))
+    return recognition.dlib_reference()
 
 
 @pytest.fixture(scope="module")
