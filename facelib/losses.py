@@ -68,3 +68,71 @@ def coefficient_regularizer(coeffs: dict[str, torch.Tensor], w_id: float = 1.0, 
     reg = (w_id * coeffs["id"].square().sum(-1) + w_exp * coeffs["exp"].square().sum(-1)
            + w_tex * coeffs["tex"].square().sum(-1))
     return reg.mean()
+
+
+def identity_loss(embedding_input: torch.Tensor, embedding_render: torch.Tensor) -> torch.Tensor:
+    """Perception-level identity loss (Deng et al. 2019, Deep3D, Eq. (5)).
+
+    ``L = 1 − <f(I), f(I')> / (||f(I)|| ||f(I')||)`` between face-recognition features of the input
+    and of the rendering (Deep3D uses FaceNet; facelib's default is the dlib ResNet embedder).
+
+    Args:
+        embedding_input, embedding_render: ``(B, D)``.
+    Returns:
+        scalar (mean over the batch).
+    """
+    return (1.0 - torch.nn.functional.cosine_similarity(embedding_input, embedding_render, dim=-1)).mean()
+
+
+def gamma_loss(gamma: torch.Tensor) -> torch.Tensor:
+    """Monochromatic-light prior (Deep3D reference code, ``w_gamma = 10``; the paper's Sec. 3.3 asks
+    for plausible illumination without an equation).
+
+    The 27 SH coefficients (channel-major: 9 for R, G, B) should be equal across channels:
+    ``L = mean_{b,c} (γ_{c,b} − mean_c γ_{c,b})²``.
+
+    Args:
+        gamma: ``(B, 27)``.
+    Returns:
+        scalar.
+    """
+    rgb = gamma.reshape(gamma.shape[0], 3, -1)
+    return (rgb - rgb.mean(1, keepdim=True)).square().mean()
+
+
+def reflectance_loss(albedo: torch.Tensor, skin: torch.Tensor) -> torch.Tensor:
+    """Flat skin-reflectance prior (Deng et al. 2019, Deep3D, Sec. 3.3, "reflectance" term of the
+    regulariser, ``w = 5`` in the reference code): ``Σ_{j∈skin} ||T_j − T̄||²``.
+
+    Low variance of the albedo inside the skin region, so shading and occluders are not explained
+    by texture. As in the reference code: weighted by the per-vertex skin mask, normalised by the
+    mask's sum and the batch size.
+
+    Args:
+        albedo: ``(B, V, 3)`` in [0, 1].
+        skin: ``(V,)`` weights in [0, 1].
+    Returns:
+        scalar.
+    """
+    w = skin[None, :, None]
+    mean = (albedo * w).sum(1, keepdim=True) / w.sum().clamp_min(1e-8)
+    return (((albedo - mean) * w).square().sum((1, 2)) / w.sum().clamp_min(1e-8)).mean()
+
+
+def gaussian_photometric_loss(rendered: torch.Tensor, target: torch.Tensor, region: torch.Tensor,
+                              sigma: float = 0.043) -> torch.Tensor:
+    """MoFA's photometric term as a per-pixel Gaussian likelihood (Tewari et al. 2017, MoFA, Eq. (5);
+    the Gaussian form with σ = 0.043 is the FOCUS re-implementation's, Li et al. 2023, Eq. (9)).
+
+    ``L = Σ_i M_i ||I_i − I'_i||² / (2σ²) / Σ_i M_i``: the negative log-likelihood of the input
+    under the rendering, up to a constant, over the rendered face region ``M`` (no skin mask —
+    every face pixel counts, including an occluder's).
+
+    Args:
+        rendered, target: ``(B, 3, H, W)``.
+        region: ``(B, 1, H, W)`` non-negative.
+    Returns:
+        scalar (mean over the batch).
+    """
+    sq = (rendered - target).square().sum(1, keepdim=True) / (2 * sigma**2)
+    return ((sq * region).sum((1, 2, 3)) / region.sum((1, 2, 3)).clamp_min(1.0)).mean()

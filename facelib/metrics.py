@@ -209,6 +209,60 @@ def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landma
 _MM = {"mm": 1.0, "cm": 10.0, "dm": 100.0, "m": 1000.0}
 
 
+def albedo_bleeding(model, coeffs_occluded: torch.Tensor, coeffs_clean: torch.Tensor, occluded: torch.Tensor,
+                    clean: torch.Tensor, occluder_in_face: torch.Tensor) -> dict[str, torch.Tensor]:
+    """How far an occluder's colour leaks into the estimated skin: the "ghost-like" faces of ORN
+    (Sec. 4, Fig. 3) and ROGUE (Fig. 1, 5). Not a metric of either paper; they show it in figures.
+
+    ``ΔA`` = mean over the model's skin vertices of ``albedo(occluded prediction) − albedo(clean
+    prediction)`` (RGB); ``ΔI`` = mean over occluder pixels inside the face of ``occluded − clean``
+    image (RGB: the colour the occluder brought). Per image:
+
+    * ``shift`` = ``|ΔA|`` — how much the skin colour changed (albedo units, 0-1 scale);
+    * ``toward`` = ``cos(ΔA, ΔI)`` — 1 when the skin moved straight toward the occluder's colour,
+      0 when unrelated (NaN when no occluder pixel lies in the face).
+
+    Args:
+        model: the :class:`~facelib.morphable.MorphableModel` (albedo and skin weights).
+        coeffs_occluded, coeffs_clean: ``(B, total)`` predictions for the two views.
+        occluded, clean: ``(B, 3, H, W)`` images; occluder_in_face: ``(B, 1, H, W)`` mask.
+    """
+    lay = model.layout
+    w = model.skin[None, :, None].to(coeffs_clean)
+    a_occ = model.albedo(lay.split(coeffs_occluded)["tex"])
+    a_cln = model.albedo(lay.split(coeffs_clean)["tex"])
+    d_albedo = ((a_occ - a_cln) * w).sum(1) / w.sum(1)  # (B, 3)
+    m = occluder_in_face.to(occluded)
+    area = m.sum((1, 2, 3))
+    d_image = ((occluded - clean) * m).sum((2, 3)) / area.clamp_min(1.0)[:, None]
+    toward = F.cosine_similarity(d_albedo.double(), d_image.double(), dim=-1, eps=1e-12)
+    toward = torch.where(area > 0, toward, torch.full_like(toward, float("nan")))
+    return {"shift": d_albedo.norm(dim=-1), "toward": toward}
+
+
+def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor, mm_per_unit: float) -> dict[str, float]:
+    """Where a shape error comes from (a diagnostic, not a paper's metric): the mean
+    similarity-aligned vertex error (:func:`vertex_error`, mm) of the predicted identity and
+    expression (``both``), of the predicted identity with the true expression (``identity``), of
+    the true identity with the predicted expression (``expression``) and of the mean identity with
+    the true expression (``mean_identity``) — plus ``identity_cosine``, the mean cosine between
+    predicted and true identity coefficients (0: the identity was not learned).
+
+    Args:
+        model: the :class:`~facelib.morphable.MorphableModel`; predicted, truth: ``(B, total)``.
+    """
+    lay = model.layout
+    p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
+    true_v = model.shape(t["id"], t["exp"]).double()
+
+    def err(idc, expc) -> float:
+        return float(vertex_error(model.shape(idc, expc).double(), true_v, mm_per_unit).mean())
+
+    return {"both": err(p["id"], p["exp"]), "identity": err(p["id"], t["exp"]),
+            "expression": err(t["id"], p["exp"]), "mean_identity": err(torch.zeros_like(t["id"]), t["exp"]),
+            "identity_cosine": float(F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12).mean())}
+
+
 def millimetres_per_unit(units: str) -> float:
     """Factor from a model's length unit (``MorphableModel.units``) to millimetres."""
     try:

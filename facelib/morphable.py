@@ -55,7 +55,7 @@ class MorphableModel(nn.Module):
         tex_mean: ``(V, 3)`` in [0, 1]; tex_basis: ``(3V, n_tex)``.
         triangles: ``(F, 3)`` long, counter-clockwise seen from the front.
         landmarks: ``(68,)`` long vertex indices (Multi-PIE order).
-        skin: ``(V,)`` float in [0, 1], vertices whose colour is skin (photometric-loss region).
+        skin: ``(V,)`` float in [0, 1], how much each vertex's colour is skin (reflectance prior).
     """
 
     def __init__(self, neutral, id_basis, exp_basis, tex_mean, tex_basis, triangles, landmarks,
@@ -149,7 +149,10 @@ class MorphableModel(nn.Module):
         exp_modes = data["expression_modes"][:, used] / 10.0
         landmarks = remap[data["landmarks_68"]]
         prior = procedural_albedo(neutral, landmarks)
-        skin = (used <= ICT_NARROW_LAST_VERTEX).astype(np.float32)
+        # skin: the narrow face without lips, brows and eyes (Deep3D's reflectance-prior region)
+        r = prior.regions
+        not_skin = np.maximum(np.maximum(r["lips"], r["brows"]), r["eyes"])
+        skin = ((used <= ICT_NARROW_LAST_VERTEX) * (1.0 - not_skin)).astype(np.float32)
 
         def as_basis(modes: np.ndarray) -> np.ndarray:  # (K, V, 3) -> (3V, K), row = 3*v + axis
             return modes.reshape(len(modes), -1).T.copy()

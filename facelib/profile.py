@@ -26,6 +26,7 @@ class Profile:
         batch_size: training batch size.
         fit_steps: optimisation steps of the analysis-by-synthesis fit (chapter 2).
         render_size: side of the images rendered for figures.
+        train_steps: optimisation steps of each method's training (chapters 5 on).
     """
 
     name: str
@@ -34,15 +35,16 @@ class Profile:
     batch_size: int
     fit_steps: int
     render_size: int
+    train_steps: int
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 _TABLE = {
-    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224),
-    "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224),
+    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500),
+    "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
 }
 
 

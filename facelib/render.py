@@ -110,19 +110,33 @@ class Renderer(nn.Module):
         self.register_buffer("background", torch.as_tensor(background, dtype=torch.float32).reshape(-1))
 
     def forward(self, coeffs: torch.Tensor, background: torch.Tensor | None = None,
-                albedo: torch.Tensor | None = None) -> RenderOutput:
+                albedo: torch.Tensor | None = None, lit: bool = True) -> RenderOutput:
         """Render ``(B, layout.total)`` coefficients; ``background`` may be ``(B, 3, H, W)`` images.
 
-        ``albedo`` ``(B, V, 3)`` replaces the model's albedo (e.g. a fabric attached to the face).
+        ``albedo`` ``(B, V, 3)`` replaces the model's albedo (e.g. a fabric attached to the face);
+        ``lit=False`` shows the albedo itself, unshaded (what texture a method estimated).
         """
         c = self.model.layout.split(coeffs)
         verts = self.model.shape(c["id"], c["exp"])
         if albedo is None:
             albedo = self.model.albedo(c["tex"])
-        normals = camera.rotate_directions(self.model.vertex_normals(verts), c["angle"])
-        colors = lighting.shade(albedo, normals, c["gamma"])
+        if lit:
+            normals = camera.rotate_directions(self.model.vertex_normals(verts), c["angle"])
+            colors = lighting.shade(albedo, normals, c["gamma"])
+        else:
+            colors = albedo
         posed = camera.rigid_transform(verts, c["angle"], c["trans"])
         return self.render_mesh(posed, colors, background)
+
+    def landmarks(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Projected 68 landmarks ``(B, 68, 2)`` in pixels, without rasterizing (cheap; the same
+        points as ``forward(coeffs).landmarks``)."""
+        c = self.model.layout.split(coeffs)
+        offset = c["id"] @ self.model.id_basis.T + c["exp"] @ self.model.exp_basis.T
+        rows = (3 * self.model.landmarks[:, None] + torch.arange(3, device=offset.device)).reshape(-1)
+        lm = self.model.neutral[self.model.landmarks] + offset[:, rows].reshape(offset.shape[0], -1, 3)
+        xy, _ = camera.project(camera.rigid_transform(lm, c["angle"], c["trans"]), self.image_size)
+        return xy
 
     def render_mesh(self, posed: torch.Tensor, colors: torch.Tensor,
                     background: torch.Tensor | None = None) -> RenderOutput:

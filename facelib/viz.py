@@ -66,6 +66,8 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    if images.shape[1] == 1:  # masks and probability maps: grey
+        images = images.expand(-1, 3, -1, -1)
     arr = to_numpy_image(images)
     n = len(arr)
     cols = cols or n
@@ -150,3 +152,20 @@ def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: 
     update()
     controls = w.VBox(list(sliders.values()))
     return w.HBox([controls, image])
+
+
+def by_kind_bars(metrics: dict, methods: list[str], view: str, metric: str, title: str = "",
+                 labels: dict[str, str] | None = None):
+    """Grouped bars of ``metric``'s mean per occluder (or noise) kind, one colour per method,
+    from the ``by_kind`` entries :func:`facelib.evaluate.evaluate` writes."""
+    import plotly.graph_objects as go
+
+    kinds = sorted({k for m in methods for k in metrics[m]["views"][view].get("by_kind", {})})
+    fig = go.Figure()
+    for m in methods:
+        per = metrics[m]["views"][view].get("by_kind", {})
+        fig.add_trace(go.Bar(name=(labels or {}).get(m, m), x=kinds,
+                             y=[per.get(k, {}).get(metric) for k in kinds]))
+    fig.update_layout(barmode="group", title=title, yaxis_title=metric, height=360,
+                      margin=dict(l=40, r=10, t=40, b=80))
+    return fig

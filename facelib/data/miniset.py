@@ -76,3 +76,34 @@ def variants(name: str) -> dict[str, tuple[np.ndarray, "callable"]]:
             "mirrored": (np.ascontiguousarray(img[:, ::-1]), lambda p: np.array([w - p[0], p[1]], np.float64)),
             "shifted": (np.pad(img, ((11, 5), (23, 7), (0, 0)), mode="edge"),
                         lambda p: np.asarray(p, np.float64) + [23.0, 11.0])}
+
+
+@dataclass
+class AlignedPhotos:
+    """Mini-set faces cropped like the synthetic set: ``images (N, 3, S, S)`` in [0, 1], their
+    dlib ``landmarks68 (N, 68, 2)`` in the crop, and the photo names."""
+
+    images: "torch.Tensor"
+    landmarks68: "torch.Tensor"
+    names: list[str]
+
+
+def aligned_photos(size: int, detector=None) -> AlignedPhotos:
+    """Every mini-set photo's largest face, detected with dlib and aligned by its five points to
+    the ``size`` px template of :mod:`facelib.align` (the framing of the synthetic benchmark), so
+    a network trained on the benchmark sees real faces at the scale it knows."""
+    import torch
+
+    from ..align import align_image
+    from ..detect import FaceDetector, read_image
+
+    det = detector or FaceDetector("hog", upsample=1, several="largest")
+    crops, lms, names = [], [], []
+    for name in PHOTOS:
+        img = read_image(photo(name))
+        face = det(img).face
+        crop, lm, _ = align_image(img, face.landmarks68, size=size)
+        crops.append(crop.float())
+        lms.append(torch.as_tensor(lm, dtype=torch.float32))
+        names.append(name.rsplit(".", 1)[0])
+    return AlignedPhotos(torch.stack(crops), torch.stack(lms), names)

@@ -1,0 +1,27 @@
+"""The book's methods: each is model construction + loss assembly + ``train_step`` + ``predict``
+(a :class:`facelib.train.Method`), trained by :func:`facelib.train.train`.
+
+* :mod:`.rnet` — R-Net (Deep3D), :mod:`.mofa` — MoFA: the baselines;
+* ORN, ROGUE, FOCUS and the contour-guided method build on :class:`.common.Regressor`.
+"""
+
+from __future__ import annotations
+
+from ..errors import FacelibError
+
+NAMES = ("rnet", "mofa")
+
+
+def build(name: str, model, profile, **options):
+    """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
+    (its coefficient layout); ``options`` go to the method's constructor."""
+    from .common import EncoderConfig
+    from .mofa import MoFA
+    from .rnet import RNet
+
+    classes = {"rnet": RNet, "mofa": MoFA}
+    if name not in classes:
+        raise FacelibError(f"unknown method {name!r}; choose one of {sorted(classes)}")
+    lr = options.pop("lr", None)
+    encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}))
+    return classes[name](model, encoder, **options)

@@ -1,0 +1,124 @@
+"""What every coefficient-regression method shares: an encoder, a renderer, prediction, validation.
+
+:class:`Regressor` is a :class:`facelib.train.Method` whose encoder maps an image to the model's
+coefficient vector and whose ``train_step`` renders the prediction over the input and sums the
+weighted terms that :meth:`Regressor.loss_terms` returns. R-Net and MoFA differ only in those
+terms; ORN, ROGUE and FOCUS add networks and objectives on top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import FacelibError
+from ..morphable import MorphableModel
+from ..nets.resnet import resnet
+from ..render import Renderer, RenderOutput
+from ..train import Method
+
+#: ORN and the evaluation runner report landmark errors in pixels of a 224 px crop
+REFERENCE_SIZE = 224
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """The regression network and its optimiser.
+
+    Attributes:
+        backbone: :data:`facelib.nets.resnet.ARCHS` name.
+        image_size: side of the (square) input and of the training renderings.
+        lr: Adam learning rate (Deep3D: 1e-4).
+        seed: seeds the network's initial weights (independently of the global RNG).
+    """
+
+    backbone: str
+    image_size: int
+    lr: float = 1e-4
+    seed: int = 0
+
+    @classmethod
+    def from_profile(cls, profile, **changes) -> "EncoderConfig":
+        return cls(**{"backbone": profile.backbone, "image_size": profile.image_size, **changes})
+
+
+class Regressor(Method):
+    """Image → coefficients with a ResNet (zero-initialised head: it starts at the mean face)."""
+
+    #: loss term name → weight; subclasses set their paper's values
+    weights: dict[str, float] = {}
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig):
+        super().__init__()
+        self.model = model
+        self.layout = model.layout
+        self.encoder_config = encoder
+        self.image_size = encoder.image_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(encoder.seed)
+            net = resnet(encoder.backbone, self.layout.total)
+        self.nets["encoder"] = net
+        self.optimizers["encoder"] = torch.optim.Adam(net.parameters(), lr=encoder.lr)
+        self.fixed["renderer"] = Renderer(model, encoder.image_size)
+
+    @property
+    def renderer(self) -> Renderer:
+        return self.fixed["renderer"]
+
+    def hyperparameters(self) -> dict:
+        return {"encoder": asdict(self.encoder_config), "weights": dict(self.weights),
+                "layout": self.layout.sizes, "model": self.model.info.name}
+
+    # -- prediction ------------------------------------------------------------------------------
+    def _input(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise FacelibError(f"{self.name} expects images (B, 3, H, W) in [0, 1], got {tuple(images.shape)}")
+        images = images.to(self.device, torch.float32)
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
+                                   antialias=True, align_corners=False)
+        return images
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Coefficients ``(B, layout.total)`` in float32 (the network may run in mixed precision)."""
+        return self.nets["encoder"](self._input(images)).float()
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        net = self.nets["encoder"]
+        was = net.training
+        net.eval()
+        try:
+            return self.encode(images).cpu()
+        finally:
+            net.train(was)
+
+    # -- training --------------------------------------------------------------------------------
+    def loss_terms(self, batch: dict, images: torch.Tensor, coeffs: torch.Tensor,
+                   out: RenderOutput) -> dict[str, torch.Tensor]:
+        """Unweighted loss terms, keys as in :attr:`weights`."""
+        raise NotImplementedError
+
+    def train_view(self) -> str:
+        return self.views[0]
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        images = batch[self.train_view()]
+        coeffs = self.encode(images)
+        out = self.renderer(coeffs, background=images)
+        terms = self.loss_terms(batch, images, coeffs, out)
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        return {"total": total, **{k: v.detach() for k, v in terms.items()}}
+
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        """Landmark ME (px at 224) of every image view in the batch."""
+        out = {}
+        for view in ("clean", "occluded", "noisy"):
+            if view in batch:
+                lm = self.renderer.landmarks(self.encode(batch[view]))
+                scale = REFERENCE_SIZE / self.image_size
+                err = (lm - batch["landmarks68"].to(lm)).norm(dim=-1).mean() * scale
+                out[f"landmark_me_{view}"] = float(err)
+        return out

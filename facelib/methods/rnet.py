@@ -1,0 +1,103 @@
+"""R-Net, the regression network of Deep3D (Deng et al. 2019), the baseline every paper builds on.
+
+A ResNet maps a face image to the morphable model's coefficients; training is weakly supervised by
+rendering the prediction over the input and comparing (DESIGN 8):
+
+* photometric loss weighted by a skin attention mask — Deep3D's Bayesian skin classifier
+  (:mod:`facelib.skin`) × the rendered-face mask; on synthetic data the exact face mask can
+  replace the classifier (``attention="face_mask"``), or nothing (``"none"``: rendered mask only);
+* 68-landmark loss, weight 20 on the nose points 28–30 and the inner lips;
+* identity loss: 1 − cos between face-recognition embeddings of the input and of the rendering
+  (Deep3D uses FaceNet; offline facelib uses the dlib ResNet port, FaceNet/ArcFace where available);
+* coefficient, light (gamma) and reflectance regularisers.
+
+Weights are Deep3D's: photometric 1.92, landmark 1.6e-3, identity 0.2, coefficients 3e-4
+(id 1.0 / exp 0.8 / tex 1.7e-2), gamma 10, reflectance 5; Adam 1e-4.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import losses, recognition, skin
+from ..errors import FacelibError
+from ..morphable import MorphableModel
+from ..render import RenderOutput
+from .common import EncoderConfig, Regressor
+
+ATTENTIONS = ("skin", "face_mask", "none")
+DEEP3D_WEIGHTS = {"photometric": 1.92, "landmark": 1.6e-3, "identity": 0.2, "coefficients": 3e-4,
+                  "gamma": 10.0, "reflectance": 5.0}
+
+
+class RNet(Regressor):
+    """Deep3D's R-Net.
+
+    Args:
+        model: the face model (its layout sizes the network's output).
+        encoder: backbone, input size, learning rate.
+        attention: ``"skin"`` (Deep3D), ``"face_mask"`` (exact synthetic mask) or ``"none"``.
+        embedder: ``"dlib"`` | ``"facenet"`` | ``"arcface"`` | ``None`` (no identity loss).
+        weights: overrides of :data:`DEEP3D_WEIGHTS`.
+        view: the batch view it trains on (``"clean"`` for the baseline).
+    """
+
+    name = "rnet"
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, attention: str = "skin",
+                 embedder: str | None = "dlib", weights: dict | None = None, view: str = "clean"):
+        super().__init__(model, encoder)
+        if attention not in ATTENTIONS:
+            raise FacelibError(f"unknown attention {attention!r}; choose one of {ATTENTIONS}")
+        self.attention = attention
+        self.views = (view,)
+        self.masks = ("face_mask",) if attention == "face_mask" else ()
+        self.weights = {**DEEP3D_WEIGHTS, **(weights or {})}
+        self.embedder_name = embedder
+        if embedder is None:
+            self.weights.pop("identity")
+        else:
+            emb = recognition.load(embedder, allow_download=False)
+            for p in emb.parameters():
+                p.requires_grad_(False)
+            self.fixed["embedder"] = emb
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "attention": self.attention, "embedder": self.embedder_name,
+                "view": self.views[0]}
+
+    def attention_map(self, batch: dict, images: torch.Tensor, out: RenderOutput) -> torch.Tensor:
+        """Per-pixel weight of the photometric loss: the choice of ``attention`` × the rendered mask."""
+        if self.attention == "skin":
+            return out.mask * skin.skin_probability(images)
+        if self.attention == "face_mask":
+            return out.mask * batch["face_mask"]
+        return out.mask
+
+    def loss_terms(self, batch, images, coeffs, out):
+        c = self.layout.split(coeffs)
+        lm = batch["landmarks68"]
+        terms = {
+            "photometric": losses.photometric_loss(out.image, images, self.attention_map(batch, images, out)),
+            "landmark": losses.landmark_loss(out.landmarks, lm, image_size=self.image_size),
+            "coefficients": losses.coefficient_regularizer(c),
+            "gamma": losses.gamma_loss(c["gamma"]),
+            "reflectance": losses.reflectance_loss(self.model.albedo(c["tex"]), self.model.skin),
+        }
+        if "identity" in self.weights:
+            emb = self.fixed["embedder"]
+            with torch.no_grad():
+                target = emb.embed(images, lm)
+            terms["identity"] = losses.identity_loss(target, emb.embed(out.image, lm))
+        return terms
+
+    @torch.no_grad()
+    def segment(self, images: torch.Tensor) -> torch.Tensor:
+        """Deep3D's face/outlier segmentation: the skin classifier thresholded at 0.5 (FOCUS,
+        Tab. 4-5 and Fig. 5, scores Deep3D this way). ``(B, 1, H, W)``, 1 = face."""
+        return (skin.skin_probability(images.float()) > 0.5).float().cpu()
+
+    def predict_with_mask(self, images: torch.Tensor) -> dict:
+        """``{"coefficients", "mask"}`` for :func:`facelib.evaluate.evaluate`'s segmentation scores."""
+        return {"coefficients": self.predict(images), "mask": self.segment(images)}
+

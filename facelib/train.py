@@ -1,0 +1,543 @@
+"""One training loop for every method of the book (DESIGN 3; issue 5).
+
+A method supplies only what is its own — its networks, its optimisers, ``train_step(batch) ->
+losses`` and ``predict(images)`` — by subclassing :class:`Method`. :func:`train` does the rest the
+same way for all of them:
+
+* devices, mixed precision on GPU and multi-GPU through Hugging Face ``accelerate`` (run a script
+  with ``accelerate launch`` or ``torchrun`` and each process trains its shard of every batch);
+* seeds, and a batch order that is a pure function of (seed, step), so a run can stop anywhere;
+* a ``tqdm`` progress bar, a JSON-lines log (``log.jsonl``) of the losses and of periodic
+  validation that the chapters plot;
+* checkpoints every ``checkpoint_every`` steps and on SIGINT/SIGTERM (the Jupyter "interrupt"
+  button, a batch scheduler's notice); calling :func:`train` again with the same run folder
+  resumes, and on CPU the resumed run is bit-identical to an uninterrupted one.
+
+Which optimiser a loss drives is declared, not coded: :attr:`Method.objectives` maps a key of the
+dict ``train_step`` returns to the optimisers that loss steps (one ``total`` for R-Net; a
+generator and a discriminator objective for adversarial methods, stepped in the declared order).
+The other keys of the dict are logged only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import FacelibError
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Raised after SIGINT/SIGTERM once the checkpoint is on disk; the message says how to resume."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long and how to train (the method's own hyper-parameters live in the method).
+
+    Attributes:
+        steps: optimisation steps in total (a resumed run continues up to this number).
+        batch_size: images per step, over all processes.
+        seed: seeds torch, numpy and Python and fixes the batch order.
+        log_every: steps averaged into one log line.
+        val_every: steps between validations (0: never).
+        checkpoint_every: steps between checkpoints (0: only at the end and on interruption).
+        mixed_precision: ``"auto"`` (bf16 on a CUDA device that supports it, else none),
+            ``"no"``, ``"fp16"`` or ``"bf16"``.
+        cpu: force the CPU even where CUDA is available.
+    """
+
+    steps: int
+    batch_size: int
+    seed: int = 0
+    log_every: int = 10
+    val_every: int = 100
+    checkpoint_every: int = 200
+    mixed_precision: str = "auto"
+    cpu: bool = False
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class Method:
+    """Base class of a trainable method.
+
+    Subclasses set :attr:`name`, build their networks and optimisers in ``__init__`` and register
+    them in :attr:`nets` / :attr:`optimizers` (fixed helpers such as a renderer or a frozen
+    teacher go in :attr:`fixed`: moved to the device, never trained), and implement
+    :meth:`train_step` and :meth:`predict`.
+    """
+
+    name = "method"
+    #: batch keys the method trains on (views and masks of :class:`facelib.data.folder.FaceFolder`)
+    views: tuple[str, ...] = ("clean",)
+    masks: tuple[str, ...] = ()
+    #: loss key of ``train_step``'s dict → optimisers it steps, in this order
+    objectives: dict[str, tuple[str, ...]] = {"total": ("encoder",)}
+
+    def __init__(self):
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.fixed: dict[str, nn.Module] = {}
+        self.device = torch.device("cpu")
+
+    # -- what a method implements ------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Losses of one batch (tensors with graphs for the :attr:`objectives` keys)."""
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` images in [0, 1] → coefficients (or a dict, see facelib.evaluate)."""
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        """Numbers to log on a validation batch (default: none)."""
+        return {}
+
+    def hyperparameters(self) -> dict:
+        """Everything that changes what training computes; a checkpoint only resumes a run with
+        the same hyper-parameters."""
+        return {}
+
+    # -- shared plumbing -----------------------------------------------------------------------
+    def to(self, device) -> "Method":
+        self.device = torch.device(device)
+        for m in (*self.nets.values(), *self.fixed.values()):
+            m.to(self.device)
+        return self
+
+    def train_mode(self, on: bool = True) -> None:
+        for m in self.nets.values():
+            m.train(on)
+        for m in self.fixed.values():
+            m.eval()
+
+    def state_dict(self) -> dict:
+        return {"nets": {k: _unwrap(m).state_dict() for k, m in self.nets.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        for k, m in self.nets.items():
+            _unwrap(m).load_state_dict(state["nets"][k])
+        if optimizers:
+            for k, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
+
+
+# ------------------------------------------------------------------------------- batch order
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """The dataset indices of global batch ``step``: epoch ``e`` visits a permutation drawn from
+    ``(seed, e)``, batches are consecutive slices of it (the last partial slice is dropped).
+    A pure function of its arguments, so any step can be the first after a resume."""
+    per_epoch = n // batch_size
+    if per_epoch == 0:
+        raise FacelibError(f"the training set has {n} samples, fewer than one batch of {batch_size}; "
+                           "use a smaller batch_size or a larger set")
+    epoch, k = divmod(step, per_epoch)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    return perm[k * batch_size:(k + 1) * batch_size].tolist()
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Batches for steps ``start, start+1, … steps−1`` from a ``batches(step) -> indices`` rule,
+    each cut to this process's shard (process ``rank`` of ``world`` takes every world-th item)."""
+
+    def __init__(self, batches, start: int, steps: int, rank: int = 0, world: int = 1):
+        self.batches, self.start, self.steps, self.rank, self.world = batches, start, steps, rank, world
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.steps):
+            yield self.batches(step)[self.rank::self.world]
+
+
+# ------------------------------------------------------------------------------- checkpoints
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and Python's ``random``."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def run_signature(method: Method, config: TrainConfig, data: dict) -> str:
+    """Hash of what determines a run's result; a checkpoint resumes only the same run."""
+    blob = {"method": method.name, "hyperparameters": method.hyperparameters(), "data": data,
+            "train": {k: v for k, v in config.as_dict().items() if k not in ("log_every", "val_every",
+                                                                               "checkpoint_every")}}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, method: Method, step: int, signature: str, finished: bool,
+                    window: dict | None = None, elapsed: float = 0.0) -> None:
+    """Write atomically (temporary file, then rename): an interruption never leaves half a file.
+    ``window`` holds the losses of the steps since the last log line (so the log resumes exactly),
+    ``elapsed`` the training seconds so far (over all resumed segments)."""
+    state = {"step": step, "signature": signature, "finished": finished, "method": method.name,
+             "state": method.state_dict(), "rng": _rng_state(), "window": window or {}, "elapsed": elapsed,
+             "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """The checkpoint dict (``step``, ``signature``, ``finished``, ``state``, ``rng``)."""
+    return torch.load(Path(path), map_location="cpu", weights_only=False)
+
+
+def read_log(run_dir: str | Path) -> list[dict]:
+    """The log lines of a run (training entries have ``losses``, validation entries ``val``)."""
+    p = Path(run_dir) / LOG
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+
+
+def _truncate_log(run_dir: Path, step: int) -> None:
+    """Drop log lines written after ``step`` (by a run that stopped between two checkpoints)."""
+    keep = [e for e in read_log(run_dir) if e["step"] <= step]
+    (run_dir / LOG).write_text("".join(json.dumps(e) + "\n" for e in keep))
+
+
+# ------------------------------------------------------------------------------- the loop
+@dataclass
+class TrainResult:
+    """What :func:`train` did: steps run now, where it started, the wall time of this call, and the
+    whole log (whose ``time`` entries count training seconds since step 0 over all segments)."""
+
+    run_dir: Path
+    steps: int
+    started_at: int
+    seconds: float
+    log: list[dict] = field(default_factory=list)
+    signature: str = ""
+
+    @property
+    def resumed(self) -> bool:
+        return self.started_at > 0
+
+    @property
+    def training_seconds(self) -> float:
+        """Seconds spent training this run in total (all segments), from the log."""
+        times = [e["time"] for e in self.log if "time" in e]
+        return float(times[-1]) if times else self.seconds
+
+    def losses(self) -> list[dict]:
+        """``[{"step": s, <loss>: value, ...}]`` — the training entries of the log."""
+        return [{"step": e["step"], **e["losses"]} for e in self.log if "losses" in e]
+
+    def validation(self) -> list[dict]:
+        """``[{"step": s, <metric>: value, ...}]`` — the validation entries of the log."""
+        return [{"step": e["step"], **e["val"]} for e in self.log if "val" in e]
+
+
+class _Stop:
+    """Remembers SIGINT/SIGTERM during training instead of dying mid-step."""
+
+    def __init__(self):
+        self.signal: int | None = None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self):
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        except ValueError:  # not the main thread: no handlers (interruptions then kill the run)
+            self.previous = {}
+        return self
+
+    def _handle(self, signum, frame):
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+def _mixed_precision(choice: str, cpu: bool) -> str:
+    if choice != "auto":
+        return choice
+    if cpu or not torch.cuda.is_available():
+        return "no"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def _collate_to(batch: dict, device: torch.device) -> dict:
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *, val_set=None,
+          val_batches: int = 4, batches=None, data_signature: dict | None = None, resume: bool = True,
+          progress: bool = True) -> TrainResult:
+    """Train ``method`` on ``train_set`` (a map-style dataset of dicts), checkpointing in ``run_dir``.
+
+    Args:
+        method: a :class:`Method`.
+        train_set: its items are dicts of tensors (e.g. :class:`facelib.data.folder.FaceFolder`).
+        run_dir: checkpoints and ``log.jsonl`` go here; an existing checkpoint of the same run
+            (same method, hyper-parameters, data and config) is resumed, a finished one is loaded.
+        config: :class:`TrainConfig`.
+        val_set: validated every ``config.val_every`` steps on its first ``val_batches`` batches.
+        batches: ``batches(step) -> list of indices`` (default :func:`batch_indices`; ORN's MOPI
+            passes identity groups).
+        data_signature: what identifies the data (e.g. the set's checksum) for the run signature.
+        resume: ``False`` starts over even when a matching checkpoint exists.
+        progress: show a tqdm bar.
+    Returns:
+        :class:`TrainResult`; the method holds the trained weights.
+    Raises:
+        TrainingInterrupted: after SIGINT/SIGTERM, once the checkpoint is saved.
+    """
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    mp = _mixed_precision(config.mixed_precision, config.cpu)
+    accelerator = Accelerator(cpu=config.cpu, mixed_precision=mp)
+    main = accelerator.is_main_process
+    signature = run_signature(method, config, data_signature or {"samples": len(train_set)})
+    ckpt_path = run_dir / CHECKPOINT
+    if main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    start = 0
+    ckpt = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
+    if ckpt is not None and ckpt["signature"] != signature:
+        raise FacelibError(
+            f"{ckpt_path} belongs to another run (method, hyper-parameters, data or config differ: "
+            f"signature {ckpt['signature']} ≠ {signature}); use another run folder, or pass "
+            "resume=False to start this one over")
+    method.to(accelerator.device)
+    if ckpt is not None:
+        method.load_state_dict(ckpt["state"])
+        start = ckpt["step"]
+    else:
+        seed_everything(config.seed)
+        if main and (run_dir / LOG).exists():
+            (run_dir / LOG).unlink()
+    if ckpt is not None and ckpt["finished"] and start >= config.steps:
+        method.train_mode(False)
+        return TrainResult(run_dir, 0, start, 0.0, read_log(run_dir), signature)
+
+    # wrap the trained networks (DDP on several GPUs, autocast for mixed precision)
+    names = list(method.nets)
+    prepared = accelerator.prepare(*[method.nets[k] for k in names], *method.optimizers.values())
+    prepared = prepared if isinstance(prepared, (list, tuple)) else [prepared]
+    for k, m in zip(names, prepared[:len(names)]):
+        method.nets[k] = m
+    for k, o in zip(list(method.optimizers), prepared[len(names):]):
+        method.optimizers[k] = o
+    if ckpt is not None:
+        _set_rng_state(ckpt["rng"])  # after prepare(), which may draw random numbers
+        if main:
+            _truncate_log(run_dir, start)
+
+    order = batches or (lambda step: batch_indices(len(train_set), config.batch_size, config.seed, step))
+    sampler = StepBatches(order, start, config.steps, accelerator.process_index, accelerator.num_processes)
+    # its own generator: a DataLoader otherwise draws a seed from the global RNG per iterator
+    loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, num_workers=0,
+                                         generator=torch.Generator())
+    log_file = open(run_dir / LOG, "a") if main else None
+    window: dict[str, list[float]] = dict(ckpt.get("window", {})) if ckpt is not None else {}
+    # the log's times are training seconds since step 0, over every resumed segment
+    started = time.perf_counter() - (float(ckpt.get("elapsed", 0.0)) if ckpt is not None else 0.0)
+    segment_start = time.perf_counter()
+    step = start
+    bar = tqdm(total=config.steps, initial=start, desc=f"train {method.name}",
+               disable=not (progress and main), dynamic_ncols=True)
+
+    def checkpoint(finished: bool) -> None:
+        accelerator.wait_for_everyone()
+        if main:
+            save_checkpoint(ckpt_path, method, step, signature, finished, window, time.perf_counter() - started)
+
+    def write(entry: dict) -> None:
+        if log_file is not None:
+            log_file.write(json.dumps(entry) + "\n")
+            log_file.flush()
+
+    try:
+        with _Stop() as stop:
+            method.train_mode(True)
+            for batch in loader:
+                batch = _collate_to(batch, accelerator.device)
+                losses = method.train_step(batch)
+                missing = [k for k in method.objectives if k not in losses]
+                if len(missing) == len(method.objectives):
+                    raise FacelibError(f"{method.name}.train_step returned {sorted(losses)}, none of its "
+                                       f"objectives {sorted(method.objectives)}")
+                for key, opt_names in method.objectives.items():
+                    if key not in losses:  # e.g. an alternating (EM) schedule skips a phase
+                        continue
+                    opts = [method.optimizers[o] for o in opt_names]
+                    for o in opts:
+                        o.zero_grad(set_to_none=True)
+                    accelerator.backward(losses[key])
+                    for o in opts:
+                        o.step()
+                step += 1
+                for k, v in losses.items():
+                    value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+                    if not math.isfinite(value):
+                        raise FacelibError(f"{method.name}: loss {k!r} is {value} at step {step}; the last "
+                                           f"checkpoint is in {ckpt_path} (lower the learning rate?)")
+                    window.setdefault(k, []).append(value)
+                if step % config.log_every == 0 or step == config.steps:
+                    means = {k: float(np.mean(v)) for k, v in window.items()}
+                    write({"step": step, "time": round(time.perf_counter() - started, 3), "losses": means})
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:3]})
+                    window = {}
+                bar.update(1)
+                if val_set is not None and config.val_every and (step % config.val_every == 0 or step == config.steps):
+                    write({"step": step, "val": validate(method, val_set, config.batch_size, val_batches)})
+                    method.train_mode(True)
+                if stop.signal is not None:
+                    checkpoint(finished=False)
+                    raise TrainingInterrupted(
+                        f"training of {method.name} stopped at step {step}/{config.steps} "
+                        f"({signal.Signals(stop.signal).name}); checkpoint saved in {ckpt_path}. "
+                        "Run the same call again to resume.")
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
+                    checkpoint(finished=False)
+            checkpoint(finished=True)
+    finally:
+        bar.close()
+        if log_file is not None:
+            log_file.close()
+        method.train_mode(False)
+        for k in names:  # hand back plain modules and optimisers (no DDP/accelerate wrappers)
+            method.nets[k] = accelerator.unwrap_model(method.nets[k])
+        for k, o in method.optimizers.items():
+            method.optimizers[k] = getattr(o, "optimizer", o)
+    return TrainResult(run_dir, step - start, start, time.perf_counter() - segment_start, read_log(run_dir),
+                       signature)
+
+
+@torch.no_grad()
+def validate(method: Method, val_set, batch_size: int, max_batches: int) -> dict[str, float]:
+    """Mean of ``method.validation_step`` over the first ``max_batches`` batches of ``val_set``."""
+    method.train_mode(False)
+    n = min(len(val_set), batch_size * max_batches)
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(val_set, range(n)), batch_size=batch_size,
+                                         generator=torch.Generator())
+    sums: dict[str, float] = {}
+    count = 0
+    for batch in loader:
+        out = method.validation_step(_collate_to(batch, method.device))
+        b = len(batch["index"]) if "index" in batch else 1
+        for k, v in out.items():
+            sums[k] = sums.get(k, 0.0) + float(v) * b
+        count += b
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile, *, steps: int | None = None,
+                 seed: int = 0, val_views=("clean", "occluded"), resume: bool = True, progress: bool = True,
+                 **config) -> TrainResult:
+    """Train ``method`` on the ``train`` split of the face set at ``root`` (its :attr:`Method.views`
+    and :attr:`Method.masks`, held in memory), validating on ``val`` — the profile's sizes: batch
+    size, ``profile.train_steps`` steps (unless ``steps``), validation and checkpoints every
+    tenth of the run. ``config`` overrides :class:`TrainConfig` fields."""
+    from .data.folder import FaceFolder, read_index
+
+    index = read_index(root)
+    train_set = FaceFolder(root, "train", views=method.views, masks=method.masks, in_memory=True)
+    val_views = tuple(v for v in val_views if v in index["views"])
+    val_set = FaceFolder(root, "val", views=val_views, in_memory=True) if "val" in index["splits"] else None
+    steps = int(steps or profile.train_steps)
+    cfg = TrainConfig(**{"steps": steps, "batch_size": profile.batch_size, "seed": seed,
+                         "log_every": max(1, min(10, steps // 20)), "val_every": max(1, steps // 10),
+                         "checkpoint_every": max(1, steps // 10), **config})
+    data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
+    return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
+                 progress=progress)
+
+
+def main(argv=None) -> int:
+    """``python -m facelib.train --method rnet --profile cpu [--steps N] [--run-dir D] [--evaluate]``"""
+    import argparse
+
+    from . import evaluate, methods, profile as profiles
+    from .data import synthetic
+    from .morphable import MorphableModel
+    from .results import project_root, run_dir as default_run_dir
+
+    p = argparse.ArgumentParser(prog="python -m facelib.train", description=
+                                "Train a method on the synthetic benchmark (generated when missing); "
+                                "SIGINT/SIGTERM saves a checkpoint, the same command resumes.")
+    p.add_argument("--method", required=True, choices=methods.NAMES)
+    p.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
+    p.add_argument("--steps", type=int, help="override the profile's training steps")
+    p.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/train/<profile>/<method>)")
+    p.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    p.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
+                   help="evaluate on the test split afterwards (N images; all without N) and write "
+                        "<run-dir>/metrics.json")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    prof = profiles.resolve(args.profile)
+    root = args.root or project_root() / "data" / "synthetic" / prof.name
+    if args.root is None:
+        synthetic.generate(root, synthetic.config_for(prof), progress=not args.quiet)
+    model = MorphableModel.from_ict()
+    method = methods.build(args.method, model, prof)
+    out = args.run_dir or default_run_dir("train", prof.name, args.method)
+    try:
+        res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
+                           progress=not args.quiet)
+    except TrainingInterrupted as stop:
+        print(stop)
+        return 130
+    print(f"{method.name}: {res.steps} steps from step {res.started_at} in {res.seconds:.1f} s -> {out}")
+    if args.evaluate is not None:
+        rec = evaluate.evaluate(method.predict, root, method=method.name, chapter="train", profile=prof,
+                                limit=None if args.evaluate < 0 else args.evaluate, write=False,
+                                progress=not args.quiet)
+        (Path(out) / "metrics.json").write_text(json.dumps(rec["views"], indent=1, sort_keys=True))
+        for view, row in rec["views"].items():
+            print(f"{view:9s}" + "  ".join(f"{k}={row[k]['mean']:.4f}" for k in
+                                           ("landmark_me", "perceptual_dlib", "shape_v2v_mm") if k in row))
+    return 0
+
+
+if __name__ == "__main__":
+    from .errors import run_cli
+
+    run_cli(main)

@@ -1,0 +1,238 @@
+"""R-Net and MoFA: the loss terms on known inputs, the skin classifier, the methods' contract
+(mean face at start, gradients, prediction), and learning on a tiny synthetic set."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from facelib import losses, skin, train as T
+from facelib.errors import FacelibError
+from facelib.methods.common import EncoderConfig
+from facelib.methods.mofa import MOFA_WEIGHTS, MoFA
+from facelib.methods.rnet import DEEP3D_WEIGHTS, RNet
+from facelib.render import Renderer
+from facelib.sampling import random_coefficients
+
+TINY = EncoderConfig("resnet_tiny", 64, lr=1e-3)
+
+
+# --------------------------------------------------------------------------- losses and skin
+
+def test_ycbcr_reference_points():
+    img = torch.tensor([[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]).T.reshape(1, 3, 1, 2)
+    y = skin.rgb_to_ycbcr(img)[0, 0]
+    assert torch.allclose(y[0], torch.tensor([235.0, 128.0, 128.0]), atol=1e-3)
+    assert torch.allclose(y[1], torch.tensor([16.0, 128.0, 128.0]), atol=1e-3)
+
+
+def test_skin_classifier_separates_skin_from_occluder_colours():
+    colours = {"light skin": (0.88, 0.67, 0.53), "dark skin": (0.55, 0.37, 0.26), "blue": (0.1, 0.2, 0.9),
+               "green": (0.1, 0.8, 0.2), "white": (0.95, 0.95, 0.95)}
+    img = torch.tensor(list(colours.values())).T.reshape(1, 3, 1, -1)
+    p = dict(zip(colours, skin.skin_probability(img)[0, 0, 0].tolist()))
+    assert p["light skin"] > 0.8 and p["dark skin"] > 0.5
+    assert p["blue"] < 0.05 and p["green"] < 0.05 and p["white"] < 0.3
+    assert skin.skin_probability(torch.rand(2, 3, 8, 8)).shape == (2, 1, 8, 8)
+
+
+def test_identity_gamma_reflectance_and_gaussian_losses_known_values():
+    a = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert losses.identity_loss(a, 3 * a).item() == pytest.approx(0.0, abs=1e-7)
+    assert losses.identity_loss(a, a.flip(1)).item() == pytest.approx(1.0)  # orthogonal pairs
+    grey = torch.arange(9.0).repeat(3)[None]  # same 9 SH values for R, G and B
+    assert losses.gamma_loss(grey).item() == 0.0
+    red = torch.zeros(1, 27)
+    red[0, 0] = 3.0  # R band 0 = 3, G and B = 0: deviations (2, -1, -1) in 1 of 9 bands
+    assert losses.gamma_loss(red).item() == pytest.approx(6.0 / 27)
+    albedo = torch.full((2, 5, 3), 0.6)
+    w = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0])
+    assert losses.reflectance_loss(albedo, w).item() == pytest.approx(0.0, abs=1e-12)
+    albedo[:, 4] = 0.0  # outside the skin: ignored
+    assert losses.reflectance_loss(albedo, w).item() == pytest.approx(0.0, abs=1e-12)
+    albedo[:, 0] = 1.0  # one of four skin vertices 0.4 brighter: mean +0.1
+    expected = 3 * (0.3**2 + 3 * 0.1**2) / 4
+    assert losses.reflectance_loss(albedo, w).item() == pytest.approx(expected, rel=1e-5)
+    img = torch.zeros(1, 3, 2, 2)
+    ren = img.clone()
+    ren[0, 0] = 0.043  # one channel off by σ everywhere: ||r||²/2σ² = 1/2
+    region = torch.ones(1, 1, 2, 2)
+    assert losses.gaussian_photometric_loss(ren, img, region).item() == pytest.approx(0.5)
+    region[0, 0, 0, 0] = 0
+    ren[0, :, 0, 0] = 5.0  # outside the region: no effect
+    assert losses.gaussian_photometric_loss(ren, img, region).item() == pytest.approx(0.5)
+
+
+def test_ict_skin_region_excludes_lips_brows_and_eyes(ict):
+    lips = ict.landmarks[60:68]
+    brows = ict.landmarks[17:27]
+    cheek = ict.landmarks[[2, 14]]
+    assert ict.skin[lips].max() < 0.3 and ict.skin[brows].max() < 0.3
+    assert ict.skin[cheek].min() > 0.9
+
+
+def test_cheap_landmarks_equal_rendered_landmarks(ict):
+    c = random_coefficients(ict, 3, torch.Generator().manual_seed(2))
+    r = Renderer(ict, 64)
+    assert torch.allclose(r.landmarks(c), r(c).landmarks, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- the methods
+
+@pytest.fixture(scope="module")
+def batch(ict):
+    """Four rendered faces over grey, with their landmarks and masks (no files needed)."""
+    c = random_coefficients(ict, 4, torch.Generator().manual_seed(4))
+    out = Renderer(ict, 64)(c, background=torch.full((4, 3, 64, 64), 0.5))
+    return {"clean": out.image.clamp(0, 1).detach(), "landmarks68": out.landmarks.detach(),
+            "face_mask": out.mask.detach(), "coefficients": c, "index": torch.arange(4)}
+
+
+@pytest.mark.parametrize("attention", ["skin", "face_mask", "none"])
+def test_rnet_starts_at_the_mean_face_and_has_every_term(ict, batch, attention):
+    m = RNet(ict, TINY, attention=attention)
+    assert torch.equal(m.predict(batch["clean"]), torch.zeros(4, ict.layout.total))
+    m.train_mode(True)
+    out = m.train_step(batch)
+    assert set(out) == {"total", *DEEP3D_WEIGHTS}
+    assert math.isclose(out["total"].item(), sum(DEEP3D_WEIGHTS[k] * out[k].item() for k in DEEP3D_WEIGHTS),
+                        rel_tol=1e-5)
+    out["total"].backward()
+    head = m.nets["encoder"].head.weight.grad
+    assert head is not None and torch.isfinite(head).all() and head.abs().sum() > 0
+    assert m.masks == (("face_mask",) if attention == "face_mask" else ())
+
+
+def test_initial_weights_follow_the_seed_not_the_global_rng(ict):
+    torch.manual_seed(123)
+    a = MoFA(ict, TINY).nets["encoder"].state_dict()
+    torch.manual_seed(456)
+    b = MoFA(ict, TINY).nets["encoder"].state_dict()
+    c = MoFA(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3, seed=1)).nets["encoder"].state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(a[k], c[k]) for k in a if a[k].dtype.is_floating_point)
+    before = torch.get_rng_state()
+    MoFA(ict, TINY)
+    assert torch.equal(torch.get_rng_state(), before)  # the global stream is left alone
+
+
+def test_rnet_options_and_errors(ict, batch):
+    m = RNet(ict, TINY, embedder=None, weights={"landmark": 1.0})
+    assert "identity" not in m.weights and m.weights["landmark"] == 1.0
+    assert "identity" not in m.train_step(batch)
+    with pytest.raises(FacelibError, match="unknown attention"):
+        RNet(ict, TINY, attention="hair")
+    with pytest.raises(FacelibError, match=r"expects images \(B, 3, H, W\)"):
+        m.predict(torch.zeros(3, 64, 64))
+    big = torch.nn.functional.interpolate(batch["clean"], size=96)
+    assert m.predict(big).shape == (4, ict.layout.total)  # resized to the network's input
+
+
+def test_mofa_has_its_own_terms_and_no_skin_mask(ict, batch):
+    m = MoFA(ict, TINY)
+    out = m.train_step(batch)
+    assert set(out) == {"total", *MOFA_WEIGHTS} and "identity" not in out
+    assert m.weights["photometric"] == pytest.approx(0.043 * 1.92)
+    # an occluder of a non-skin colour changes MoFA's photometric term, and barely R-Net's
+    occluded = dict(batch, clean=batch["clean"].clone())
+    occluded["clean"][:, :, 20:44, 16:48] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
+    r = RNet(ict, TINY, embedder=None)
+    rise = {name: float(meth.train_step(occluded)["photometric"]) / float(meth.train_step(batch)["photometric"])
+            for name, meth in (("mofa", m), ("rnet", r))}
+    assert rise["mofa"] > 1.3 and rise["rnet"] < 1.1, rise
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("cls", [RNet, MoFA])
+def test_training_fits_a_tiny_set(ict, batch, cls, seed, tmp_path):
+    """40 steps on 4 faces: the landmark error falls well below the mean face's."""
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    m = cls(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3, seed=seed), **({"embedder": None} if cls is RNet else {}))
+    before = m.validation_step(batch)["landmark_me_clean"]
+    res = T.train(m, Repeat(), tmp_path, T.TrainConfig(steps=40, batch_size=4, log_every=10), progress=False)
+    after = m.validation_step(batch)["landmark_me_clean"]
+    totals = [e["losses"]["total"] for e in res.log]
+    assert totals[-1] < 0.5 * totals[0]
+    assert after < 0.5 * before, (before, after)
+
+
+# --------------------------------------------------------------------------- chapter helpers
+
+def test_unlit_render_shows_the_albedo(ict, batch):
+    r = Renderer(ict, 64)
+    c = batch["coefficients"].clone()
+    out = r(c, lit=False)
+    lit = r(c)
+    inside = out.mask[:, 0] > 0
+    colours = out.image.permute(0, 2, 3, 1)[inside]
+    albedo = ict.albedo(ict.layout.split(c)["tex"])
+    assert colours.min() >= albedo.min() - 1e-5 and colours.max() <= albedo.max() + 1e-5
+    assert not torch.allclose(out.image, lit.image)
+
+
+def test_albedo_bleeding_known_answers(ict):
+    from facelib import metrics
+
+    lay = ict.layout
+    clean_c = lay.zeros(2)
+    occ_c = clean_c.clone()
+    # move the texture along a direction: the albedo shift is exactly that direction's mean colour
+    k = 3  # "brightness": +0.05 on every channel of every vertex per unit
+    occ_c[:, lay.slices()["tex"].start + k] = torch.tensor([1.0, -1.0])
+    clean = torch.zeros(2, 3, 8, 8)
+    occluded = clean.clone()
+    occluded[0, :, :4] = 1.0  # a white occluder on image 0: the skin got brighter -> toward = +1
+    occluded[1, :, :4] = 1.0  # image 1 got darker albedo while its occluder is white -> toward = -1
+    mask = torch.zeros(2, 1, 8, 8)
+    mask[:, :, :4] = 1
+    out = metrics.albedo_bleeding(ict, occ_c, clean_c, occluded, clean, mask)
+    assert torch.allclose(out["toward"], torch.tensor([1.0, -1.0], dtype=torch.float64), atol=1e-6)
+    assert torch.allclose(out["shift"], torch.full((2,), 0.05 * 3**0.5), atol=1e-5)
+    none = metrics.albedo_bleeding(ict, occ_c, clean_c, occluded, clean, torch.zeros_like(mask))
+    assert torch.isnan(none["toward"]).all()
+
+
+def test_metric_tables_mark_the_best_and_the_change(tmp_path, monkeypatch):
+    from facelib import profile as profiles, results
+
+    s = lambda m: {"mean": m, "std": 0.1, "median": m, "n": 3}  # noqa: E731
+    M = {"a": {"views": {"clean": {"landmark_me": s(2.0), "seg_f1": s(0.5)}, "occluded": {"landmark_me": s(3.0)}}},
+         "b": {"views": {"clean": {"landmark_me": s(4.0), "seg_f1": s(0.9)}, "occluded": {"landmark_me": s(4.0)}}}}
+    table = results.metrics_table(M, ["a", "b"], "clean", ["landmark_me", "seg_f1", "shape_v2v_mm"])
+    lines = table.splitlines()
+    assert lines[2] == "| a | **2.00** | 0.500 | – |" and lines[3] == "| b | 4.00 | **0.900** | – |"
+    change = results.degradation_table(M, ["a"], ["landmark_me"], views=("occluded",))
+    assert "| a | occluded | 3.00 (+50 %) |" in change
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    P = profiles.resolve("smoke")
+    results.add_to_metrics("x", P, "a", "extra", {"v": 1})
+    results.add_to_metrics("x", P, "b", "extra", {"v": 2})
+    assert results.read_metrics("x", "smoke")["metrics"] == {"a": {"extra": {"v": 1}}, "b": {"extra": {"v": 2}}}
+
+
+def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
+    from facelib.data import synthetic
+
+    root = tmp_path / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=4, image_size=64, seed=1),
+                       progress=False, model=ict)
+    args = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run"),
+            "--quiet"]
+    assert T.main(args + ["--steps", "3"]) == 0
+    assert T.load_checkpoint(tmp_path / "run" / T.CHECKPOINT)["finished"]
+    assert T.main(args + ["--steps", "3", "--evaluate", "4"]) == 0  # finished: loads, then evaluates
+    import json
+
+    views = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(views) == {"clean", "occluded", "noisy"} and views["clean"]["landmark_me"]["n"] == 4
+    with pytest.raises(FacelibError, match="another run"):
+        T.main(args + ["--steps", "5"])
