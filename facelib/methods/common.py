@@ -112,6 +112,7 @@ class Regressor(Method):
         total = sum(self.weights[k] * v for k, v in terms.items())
         return {"total": total, **{k: v.detach() for k, v in terms.items()}}
 
+    @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
         """Landmark ME (px at 224) of every image view in the batch."""
         out = {}
