@@ -40,12 +40,12 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import camera, recognition, results
 from . import metrics as M
-from . import recognition, results
 from .data.folder import FaceFolder, read_index
 from .errors import FacelibError
 
-REFERENCE_SIZE = 224
+REFERENCE_SIZE = camera.REFERENCE_SIZE  # landmark errors in pixels of a 224 px crop (ORN)
 
 
 def model_for(index: dict):
@@ -244,3 +244,40 @@ def ground_truth_predictor(root: str | Path, split: str = "test", change: Callab
         return change(c.clone()) if change else c
 
     return predict
+
+
+def _test_batches(root, split: str, limit: int | None, views, masks=(), batch_size: int = 32):
+    dataset = FaceFolder(root, split, views=tuple(views), masks=tuple(masks))
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size)
+    return n, loader
+
+
+def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test", limit: int | None = None,
+                    model=None, batch_size: int = 32) -> dict:
+    """:func:`facelib.metrics.albedo_bleeding` of ``predict`` over a split whose samples have
+    clean and occluded views: ``{"shift": summary, "toward": summary, "images": n}``."""
+    model = model or model_for(read_index(root))
+    n, loader = _test_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
+    shift, toward = [], []
+    with torch.no_grad():
+        for b in loader:
+            out = M.albedo_bleeding(model, _as_prediction(predict(b["occluded"]))[0].float().cpu(),
+                                    _as_prediction(predict(b["clean"]))[0].float().cpu(), b["occluded"], b["clean"],
+                                    b["face_mask"] * b["occluder_mask"])
+            shift.append(out["shift"])
+            toward.append(out["toward"])
+    return {"shift": M.summary(torch.cat(shift)), "toward": M.summary(torch.cat(toward)), "images": n}
+
+
+def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",
+                    limit: int | None = None, model=None) -> dict:
+    """:func:`facelib.metrics.shape_breakdown` of ``predict`` on ``view`` of a synthetic split (all
+    ``limit`` images in one batch), plus ``images``."""
+    model = model or model_for(read_index(root))
+    n, loader = _test_batches(root, split, limit, (view,), batch_size=10**9)
+    b = next(iter(loader))
+    with torch.no_grad():
+        pred = _as_prediction(predict(b[view]))[0]
+    out = M.shape_breakdown(model, pred, b["coefficients"], M.millimetres_per_unit(model.info.units))
+    return {**out, "images": n}

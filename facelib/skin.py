@@ -34,11 +34,16 @@ def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
     return torch.stack([y, cb, cr], -1)
 
 
-def _mixture_density(x: torch.Tensor, weights, means, cov_inv, cov_det) -> torch.Tensor:
-    w = torch.as_tensor(weights, dtype=x.dtype, device=x.device)
-    mu = torch.as_tensor(means, dtype=x.dtype, device=x.device)
-    inv = torch.as_tensor(cov_inv, dtype=x.dtype, device=x.device)
-    det = torch.as_tensor(cov_det, dtype=x.dtype, device=x.device)
+@lru_cache(maxsize=2)
+def _mixture(kind: str) -> tuple[torch.Tensor, ...]:
+    """``(weights, means, inverse covariances, determinants)`` of the ``skin`` or ``nonskin``
+    mixture as float64 tensors (built once, not at every training step)."""
+    p = parameters()
+    return tuple(torch.tensor(p[f"gmm_{kind}_{k}"], dtype=torch.float64) for k in ("w", "mu", "cov_inv", "cov_det"))
+
+
+def _mixture_density(x: torch.Tensor, kind: str) -> torch.Tensor:
+    w, mu, inv, det = (t.to(x.device) for t in _mixture(kind))
     d = x[..., None, :] - mu  # (..., K, 3)
     maha = torch.einsum("...ki,kij,...kj->...k", d, inv, d)
     norm = w / ((2 * math.pi) ** 1.5 * det.sqrt())
@@ -59,9 +64,8 @@ def skin_probability(image: torch.Tensor) -> torch.Tensor:
     p = parameters()
     with torch.no_grad():
         x = rgb_to_ycbcr(image.double())
-        skin = _mixture_density(x, p["gmm_skin_w"], p["gmm_skin_mu"], p["gmm_skin_cov_inv"], p["gmm_skin_cov_det"])
-        other = _mixture_density(x, p["gmm_nonskin_w"], p["gmm_nonskin_mu"], p["gmm_nonskin_cov_inv"],
-                                 p["gmm_nonskin_cov_det"])
+        skin = _mixture_density(x, "skin")
+        other = _mixture_density(x, "nonskin")
         prior = p["prior_skin"]
         post = skin * prior / (skin * prior + other * (1 - prior)).clamp_min(1e-300)
     return post.to(image.dtype)[:, None]

@@ -225,6 +225,16 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     root = tmp_path / "set"
     synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=4, image_size=64, seed=1),
                        progress=False, model=ict)
+    # the chapter's two set-level diagnostics on a predictor that knows the truth
+    from facelib import evaluate
+
+    truth = evaluate.ground_truth_predictor(root, "test")
+    shape = evaluate.shape_breakdown(truth, root, model=ict)
+    assert shape["both"] < 1e-6 and shape["identity_cosine"] == pytest.approx(1.0) and shape["images"] == 4
+    assert shape["mean_identity"] > 0.5
+    bleed = evaluate.albedo_bleeding(truth, root, model=ict)
+    assert bleed["shift"]["mean"] == pytest.approx(0.0, abs=1e-7) and bleed["images"] == 4
+
     args = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run"),
             "--quiet"]
     assert T.main(args + ["--steps", "3"]) == 0

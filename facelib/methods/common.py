@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from ..camera import REFERENCE_SIZE
 from ..errors import FacelibError
+from ..metrics import landmark_errors
 from ..morphable import MorphableModel
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
 from ..train import Method
-
-#: ORN and the evaluation runner report landmark errors in pixels of a 224 px crop
-REFERENCE_SIZE = 224
 
 
 @dataclass(frozen=True)
@@ -114,12 +113,11 @@ class Regressor(Method):
 
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
-        """Landmark ME (px at 224) of every image view in the batch."""
+        """Landmark ME (px at 224, as the evaluation runner reports it) of every image view in the batch."""
         out = {}
         for view in ("clean", "occluded", "noisy"):
             if view in batch:
                 lm = self.renderer.landmarks(self.encode(batch[view]))
-                scale = REFERENCE_SIZE / self.image_size
-                err = (lm - batch["landmarks68"].to(lm)).norm(dim=-1).mean() * scale
-                out[f"landmark_me_{view}"] = float(err)
+                me = landmark_errors(lm.cpu(), batch["landmarks68"].cpu(), normaliser=self.image_size / REFERENCE_SIZE)["me"]
+                out[f"landmark_me_{view}"] = float(me.mean())
         return out
