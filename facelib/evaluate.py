@@ -161,13 +161,9 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                     col.kinds[v] += [str(k) for k in annotations["occluder"][idx]] if "occluder" in annotations else []
                 elif v == "noisy" and "noise" in annotations:
                     col.kinds[v] += [str(k) for k in annotations["noise"][idx]]
-                lme = M.landmark_errors(out.landmarks, lm_gt, normaliser=size / REFERENCE_SIZE)
-                col.add(v, "landmark_me", lme["me"])
-                col.add(v, "landmark_mse_x", lme["mse_x"])
-                col.add(v, "landmark_mse_y", lme["mse_y"])
-                col.add(v, "landmark_me_normalised", M.landmark_errors(out.landmarks, lm_gt, size)["me"])
                 reference = clean if clean is not None else image
-                col.add(v, "histogram_dissimilarity", M.histogram_dissimilarity(reference, out.image, region))
+                for name, values in _orn_metrics(out, lm_gt, reference, size).items():
+                    col.add(v, name, values)
                 truth = batch.get("visible_mask" if v == "occluded" else "face_mask")
                 if truth is not None:
                     col.add(v, "visible_rmse", M.visible_rmse(image, out.image, truth * region))
@@ -207,6 +203,130 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
     if write:
         merge_into_results(chapter, prof, method, record)
     return record
+
+
+def _orn_metrics(out, landmarks: torch.Tensor, reference: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
+    """ORN's per-image numbers of a render ``out`` (clamped): landmark ME and per-axis MSE in px of
+    a 224 px crop, ME ÷ image size, and the histogram dissimilarity to ``reference`` in the
+    rendered region."""
+    lme = M.landmark_errors(out.landmarks, landmarks, normaliser=size / REFERENCE_SIZE)
+    return {"landmark_me": lme["me"], "landmark_mse_x": lme["mse_x"], "landmark_mse_y": lme["mse_y"],
+            "landmark_me_normalised": M.landmark_errors(out.landmarks, landmarks, size)["me"],
+            "histogram_dissimilarity": M.histogram_dissimilarity(reference, out.image, out.mask)}
+
+
+#: ORN's test conditions (Tables 1-2: squares; 5-7: random patterns; 3-4: real-life occluders,
+#: here the SynChOcc-style natural occluders) → the occluder kinds drawn for each image
+ORN_CONDITIONS = {
+    "unoccluded": (),
+    "dsofi": ("dsofi",),
+    "dhofi": ("dhofi",),
+    "shofi": ("shofi",),
+    "random": ("stars", "crowns"),
+    "natural": ("surgical_mask", "sunglasses", "spectacles", "hat", "bangs", "turban", "eye_mask",
+                "mustache", "beard", "hand", "food"),
+}
+
+
+def condition_seeds(condition: str, indices, seed: int = 0) -> list[int]:
+    """The occluder seed of each sample under one test condition: fixed by (seed, condition, sample
+    index), so every method sees the very same occluded images."""
+    import zlib
+
+    base = zlib.crc32(condition.encode()) + 1_000_003 * seed
+    return [base * 100_003 + int(i) for i in indices]
+
+
+def _fit_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col) -> None:
+    from .occlusion import occlude_batch
+
+    shown = clean if not kinds else occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
+    with torch.no_grad():
+        coeffs = _as_prediction(predict(shown))[0].detach().float().cpu()
+        out = renderer(coeffs, background=shown)
+    out.image = out.image.clamp(0, 1)
+    for metric, values in _orn_metrics(out, landmarks.double(), clean, clean.shape[-1]).items():
+        col.add(name, metric, values)
+
+
+def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict | None = None, *,
+                         split: str = "test", limit: int | None = None, model=None, batch_size: int = 32,
+                         seed: int = 0, progress: bool = False) -> dict:
+    """ORN's evaluation (Tables 1-2, 5-7): ``predict`` on the clean images of ``split``, and on the
+    same images occluded under each condition of ``conditions`` (default :data:`ORN_CONDITIONS`;
+    name → occluder kinds, empty = unoccluded), every method seeing the same occluders.
+
+    Returns ``{condition: {metric: summary}}`` with ORN's metrics (landmark ME and per-axis MSE in
+    px of a 224 px crop, ME ÷ size, histogram dissimilarity against the clean image) — the shape
+    of :func:`evaluate`'s ``views``, so :func:`facelib.results.metrics_table` prints it.
+    """
+    from tqdm.auto import tqdm
+
+    from .render import Renderer
+
+    conditions = ORN_CONDITIONS if conditions is None else conditions
+    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
+    model = model or model_for(read_index(root))
+    renderer, col = None, _Collector()
+    for batch in tqdm(loader, desc="conditions", disable=not progress):
+        clean = batch["clean"]
+        renderer = renderer or Renderer(model, clean.shape[-1])
+        for name, kinds in conditions.items():
+            _fit_condition(predict, renderer, clean, batch["landmarks68"], batch["index"].tolist(), name,
+                           kinds, seed, col)
+    return {**col.report({}), "images": n}
+
+
+def photo_conditions(predict: Callable, photos, model, kinds=ORN_CONDITIONS["natural"], seed: int = 0) -> dict:
+    """ORN Tables 3-4 on real faces: ``predict`` on the mini-set photos (``facelib.data.miniset.
+    aligned_photos``) unoccluded and with every occluder of ``kinds`` placed on each photo; the
+    landmark reference is dlib's 68 points of the unoccluded photo (as ORN measures against dlib).
+    Returns ``{"unoccluded": …, "natural": …, "images": n}`` as :func:`occlusion_conditions`."""
+    from .render import Renderer
+
+    clean, lm = photos.images.float(), photos.landmarks68.float()
+    renderer, col = Renderer(model, clean.shape[-1]), _Collector()
+    idx = list(range(len(clean)))
+    _fit_condition(predict, renderer, clean, lm, idx, "unoccluded", (), seed, col)
+    for k, kind in enumerate(kinds):  # every photo under every occluder
+        _fit_condition(predict, renderer, clean, lm, [i + k * len(idx) for i in idx], "natural", (kind,), seed, col)
+    return {**col.report({}), "images": len(clean), "occluders": list(kinds)}
+
+
+#: occluder colours of the colour-invariance experiment (ORN Fig. 3)
+SWEEP_COLOURS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "red": (0.85, 0.1, 0.1),
+                 "green": (0.1, 0.7, 0.2), "blue": (0.1, 0.2, 0.85), "yellow": (0.95, 0.85, 0.1),
+                 "skin": (0.8, 0.6, 0.5), "grey": (0.5, 0.5, 0.5)}
+
+
+def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", colours: dict | None = None,
+                 split: str = "test", limit: int | None = None, model=None, seed: int = 0) -> dict:
+    """ORN's colour-invariance experiment (Sec. 4.1.1, Fig. 3) over a split: each clean face with
+    the same ``kind`` occluder (geometry fixed per face) in every colour of ``colours`` (default
+    :data:`SWEEP_COLOURS`); :func:`facelib.metrics.albedo_colour_change` of the predictions.
+
+    Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "skin_tone":
+    {name: mean RGB}, "clean_tone": mean RGB, "images": n}``.
+    """
+    from .occlusion import occlude_batch
+
+    colours = SWEEP_COLOURS if colours is None else colours
+    model = model or model_for(read_index(root))
+    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=10**9)
+    b = next(iter(loader))
+    seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
+    with torch.no_grad():
+        clean_c = _as_prediction(predict(b["clean"]))[0].float().cpu()
+        by_colour = torch.stack([
+            _as_prediction(predict(occlude_batch(b["clean"], b["landmarks68"], (kind,), seeds, colour=rgb).images))[0]
+            .float().cpu() for rgb in colours.values()])
+    out = M.albedo_colour_change(model, by_colour, clean_c)
+    names = list(colours)
+    return {"colours": {k: list(v) for k, v in colours.items()},
+            "change": {k: M.summary(out["change"][i]) for i, k in enumerate(names)},
+            "spread": M.summary(out["spread"]),
+            "skin_tone": {k: out["albedo"][i].mean(0).tolist() for i, k in enumerate(names)},
+            "clean_tone": out["clean"].mean(0).tolist(), "images": n}
 
 
 def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:

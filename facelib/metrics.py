@@ -227,17 +227,46 @@ def albedo_bleeding(model, coeffs_occluded: torch.Tensor, coeffs_clean: torch.Te
         coeffs_occluded, coeffs_clean: ``(B, total)`` predictions for the two views.
         occluded, clean: ``(B, 3, H, W)`` images; occluder_in_face: ``(B, 1, H, W)`` mask.
     """
-    lay = model.layout
-    w = model.skin[None, :, None].to(coeffs_clean)
-    a_occ = model.albedo(lay.split(coeffs_occluded)["tex"])
-    a_cln = model.albedo(lay.split(coeffs_clean)["tex"])
-    d_albedo = ((a_occ - a_cln) * w).sum(1) / w.sum(1)  # (B, 3)
+    d_albedo = skin_albedo(model, coeffs_occluded) - skin_albedo(model, coeffs_clean)  # (B, 3)
     m = occluder_in_face.to(occluded)
     area = m.sum((1, 2, 3))
     d_image = ((occluded - clean) * m).sum((2, 3)) / area.clamp_min(1.0)[:, None]
     toward = F.cosine_similarity(d_albedo.double(), d_image.double(), dim=-1, eps=1e-12)
     toward = torch.where(area > 0, toward, torch.full_like(toward, float("nan")))
     return {"shift": d_albedo.norm(dim=-1), "toward": toward}
+
+
+def skin_albedo(model, coeffs: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` mean RGB albedo over the model's skin vertices (weighted by ``model.skin``) of
+    the texture coefficients in ``coeffs`` ``(B, total)``: the estimated skin tone."""
+    w = model.skin[None, :, None].to(coeffs)
+    albedo = model.albedo(model.layout.split(coeffs)["tex"])
+    return (albedo * w).sum(1) / w.sum(1)
+
+
+def albedo_colour_change(model, coeffs_by_colour: torch.Tensor, coeffs_clean: torch.Tensor) -> dict[str, torch.Tensor]:
+    """ORN's colour-invariance experiment as numbers (Tiwari et al. 2022, ORN, Sec. 4.1.1, Fig. 3:
+    the same occluder in different colours over the same face; a robust model keeps the skin tone).
+
+    With ``A_c`` the :func:`skin_albedo` predicted under occluder colour ``c`` and ``A_0`` the one
+    predicted from the unoccluded image:
+
+    * ``change`` ``(C, B)`` = ``|A_c − A_0|`` — how far each colour moved the skin tone;
+    * ``spread`` ``(B,)`` = mean over colours of ``|A_c − mean_c A_c|`` — how much the skin tone
+      depends on the occluder's colour (0 = invariant);
+    * ``albedo`` ``(C, B, 3)`` = ``A_c``, and ``clean`` ``(B, 3)`` = ``A_0`` (for figures).
+
+    Args:
+        model: the :class:`~facelib.morphable.MorphableModel`.
+        coeffs_by_colour: ``(C, B, total)`` predictions for ``C`` colours of ``B`` faces.
+        coeffs_clean: ``(B, total)`` predictions for the unoccluded faces.
+    """
+    c, b, p = coeffs_by_colour.shape
+    albedo = skin_albedo(model, coeffs_by_colour.reshape(c * b, p)).reshape(c, b, 3)
+    clean = skin_albedo(model, coeffs_clean)
+    return {"change": (albedo - clean[None]).norm(dim=-1),
+            "spread": (albedo - albedo.mean(0, keepdim=True)).norm(dim=-1).mean(0),
+            "albedo": albedo, "clean": clean}
 
 
 def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor, mm_per_unit: float) -> dict[str, float]:

@@ -670,6 +670,61 @@ def occlude(kind: str, image, landmarks, generator, **options) -> Occlusion:
     return OCCLUDERS[kind](image, landmarks, generator, **options)
 
 
+
+@dataclass
+class OccludedBatch:
+    """A batch occluded sample by sample (:func:`occlude_batch`).
+
+    Attributes:
+        images: ``(B, 3, H, W)`` on the input's device and dtype.
+        alpha: ``(B, 1, H, W)`` occluder coverage (0 where a sample stayed clean).
+        kinds: the occluder of each sample (``"clean"`` where none).
+    """
+
+    images: torch.Tensor
+    alpha: torch.Tensor
+    kinds: list[str]
+
+
+def occlude_batch(images: torch.Tensor, landmarks: torch.Tensor, kinds, seeds, p_clean: float = 0.0,
+                  colour=None) -> OccludedBatch:
+    """Occlude each image of a batch with one occluder drawn from ``kinds`` (ORN's on-line training
+    occlusions, Sec. 3.1 and 3.2; the fixed test conditions of its Tables 1-7).
+
+    Sample ``i`` draws everything — whether it stays clean (probability ``p_clean``), the kind, the
+    geometry and the colour — from a generator seeded by ``seeds[i]``: the same seeds give the same
+    batch, whatever else happens to the global RNG.
+
+    Args:
+        images: ``(B, 3, H, W)`` in [0, 1]; landmarks: ``(B, 68, 2)`` pixels.
+        kinds: occluder names (:data:`OCCLUDERS`).
+        seeds: ``B`` integers.
+        p_clean: probability that a sample is left unoccluded.
+        colour: an RGB triple for every patch (ORN patterns only; default: random colours).
+    """
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in OCCLUDERS]
+    if unknown or not kinds:
+        raise FacelibError(f"unknown occluders {unknown}; known: {', '.join(OCCLUDERS)}" if unknown
+                           else "occlude_batch needs at least one occluder kind")
+    seeds = [int(s) for s in (seeds.tolist() if isinstance(seeds, torch.Tensor) else seeds)]
+    if len(seeds) != len(images):
+        raise FacelibError(f"{len(images)} images but {len(seeds)} seeds")
+    src = images.detach().to("cpu", torch.float64)
+    lms = torch.as_tensor(landmarks).detach().to("cpu", torch.float64)
+    out, alpha, chosen = src.clone(), torch.zeros(len(src), 1, *src.shape[-2:], dtype=torch.float64), []
+    options = {} if colour is None else {"colour": tuple(colour)}
+    for i, seed in enumerate(seeds):
+        g = torch.Generator().manual_seed(seed)
+        if p_clean > 0 and _u(g) < p_clean:
+            chosen.append("clean")
+            continue
+        kind = _choice(g, kinds)
+        occ = occlude(kind, src[i], lms[i], g, **(options if kind in ORN else {}))
+        out[i], alpha[i, 0] = occ.image, occ.alpha
+        chosen.append(kind)
+    return OccludedBatch(out.to(images.device, images.dtype), alpha.to(images.device, images.dtype), chosen)
+
 # --------------------------------------------------------------------------- ROGUE noise
 
 NOISE_KINDS = ("gaussian", "salt_pepper", "speckle", "poisson", "blur", "jpeg")

@@ -83,7 +83,8 @@ METRIC_LABELS = {
 
 
 def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[str],
-                  std: bool = False, kind: str | None = None, labels: dict[str, str] | None = None) -> str:
+                  std: bool = False, kind: str | None = None, labels: dict[str, str] | None = None,
+                  section: str = "views") -> str:
     """A Markdown table of ``metrics[method]["views"][view]`` (as :func:`facelib.evaluate.evaluate`
     writes them): one row per method, one column per metric, the best value of each column bold.
 
@@ -94,9 +95,11 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
         columns: metric keys (see :data:`METRIC_LABELS`); missing ones print as "–".
         std: append ``± std``.
         kind: report the mean over one occluder / noise kind (``by_kind``) instead of the view.
+        section: the key under each method that holds the views (``"conditions"`` for
+            :func:`facelib.evaluate.occlusion_conditions` results).
     """
     def value(method, col):
-        row = metrics[method]["views"].get(view, {})
+        row = metrics[method][section].get(view, {})
         if kind is not None:
             v = row.get("by_kind", {}).get(kind, {}).get(col)
             return (v, None) if v is not None else (None, None)

@@ -110,6 +110,11 @@ class Method:
         """Numbers to log on a validation batch (default: none)."""
         return {}
 
+    def batch_items(self, images: int) -> int:
+        """How many training-set items make a batch of ``images`` images (ORN's MOPI turns each
+        item into several occluded images)."""
+        return images
+
     def hyperparameters(self) -> dict:
         """Everything that changes what training computes; a checkpoint only resumes a run with
         the same hyper-parameters."""
@@ -472,7 +477,7 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
                  **config) -> TrainResult:
     """Train ``method`` on the ``train`` split of the face set at ``root`` (its :attr:`Method.views`
     and :attr:`Method.masks`, held in memory), validating on ``val`` — the profile's sizes: batch
-    size, ``profile.train_steps`` steps (unless ``steps``), validation and checkpoints every
+    size (:meth:`Method.batch_items` of it), ``profile.train_steps`` steps (unless ``steps``), validation and checkpoints every
     tenth of the run. ``config`` overrides :class:`TrainConfig` fields."""
     from .data.folder import FaceFolder, read_index
 
@@ -481,12 +486,22 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
     val_views = tuple(v for v in val_views if v in index["views"])
     val_set = FaceFolder(root, "val", views=val_views, in_memory=True) if "val" in index["splits"] else None
     steps = int(steps or profile.train_steps)
-    cfg = TrainConfig(**{"steps": steps, "batch_size": profile.batch_size, "seed": seed,
+    cfg = TrainConfig(**{"steps": steps, "batch_size": method.batch_items(profile.batch_size), "seed": seed,
                          "log_every": max(1, min(10, steps // 20)), "val_every": max(1, steps // 10),
                          "checkpoint_every": max(1, steps // 10), **config})
     data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
     return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
                  progress=progress)
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise FacelibError(f"--set takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def main(argv=None) -> int:
@@ -506,6 +521,11 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="override the profile's training steps")
     p.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/train/<profile>/<method>)")
     p.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
+    p.add_argument("--teacher", type=Path, help="sopi: the trained R-Net run (default "
+                   "runs/05_baselines/<profile>/rnet); mopi: the trained SOPI run (default runs/06_orn/<profile>/sopi)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a constructor option of the method, VALUE as JSON or a plain string "
+                        "(e.g. --set loss=l1 for SOPI, --set losses_used=label for MOPI)")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     p.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
                    help="evaluate on the test split afterwards (N images; all without N) and write "
@@ -517,7 +537,14 @@ def main(argv=None) -> int:
     if args.root is None:
         synthetic.generate(root, synthetic.config_for(prof), progress=not args.quiet)
     model = MorphableModel.from_ict()
-    method = methods.build(args.method, model, prof)
+    options = dict(_option(o) for o in args.set)
+    if args.method in ("sopi", "mopi"):
+        from .methods import orn
+
+        prereq, signature = orn.trained("rnet" if args.method == "sopi" else "sopi", model, prof, args.teacher)
+        options.update({"teacher": prereq, "teacher_signature": signature} if args.method == "sopi"
+                       else {"sopi": prereq, "sopi_signature": signature})
+    method = methods.build(args.method, model, prof, **options)
     out = args.run_dir or default_run_dir("train", prof.name, args.method)
     try:
         res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,

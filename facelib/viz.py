@@ -169,3 +169,23 @@ def by_kind_bars(metrics: dict, methods: list[str], view: str, metric: str, titl
     fig.update_layout(barmode="group", title=title, yaxis_title=metric, height=360,
                       margin=dict(l=40, r=10, t=40, b=80))
     return fig
+
+
+def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, titles: list[str] | None = None,
+                    height: int = 170):
+    """One row per image: the input, then each method's reconstruction rendered over it (or, with
+    ``lit=False``, its albedo alone). ``methods``: column title → a
+    :class:`~facelib.methods.common.Regressor` (its ``predict`` and ``renderer``)."""
+    cols = [images]
+    for m in methods.values():
+        with torch.no_grad():
+            c = m.predict(images)
+            ren = m.renderer.cpu()
+            out = ren(c, background=images) if lit else ren(c, lit=False)
+        cols.append(out.image.clamp(0, 1).detach())
+    panels = torch.stack(cols, 1).flatten(0, 1)
+    head = ["input", *methods]
+    names = [f"{t}" for t in (titles or [])]
+    labels = [(names[r] + ": " if names and c == 0 else "") + head[c] if r == 0 or (names and c == 0) else ""
+              for r in range(len(images)) for c in range(len(head))]
+    return image_grid(panels, labels, cols=len(head), height=height)

@@ -2,14 +2,15 @@
 (a :class:`facelib.train.Method`), trained by :func:`facelib.train.train`.
 
 * :mod:`.rnet` — R-Net (Deep3D), :mod:`.mofa` — MoFA: the baselines;
-* ORN, ROGUE, FOCUS and the contour-guided method build on :class:`.common.Regressor`.
+* :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI);
+* ROGUE, FOCUS and the contour-guided method build on :class:`.common.Regressor`.
 """
 
 from __future__ import annotations
 
 from ..errors import FacelibError
 
-NAMES = ("rnet", "mofa")
+NAMES = ("rnet", "mofa", "sopi", "mopi")
 
 
 def build(name: str, model, profile, **options):
@@ -17,9 +18,10 @@ def build(name: str, model, profile, **options):
     (its coefficient layout); ``options`` go to the method's constructor."""
     from .common import EncoderConfig
     from .mofa import MoFA
+    from .orn import MOPI, SOPI
     from .rnet import RNet
 
-    classes = {"rnet": RNet, "mofa": MoFA}
+    classes = {"rnet": RNet, "mofa": MoFA, "sopi": SOPI, "mopi": MOPI}
     if name not in classes:
         raise FacelibError(f"unknown method {name!r}; choose one of {sorted(classes)}")
     lr = options.pop("lr", None)

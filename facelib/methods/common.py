@@ -49,7 +49,7 @@ class Regressor(Method):
     #: loss term name → weight; subclasses set their paper's values
     weights: dict[str, float] = {}
 
-    def __init__(self, model: MorphableModel, encoder: EncoderConfig):
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, heads: int = 1):
         super().__init__()
         self.model = model
         self.layout = model.layout
@@ -57,7 +57,7 @@ class Regressor(Method):
         self.image_size = encoder.image_size
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed)
-            net = resnet(encoder.backbone, self.layout.total)
+            net = resnet(encoder.backbone, self.layout.total * heads)
         self.nets["encoder"] = net
         self.optimizers["encoder"] = torch.optim.Adam(net.parameters(), lr=encoder.lr)
         self.fixed["renderer"] = Renderer(model, encoder.image_size)
@@ -71,13 +71,14 @@ class Regressor(Method):
                 "layout": self.layout.sizes, "model": self.model.info.name}
 
     # -- prediction ------------------------------------------------------------------------------
-    def _input(self, images: torch.Tensor) -> torch.Tensor:
+    def _input(self, images: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """Images on the method's device, float32, resized to ``size`` (default: the input size)."""
         if images.dim() != 4 or images.shape[1] != 3:
             raise FacelibError(f"{self.name} expects images (B, 3, H, W) in [0, 1], got {tuple(images.shape)}")
+        size = size or self.image_size
         images = images.to(self.device, torch.float32)
-        if images.shape[-2:] != (self.image_size, self.image_size):
-            images = F.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
-                                   antialias=True, align_corners=False)
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         return images
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:

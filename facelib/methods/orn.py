@@ -1,0 +1,226 @@
+"""ORN, the Occlusion Resistant Network (Tiwari, Kurmi, Venkatesh and Chen, WACV 2022): two ways to
+make an R-Net robust to occluders without any occlusion labels.
+
+* **SOPI** — Single-Occlusion per Identity (Sec. 3.1): a trainee ResNet sees the face clean or
+  occluded at random (partially or heavily, in any colour) and learns to reproduce the
+  coefficients that the frozen, trained R-Net (the *trainer*) predicts from the *clean* face —
+  context-based distillation with the squared-error loss of Eq. (6) (or L1, the Fig. 6 ablation).
+* **MOPI** — Multi-Occlusion per Identity (Sec. 3.2): each face is occluded ``w`` (= 7) times
+  with random patterns; a ResNet with ``w`` coefficient heads (image ``j`` of a group → head ``j``)
+  is trained with the composite loss of Eq. (9), ``0.2 L_perc + 0.8 L_label``: the renders of the
+  ``w`` predictions should look alike to a face-recognition network (Eq. 7), and each prediction
+  should match the one SOPI label — of SOPI's ``w`` predictions — whose render is most like the
+  clean face (Eq. 8). Table 7's ablation is ``losses=("perceptual",)`` / ``("label",)`` / both.
+
+Where the paper leaves a choice, this module takes one and says so (DESIGN-NOTES 16, chapter 6):
+the occluders are ORN's own patterns (:data:`facelib.occlusion.ORN`) with random colours, a clean
+sample has probability 1/4 in SOPI, MOPI predicts the mean of its heads for a single image, and
+Eq. (7) is minimised as ``1 − similarity``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .. import losses, occlusion, recognition
+from ..errors import FacelibError
+from ..morphable import MorphableModel
+from .common import EncoderConfig, Regressor
+
+#: ORN's artificial training occluders: squares (DSOFI, DHOFI, SHOFI) and random patterns
+TRAIN_OCCLUDERS = occlusion.ORN
+SOPI_LOSSES = {"se": losses.squared_error_loss, "l1": losses.absolute_error_loss}
+#: Eq. (9): x1 = 0.2 for L_perc, x2 = 0.8 for L_label
+MOPI_WEIGHTS = {"perceptual": 0.2, "label": 0.8}
+VARIANTS = 7  # occluded images per identity (Sec. 3.2.1)
+
+
+def _seeds(n: int, device) -> torch.Tensor:
+    """Per-sample occlusion seeds from the global RNG (the training loop checkpoints its state, so
+    a resumed run draws the same occluders)."""
+    return torch.randint(0, 2**62, (n,), device="cpu")
+
+
+def _frozen(net: torch.nn.Module) -> torch.nn.Module:
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net.eval()
+
+
+class SOPI(Regressor):
+    """ORN's Single-Occlusion per Identity network (Sec. 3.1).
+
+    Args:
+        model: the face model; encoder: the trainee's backbone, input size, learning rate.
+        teacher: the trained R-Net (a :class:`~.common.Regressor`); only its encoder is kept, frozen.
+        teacher_signature: the teacher run's signature (a changed teacher means another SOPI run).
+        loss: ``"se"`` (Eq. 6) or ``"l1"`` (Fig. 6 ablation).
+        occluders: occluder kinds drawn for occluded samples.
+        p_clean: probability that a training sample is shown unoccluded.
+    """
+
+    name = "sopi"
+    views = ("clean",)
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor,
+                 teacher_signature: str, loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.25):
+        super().__init__(model, encoder)
+        if loss not in SOPI_LOSSES:
+            raise FacelibError(f"unknown SOPI loss {loss!r}; choose one of {sorted(SOPI_LOSSES)}")
+        if teacher.layout != self.layout:
+            raise FacelibError(f"the teacher predicts layout {teacher.layout.sizes}, the trainee {self.layout.sizes}")
+        self.loss, self.occluders, self.p_clean = loss, tuple(occluders), float(p_clean)
+        self.weights = {loss: 1.0}
+        self.teacher_size = teacher.image_size
+        self.teacher_signature = teacher_signature
+        self.fixed["teacher"] = _frozen(teacher.nets["encoder"])
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "teacher": self.teacher_signature, "loss": self.loss,
+                "occluders": list(self.occluders), "p_clean": self.p_clean}
+
+    @torch.no_grad()
+    def teacher_labels(self, clean: torch.Tensor) -> torch.Tensor:
+        """Eq. (2): ``v_u = RNet(I_u)``, the frozen trainer's coefficients of the clean images."""
+        return self.fixed["teacher"](self._input(clean, self.teacher_size)).float()
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        clean = batch["clean"]
+        target = self.teacher_labels(clean)
+        shown = occlusion.occlude_batch(clean, batch["landmarks68"], self.occluders, _seeds(len(clean), clean.device),
+                                        p_clean=self.p_clean)
+        loss = SOPI_LOSSES[self.loss](target, self.encode(shown.images))
+        return {"total": loss, self.loss: loss.detach()}
+
+
+class MOPI(Regressor):
+    """ORN's Multi-Occlusion per Identity network (Sec. 3.2).
+
+    A batch of the training set's items becomes ``len(batch) × variants`` images: each clean face
+    occluded ``variants`` times with random patterns.
+
+    Args:
+        model, encoder: as :class:`SOPI`.
+        sopi: the trained SOPI (its labels, Eq. 8); may be ``None`` when ``"label"`` is not used.
+        sopi_signature: the SOPI run's signature.
+        losses_used: any of ``("perceptual", "label")`` (Table 7).
+        variants: occluded images per face, ``w`` in Eq. (7)-(8).
+        embedder: face-recognition network of Eq. (7)-(8) (the paper: FaceNet; offline: dlib).
+        occluders: occluder kinds of the random patterns.
+    """
+
+    name = "mopi"
+    views = ("clean",)
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, sopi: SOPI | None, sopi_signature: str | None,
+                 losses_used=("perceptual", "label"), variants: int = VARIANTS, embedder: str = "dlib",
+                 occluders=TRAIN_OCCLUDERS):
+        super().__init__(model, encoder, heads=variants)
+        losses_used = (losses_used,) if isinstance(losses_used, str) else tuple(losses_used)
+        unknown = set(losses_used) - set(MOPI_WEIGHTS)
+        if unknown or not losses_used:
+            raise FacelibError(f"MOPI losses must be a non-empty subset of {sorted(MOPI_WEIGHTS)}, got {losses_used}")
+        if "label" in losses_used:
+            if sopi is None:
+                raise FacelibError("MOPI's label loss needs a trained SOPI (pass sopi=...)")
+            self.fixed["sopi"] = _frozen(sopi.nets["encoder"])
+            self.sopi_size = sopi.image_size
+        self.losses_used = tuple(k for k in MOPI_WEIGHTS if k in losses_used)
+        self.weights = {k: MOPI_WEIGHTS[k] for k in self.losses_used}
+        self.variants, self.occluders = int(variants), tuple(occluders)
+        self.sopi_signature = sopi_signature if "label" in losses_used else None
+        self.embedder_name = embedder
+        self.fixed["embedder"] = _frozen(recognition.load(embedder, allow_download=False))
+
+    def hyperparameters(self) -> dict:
+        return {**super().hyperparameters(), "sopi": self.sopi_signature, "losses": list(self.losses_used),
+                "variants": self.variants, "embedder": self.embedder_name, "occluders": list(self.occluders)}
+
+    def batch_items(self, images: int) -> int:
+        """Faces per batch: each becomes ``variants`` images (cpu profile: 16 → 2 faces × 7)."""
+        return max(1, images // self.variants)
+
+    def heads(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, variants, total)``: every head's coefficients for every image."""
+        return self.nets["encoder"](self._input(images)).float().view(len(images), self.variants, self.layout.total)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """For one image at a time (no group position): the mean of the heads' coefficients."""
+        return self.heads(images).mean(1)
+
+    def _features(self, coeffs: torch.Tensor, background: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        render = self.renderer(coeffs, background=background).image
+        return self.fixed["embedder"].embed(render, landmarks)
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        clean, lm = batch["clean"], batch["landmarks68"]
+        n, w, p = len(clean), self.variants, self.layout.total
+        rep_clean, rep_lm = clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0)
+        shown = occlusion.occlude_batch(rep_clean, rep_lm, self.occluders, _seeds(n * w, clean.device))
+        position = torch.arange(w, device=clean.device).repeat(n)
+        # image j of each group reads head j: v_m (n, w, P)
+        v_m = self.heads(shown.images)[torch.arange(n * w, device=clean.device), position].view(n, w, p)
+        terms = {}
+        if "label" in self.weights:
+            with torch.no_grad():
+                v_s = self.fixed["sopi"](self._input(shown.images, self.sopi_size)).float()
+                f_s = self._features(v_s, rep_clean, rep_lm).view(n, w, -1)
+                f = self.fixed["embedder"].embed(clean, lm)
+                label = losses.select_label(v_s.view(n, w, p), f_s, f)
+            terms["label"] = losses.label_loss(label, v_m)
+        if "perceptual" in self.weights:
+            feats = self._features(v_m.reshape(n * w, p), rep_clean, rep_lm).view(n, w, -1)
+            terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
+        total = sum(self.weights[k] * v for k, v in terms.items())
+        return {"total": total, **{k: v.detach() for k, v in terms.items()}}
+
+
+def teacher_command(name: str, profile, run_dir) -> str:
+    """The command that trains ``name``'s prerequisite run in ``run_dir``."""
+    return f"python -m facelib.train --method {name} --profile {profile.name} --run-dir {run_dir}"
+
+
+def trained(name: str, model: MorphableModel, profile, run_dir: str | Path | None = None):
+    """The finished ``rnet`` or ``sopi`` run that ORN builds on, loaded: ``(method, signature)``.
+
+    Default folders are the chapters' (``runs/05_baselines/<profile>/rnet``,
+    ``runs/06_orn/<profile>/sopi``); a missing run raises the error naming the command to train it.
+    """
+    from . import build
+    from ..results import run_dir as chapter_run_dir
+
+    if name == "rnet":
+        run_dir = run_dir or chapter_run_dir("05_baselines", profile.name, "rnet")
+        method = build("rnet", model, profile)
+    elif name == "sopi":
+        # a trained SOPI's checkpoint holds the trainee alone: its teacher is not needed to use it,
+        # so an untrained R-Net of the same profile stands in (it only fixes sizes)
+        stand_in = build("rnet", model, profile, embedder=None)
+        run_dir = run_dir or chapter_run_dir("06_orn", profile.name, "sopi")
+        method = build("sopi", model, profile, teacher=stand_in, teacher_signature="not used")
+    else:
+        raise FacelibError(f"ORN builds on 'rnet' or 'sopi', not {name!r}")
+    return method, load_finished(method, run_dir, teacher_command(name, profile, run_dir))
+
+
+def load_finished(method: Regressor, run_dir: str | Path, command: str) -> str:
+    """Load the weights of the finished run in ``run_dir`` into ``method`` (for a teacher); returns
+    the run's signature. A missing or unfinished run raises the error naming ``command``."""
+    from ..train import CHECKPOINT, load_checkpoint
+
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise FacelibError(f"no trained {method.name} in {run_dir}; train it first: {command}")
+    ckpt = load_checkpoint(path)
+    if not ckpt["finished"]:
+        raise FacelibError(f"the {method.name} run in {run_dir} stopped at step {ckpt['step']}; "
+                           f"finish it first: {command}")
+    try:
+        method.load_state_dict(ckpt["state"], optimizers=False)
+    except (KeyError, RuntimeError) as err:
+        raise FacelibError(f"the checkpoint in {run_dir} is not a {method.name} of this profile ({err}); "
+                           f"train it again: {command}") from None
+    method.train_mode(False)
+    return ckpt["signature"]

@@ -1,0 +1,277 @@
+"""ORN: the SOPI and MOPI losses on known values, on-line occlusion, the two networks' contracts
+(teacher labels, heads, ablation configurations), distillation learning on a tiny set, the ORN
+evaluation conditions, the colour-invariance numbers, the paper-beside-ours tables and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from facelib import evaluate, losses, metrics, occlusion, reports, train as T
+from facelib.errors import FacelibError
+from facelib.methods.common import EncoderConfig
+from facelib.methods.orn import MOPI, MOPI_WEIGHTS, SOPI, VARIANTS
+from facelib.methods.rnet import RNet
+from facelib.render import Renderer
+from facelib.sampling import random_coefficients
+
+TINY = EncoderConfig("resnet_tiny", 64, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def batch(ict):
+    c = random_coefficients(ict, 4, torch.Generator().manual_seed(6))
+    out = Renderer(ict, 64)(c, background=torch.full((4, 3, 64, 64), 0.5))
+    return {"clean": out.image.clamp(0, 1).detach(), "landmarks68": out.landmarks.detach(),
+            "coefficients": c, "index": torch.arange(4)}
+
+
+def _teacher(ict, seed: int = 3) -> RNet:
+    """A tiny R-Net whose head is not zero, so its labels depend on the image."""
+    t = RNet(ict, EncoderConfig("resnet_tiny", 64, seed=seed), embedder=None)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(seed)
+        head = t.nets["encoder"].head
+        head.weight.copy_(0.05 * torch.randn(head.weight.shape, generator=g))
+    t.train_mode(False)
+    return t
+
+
+# --------------------------------------------------------------------------- losses
+
+def test_squared_and_absolute_error_losses_known_values():
+    a, b = torch.tensor([[1.0, 2.0, 3.0, 4.0]]), torch.tensor([[1.0, 0.0, 3.0, 5.0]])
+    assert losses.squared_error_loss(a, b) == pytest.approx((4 + 1) / 4)
+    assert losses.absolute_error_loss(a, b) == pytest.approx((2 + 1) / 4)
+
+
+def test_multi_occlusion_perceptual_loss_is_zero_for_alike_features_and_half_for_orthogonal():
+    same = torch.tensor([[[1.0, 2.0], [2.0, 4.0], [0.5, 1.0]]])  # parallel, different lengths
+    assert losses.multi_occlusion_perceptual_loss(same) == pytest.approx(0.0, abs=1e-6)
+    ortho = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # ‖f1+f2‖² / (‖f1‖+‖f2‖)² = 2/4
+    assert losses.multi_occlusion_perceptual_loss(ortho) == pytest.approx(0.5)
+    opposite = torch.tensor([[[1.0, 0.0], [-1.0, 0.0]]])
+    assert losses.multi_occlusion_perceptual_loss(opposite) == pytest.approx(1.0)
+    f = torch.randn(3, VARIANTS, 8, requires_grad=True)
+    losses.multi_occlusion_perceptual_loss(f).backward()
+    assert torch.isfinite(f.grad).all() and f.grad.abs().sum() > 0
+
+
+def test_label_is_the_candidate_whose_render_looks_most_like_the_clean_face():
+    candidates = torch.arange(2 * 3 * 4, dtype=torch.float32).view(2, 3, 4)
+    clean = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    feats = torch.tensor([[[0.0, 1.0], [1.0, 0.1], [-1.0, 0.0]],     # group 0: candidate 1 is closest
+                          [[1.0, 0.0], [1.0, 1.0], [0.1, 2.0]]])     # group 1: candidate 2 is closest
+    label = losses.select_label(candidates, feats, clean)
+    assert torch.equal(label, torch.stack([candidates[0, 1], candidates[1, 2]]))
+    pred = label[:, None].repeat(1, 3, 1).clone()
+    pred[0, 0, 0] += 3.0
+    pred[1, 2, 1] -= 4.0
+    assert losses.label_loss(label, pred) == pytest.approx((3.0 + 4.0) / 2)
+    pred.requires_grad_(True)
+    losses.label_loss(label, pred).backward()  # exact matches (zero norms) give zero, not NaN, gradients
+    assert torch.isfinite(pred.grad).all() and pred.grad[0, 1].abs().sum() == 0
+
+
+def test_albedo_colour_change_known_values(ict):
+    lay = ict.layout
+    clean = torch.zeros(2, lay.total)
+    same = clean[None].repeat(3, 1, 1)
+    out = metrics.albedo_colour_change(ict, same, clean)
+    assert out["change"].abs().max() < 1e-7 and out["spread"].abs().max() < 1e-7
+    moved = same.clone()
+    moved[1, :, lay.slices()["tex"]] = 1.0  # one colour changes the skin tone
+    out = metrics.albedo_colour_change(ict, moved, clean)
+    assert out["change"][0].abs().max() < 1e-7 and (out["change"][1] > 0.01).all()
+    # spread = mean over colours of the distance to the mean tone: (2·d/3 + d/3 + d/3 ... ) = 4d/9
+    d = out["change"][1]
+    assert torch.allclose(out["spread"], 4 * d / 9, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- on-line occlusion
+
+def test_occlude_batch_is_fixed_by_the_seeds(batch):
+    a = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], occlusion.ORN, [1, 2, 3, 4])
+    b = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], occlusion.ORN, [1, 2, 3, 4])
+    c = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], occlusion.ORN, [5, 6, 7, 8])
+    assert torch.equal(a.images, b.images) and a.kinds == b.kinds and not torch.equal(a.images, c.images)
+    assert all(k in occlusion.ORN for k in a.kinds) and (a.alpha.flatten(1).amax(1) > 0).all()
+    changed = (a.images - batch["clean"]).abs().sum(1, keepdim=True) > 1e-6
+    assert not (changed & (a.alpha == 0)).any()  # only the occluder's pixels change
+    clean = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], occlusion.ORN, [1, 2, 3, 4], p_clean=1.0)
+    assert torch.equal(clean.images, batch["clean"]) and clean.kinds == ["clean"] * 4
+    red = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], ("shofi",), [9] * 4, colour=(1.0, 0.0, 0.0))
+    full = red.alpha[:, 0] == 1
+    assert full.any() and torch.allclose(red.images.permute(0, 2, 3, 1)[full], torch.tensor([1.0, 0.0, 0.0]))
+    with pytest.raises(FacelibError, match="unknown occluders"):
+        occlusion.occlude_batch(batch["clean"], batch["landmarks68"], ("scarf",), [1, 2, 3, 4])
+
+
+# --------------------------------------------------------------------------- SOPI and MOPI
+
+def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch):
+    teacher = _teacher(ict)
+    sopi = SOPI(ict, TINY, teacher, "t", p_clean=0.0)
+    torch.manual_seed(0)
+    out = sopi.train_step(batch)
+    labels = teacher.predict(batch["clean"])
+    # the trainee starts at the mean face (zero head): Eq. (6) is then the mean square of the labels
+    assert out["total"].item() == pytest.approx(labels.square().mean().item(), rel=1e-5)
+    out["total"].backward()
+    assert all(p.grad is None for p in sopi.fixed["teacher"].parameters())
+    assert sopi.nets["encoder"].head.bias.grad.abs().sum() > 0
+    assert "teacher" in sopi.hyperparameters() and sopi.hyperparameters()["loss"] == "se"
+    l1 = SOPI(ict, TINY, teacher, "t", loss="l1", p_clean=0.0)
+    torch.manual_seed(0)
+    assert l1.train_step(batch)["total"].item() == pytest.approx(labels.abs().mean().item(), rel=1e-5)
+    with pytest.raises(FacelibError, match="unknown SOPI loss"):
+        SOPI(ict, TINY, teacher, "t", loss="huber")
+
+
+def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
+    """60 steps on 4 faces: on occluded inputs the trainee's distance to the teacher's clean labels
+    falls to a fraction of the mean face's."""
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    teacher = _teacher(ict)
+    sopi = SOPI(ict, TINY, teacher, "t")
+    labels = teacher.predict(batch["clean"])
+    occluded = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], ("dhofi", "shofi"), [11, 12, 13, 14]).images
+    before = losses.squared_error_loss(labels, sopi.predict(occluded)).item()
+    T.train(sopi, Repeat(), tmp_path, T.TrainConfig(steps=60, batch_size=4, log_every=20), progress=False)
+    after = losses.squared_error_loss(labels, sopi.predict(occluded)).item()
+    assert after < 0.35 * before, (before, after)
+
+
+def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
+    mopi = MOPI(ict, TINY, None, None, losses_used=("perceptual",), variants=3, embedder="dlib")
+    p = ict.layout.total
+    with torch.no_grad():
+        mopi.nets["encoder"].head.bias.copy_(torch.arange(3).repeat_interleave(p).float())
+    heads = mopi.heads(batch["clean"])
+    assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 2.0))
+    assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 1.0))
+    assert mopi.batch_items(16) == 5 and MOPI(ict, TINY, None, None, losses_used="perceptual").batch_items(16) == 2
+
+
+def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
+    teacher = _teacher(ict)
+    sopi = SOPI(ict, TINY, teacher, "t")
+    with torch.no_grad():  # a SOPI that predicts something other than the mean face
+        sopi.nets["encoder"].head.weight.copy_(teacher.nets["encoder"].head.weight)
+    two = {k: v[:2] for k, v in batch.items()}
+    for used in [("perceptual", "label"), ("label",), ("perceptual",)]:
+        mopi = MOPI(ict, TINY, sopi if "label" in used else None, "s" if "label" in used else None,
+                    losses_used=used, variants=3)
+        assert mopi.weights == {k: MOPI_WEIGHTS[k] for k in MOPI_WEIGHTS if k in used}
+        torch.manual_seed(1)
+        out = mopi.train_step(two)
+        assert set(out) == {"total", *used}
+        assert out["total"].item() == pytest.approx(sum(MOPI_WEIGHTS[k] * out[k].item() for k in used), rel=1e-5)
+        out["total"].backward()
+        grad = mopi.nets["encoder"].head.weight.grad
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
+        if "label" in used:  # the mean face is far from SOPI's labels: Σ_j ‖v_s − v_m^j‖ > 0
+            assert out["label"].item() > 0.1
+    with pytest.raises(FacelibError, match="needs a trained SOPI"):
+        MOPI(ict, TINY, None, None, losses_used=("label",))
+    with pytest.raises(FacelibError, match="subset"):
+        MOPI(ict, TINY, None, None, losses_used=("style",))
+
+
+# --------------------------------------------------------------------------- evaluation and tables
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory, ict):
+    from facelib.data import synthetic
+
+    root = tmp_path_factory.mktemp("orn") / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=2),
+                       progress=False, model=ict)
+    return root
+
+
+def test_occlusion_conditions_show_every_method_the_same_occluders(tiny_set, ict):
+    seen = []
+
+    def recorder(images):
+        seen.append(images.clone())
+        return torch.zeros(len(images), ict.layout.total)
+
+    conds = {"unoccluded": (), "dhofi": ("dhofi",)}
+    first = evaluate.occlusion_conditions(recorder, tiny_set, conds, model=ict)
+    n = len(seen)
+    second = evaluate.occlusion_conditions(recorder, tiny_set, conds, model=ict)
+    assert all(torch.equal(a, b) for a, b in zip(seen[:n], seen[n:]))
+    assert not torch.equal(seen[0], seen[1])  # the dhofi images differ from the clean ones
+    assert first == second and first["images"] == 3
+    assert set(first) == {"unoccluded", "dhofi", "images"}
+    assert set(first["dhofi"]) >= {"landmark_me", "landmark_mse_x", "landmark_mse_y", "histogram_dissimilarity"}
+    # the truth on clean faces: zero landmark error, the same number as the full runner reports
+    truth = evaluate.ground_truth_predictor(tiny_set, "test")
+    exact = evaluate.occlusion_conditions(truth, tiny_set, {"unoccluded": ()}, model=ict)
+    assert exact["unoccluded"]["landmark_me"]["mean"] == pytest.approx(0.0, abs=1e-3)
+    full = evaluate.evaluate(truth, tiny_set, method="truth", chapter="t", profile="smoke", views=("clean",),
+                             embedders=(), write=False, model=ict)
+    assert exact["unoccluded"]["histogram_dissimilarity"]["mean"] == pytest.approx(
+        full["views"]["clean"]["histogram_dissimilarity"]["mean"], rel=1e-6)
+
+
+def test_colour_sweep_is_zero_for_a_colour_blind_predictor_and_not_for_a_fooled_one(tiny_set, ict):
+    tex = ict.layout.slices()["tex"]
+
+    def blind(images):
+        return torch.zeros(len(images), ict.layout.total)
+
+    def fooled(images):  # the skin tone follows the image's mean colour
+        c = torch.zeros(len(images), ict.layout.total)
+        c[:, tex.start] = 10 * images.mean((1, 2, 3))
+        return c
+
+    a = evaluate.colour_sweep(blind, tiny_set, model=ict)
+    b = evaluate.colour_sweep(fooled, tiny_set, model=ict)
+    assert a["spread"]["mean"] == pytest.approx(0.0, abs=1e-7) and set(a["change"]) == set(evaluate.SWEEP_COLOURS)
+    assert b["spread"]["mean"] > 1e-3 and b["change"]["white"]["mean"] > b["change"]["grey"]["mean"]
+
+
+def test_orn_tables_print_the_paper_beside_ours():
+    def s(v):
+        return {"mean": v, "std": 0.0, "median": v, "n": 1}
+
+    cond = {c: {"landmark_me": s(me), "landmark_mse_x": s(2.0), "landmark_mse_y": s(1.0),
+                "histogram_dissimilarity": s(0.5)} for c, me in
+            [("unoccluded", 4.0), ("dsofi", 4.4), ("dhofi", 5.0), ("shofi", 6.0), ("random", 8.0), ("natural", 5.0)]}
+    m = {k: {"conditions": cond, "photos": {"unoccluded": cond["unoccluded"], "natural": cond["natural"]}}
+         for k in ("rnet", "sopi", "mopi", "mopi_label", "mopi_perceptual")}
+    t1 = reports.orn_landmark_table(m)
+    assert "| DHOFI | 5.00 (+25 %) |" in t1 and "1.26 (+2 %)" in t1 and reports.NO_RESULT in t1
+    assert "(3.25, 1.66)" in t1
+    assert "7.98 (+68 %)" in reports.orn_histogram_table(m)
+    real = reports.orn_real_table(m)
+    assert "| R-Net | 5.00 (+25 %) |" in real and "5.84" in real and "0.77" in real
+    assert "7.91" in reports.orn_random_table(m) and "| SOPI | 8.00 (+100 %) | (2.0, 1.0) |" in reports.orn_random_table(m)
+    ab = reports.orn_ablation_table(m)
+    assert "| ✓ |  | 8.00 (+100 %) | (2.0, 1.0) | 41.00 | (32.84, 23.97) |" in ab
+
+
+def test_orn_cli_names_the_missing_teacher_and_trains_from_a_finished_one(tmp_path, tiny_set, ict):
+    base = ["--profile", "smoke", "--root", str(tiny_set), "--quiet", "--steps", "2"]
+    with pytest.raises(FacelibError, match="--method rnet --profile smoke"):
+        T.main(["--method", "sopi", "--teacher", str(tmp_path / "none"), "--run-dir", str(tmp_path / "s")] + base)
+    assert T.main(["--method", "rnet", "--run-dir", str(tmp_path / "r")] + base) == 0
+    assert T.main(["--method", "sopi", "--teacher", str(tmp_path / "r"), "--run-dir", str(tmp_path / "s"),
+                   "--set", "loss=l1"] + base) == 0
+    log = T.read_log(tmp_path / "s")
+    assert "l1" in log[-1].get("losses", log[-2].get("losses", {}))
+    assert T.main(["--method", "mopi", "--teacher", str(tmp_path / "s"), "--run-dir", str(tmp_path / "m"),
+                   "--set", "losses_used=label"] + base) == 0
+    assert T.load_checkpoint(tmp_path / "m" / T.CHECKPOINT)["finished"]
+    assert json.loads(json.dumps(T.read_log(tmp_path / "m")))  # the log is plain JSON
