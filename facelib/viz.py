@@ -179,13 +179,15 @@ def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, title
     cols = [images]
     for m in methods.values():
         with torch.no_grad():
-            c = m.predict(images)
-            ren = m.renderer.cpu()
-            out = ren(c, background=images) if lit else ren(c, lit=False)
-        cols.append(out.image.clamp(0, 1).detach())
+            c = m.predict(images).to(m.device)
+            out = m.renderer(c, background=images.to(m.device)) if lit else m.renderer(c, lit=False)
+        cols.append(out.image.clamp(0, 1).detach().cpu())
     panels = torch.stack(cols, 1).flatten(0, 1)
     head = ["input", *methods]
-    names = [f"{t}" for t in (titles or [])]
-    labels = [(names[r] + ": " if names and c == 0 else "") + head[c] if r == 0 or (names and c == 0) else ""
-              for r in range(len(images)) for c in range(len(head))]
+    labels = []
+    for r in range(len(images)):  # column heads on the first row, row titles in the first column
+        row = head if r == 0 else [""] * len(head)
+        if titles:
+            row = [f"{titles[r]}: {row[0]}".rstrip(": ")] + row[1:]
+        labels += row
     return image_grid(panels, labels, cols=len(head), height=height)

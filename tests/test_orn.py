@@ -275,3 +275,13 @@ def test_orn_cli_names_the_missing_teacher_and_trains_from_a_finished_one(tmp_pa
                    "--set", "losses_used=label"] + base) == 0
     assert T.load_checkpoint(tmp_path / "m" / T.CHECKPOINT)["finished"]
     assert json.loads(json.dumps(T.read_log(tmp_path / "m")))  # the log is plain JSON
+
+
+def test_reconstruction_grid_has_a_row_per_image_and_a_column_per_method(ict, batch):
+    from facelib import viz
+
+    sopi = SOPI(ict, TINY, _teacher(ict), "t")
+    fig = viz.reconstructions(batch["clean"][:3], {"R-Net": _teacher(ict), "SOPI": sopi}, titles=["a", "b", "c"])
+    assert len(fig.data) == 3 * 3
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts[:3] == ["a: input", "R-Net", "SOPI"] and "b" in texts and "c" in texts

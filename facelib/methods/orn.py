@@ -37,10 +37,10 @@ MOPI_WEIGHTS = {"perceptual": 0.2, "label": 0.8}
 VARIANTS = 7  # occluded images per identity (Sec. 3.2.1)
 
 
-def _seeds(n: int, device) -> torch.Tensor:
+def _seeds(n: int) -> torch.Tensor:
     """Per-sample occlusion seeds from the global RNG (the training loop checkpoints its state, so
     a resumed run draws the same occluders)."""
-    return torch.randint(0, 2**62, (n,), device="cpu")
+    return torch.randint(0, 2**62, (n,))
 
 
 def _frozen(net: torch.nn.Module) -> torch.nn.Module:
@@ -89,7 +89,7 @@ class SOPI(Regressor):
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         clean = batch["clean"]
         target = self.teacher_labels(clean)
-        shown = occlusion.occlude_batch(clean, batch["landmarks68"], self.occluders, _seeds(len(clean), clean.device),
+        shown = occlusion.occlude_batch(clean, batch["landmarks68"], self.occluders, _seeds(len(clean)),
                                         p_clean=self.p_clean)
         loss = SOPI_LOSSES[self.loss](target, self.encode(shown.images))
         return {"total": loss, self.loss: loss.detach()}
@@ -158,7 +158,7 @@ class MOPI(Regressor):
         clean, lm = batch["clean"], batch["landmarks68"]
         n, w, p = len(clean), self.variants, self.layout.total
         rep_clean, rep_lm = clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0)
-        shown = occlusion.occlude_batch(rep_clean, rep_lm, self.occluders, _seeds(n * w, clean.device))
+        shown = occlusion.occlude_batch(rep_clean, rep_lm, self.occluders, _seeds(n * w))
         position = torch.arange(w, device=clean.device).repeat(n)
         # image j of each group reads head j: v_m (n, w, P)
         v_m = self.heads(shown.images)[torch.arange(n * w, device=clean.device), position].view(n, w, p)
