@@ -152,14 +152,37 @@ def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
 
 
 def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
-    mopi = MOPI(ict, TINY, None, None, losses_used=("perceptual",), variants=3, embedder="dlib")
+    mopi = MOPI(ict, TINY, None, None, losses_used=("perceptual",), variants=3, embedder="dlib", init_from_sopi=False)
     p = ict.layout.total
     with torch.no_grad():
         mopi.nets["encoder"].head.bias.copy_(torch.arange(3).repeat_interleave(p).float())
     heads = mopi.heads(batch["clean"])
     assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 2.0))
     assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 1.0))
-    assert mopi.batch_items(16) == 5 and MOPI(ict, TINY, None, None, losses_used="perceptual").batch_items(16) == 2
+    assert mopi.batch_items(16) == 5
+    assert MOPI(ict, TINY, None, None, losses_used="perceptual", init_from_sopi=False).batch_items(16) == 2
+
+
+def test_mopi_starts_where_sopi_ends(ict, batch):
+    sopi = SOPI(ict, TINY, _teacher(ict), "t")
+    with torch.no_grad():
+        sopi.nets["encoder"].head.weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(2))
+    mopi = MOPI(ict, TINY, sopi, "s", variants=3)
+    mopi.train_mode(False)
+    heads = mopi.heads(batch["clean"])
+    assert torch.allclose(heads, sopi.predict(batch["clean"])[:, None].expand_as(heads), atol=1e-6)
+    assert mopi.hyperparameters()["init_from_sopi"] and mopi.hyperparameters()["sopi"] == "s"
+    mopi.train_mode(True)  # fine-tuning keeps SOPI's BatchNorm statistics
+    bns = [m for m in mopi.nets["encoder"].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns) and mopi.nets["encoder"].training
+    before = bns[0].running_mean.clone()
+    mopi.train_step({k: v[:2] for k, v in batch.items()})
+    assert torch.equal(bns[0].running_mean, before)
+    from facelib import methods, profile
+
+    assert methods.build("mopi", ict, profile.resolve("smoke"), sopi=sopi, sopi_signature="s").encoder_config.lr == 1e-5
+    with pytest.raises(FacelibError, match="backbone"):
+        MOPI(ict, EncoderConfig("resnet18", 64), sopi, "s")
 
 
 def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
@@ -170,7 +193,7 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
     two = {k: v[:2] for k, v in batch.items()}
     for used in [("perceptual", "label"), ("label",), ("perceptual",)]:
         mopi = MOPI(ict, TINY, sopi if "label" in used else None, "s" if "label" in used else None,
-                    losses_used=used, variants=3)
+                    losses_used=used, variants=3, init_from_sopi=False)
         assert mopi.weights == {k: MOPI_WEIGHTS[k] for k in MOPI_WEIGHTS if k in used}
         torch.manual_seed(1)
         out = mopi.train_step(two)
@@ -181,8 +204,10 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
         if "label" in used:  # the mean face is far from SOPI's labels: Σ_j ‖v_s − v_m^j‖ > 0
             assert out["label"].item() > 0.1
-    with pytest.raises(FacelibError, match="needs a trained SOPI"):
-        MOPI(ict, TINY, None, None, losses_used=("label",))
+    with pytest.raises(FacelibError, match="need a trained SOPI"):
+        MOPI(ict, TINY, None, None, losses_used=("label",), init_from_sopi=False)
+    with pytest.raises(FacelibError, match="need a trained SOPI"):
+        MOPI(ict, TINY, None, None, losses_used=("perceptual",))
     with pytest.raises(FacelibError, match="subset"):
         MOPI(ict, TINY, None, None, losses_used=("style",))
 
