@@ -310,3 +310,24 @@ def test_reconstruction_grid_has_a_row_per_image_and_a_column_per_method(ict, ba
     assert len(fig.data) == 3 * 3
     texts = [a.text for a in fig.layout.annotations]
     assert texts[:3] == ["a: input", "R-Net", "SOPI"] and "b" in texts and "c" in texts
+
+
+def test_photo_conditions_put_every_natural_occluder_on_every_photo(tiny_set, ict):
+    from facelib.data.folder import FaceFolder
+    from facelib.data.miniset import AlignedPhotos
+
+    items = [FaceFolder(tiny_set, "test", views=("clean",))[i] for i in range(3)]
+    photos = AlignedPhotos(torch.stack([x["clean"] for x in items]), torch.stack([x["landmarks68"] for x in items]),
+                           ["a", "b", "c"])
+    seen = []
+
+    def zeros(images):
+        seen.append(images)
+        return torch.zeros(len(images), ict.layout.total)
+
+    out = evaluate.photo_conditions(zeros, photos, ict, kinds=("sunglasses", "hand"))
+    assert out["unoccluded"]["landmark_me"]["n"] == 3 and out["natural"]["landmark_me"]["n"] == 6
+    assert out["occluders"] == ["sunglasses", "hand"] and len(seen) == 3
+    assert torch.equal(seen[0], photos.images) and not torch.equal(seen[1], seen[2])
+    # the mean face is as wrong on an occluded photo as on the clean one: it ignores the image
+    assert out["natural"]["landmark_me"]["mean"] == pytest.approx(out["unoccluded"]["landmark_me"]["mean"], rel=1e-6)
