@@ -331,3 +331,21 @@ def test_photo_conditions_put_every_natural_occluder_on_every_photo(tiny_set, ic
     assert torch.equal(seen[0], photos.images) and not torch.equal(seen[1], seen[2])
     # the mean face is as wrong on an occluded photo as on the clean one: it ignores the image
     assert out["natural"]["landmark_me"]["mean"] == pytest.approx(out["unoccluded"]["landmark_me"]["mean"], rel=1e-6)
+
+
+def test_label_choice_reports_the_chosen_best_and_mean_candidate(tiny_set, ict):
+    from facelib.methods import orn
+
+    teacher = _teacher(ict)
+    sopi = SOPI(ict, TINY, teacher, "t")
+    with torch.no_grad():
+        sopi.nets["encoder"].head.weight.copy_(teacher.nets["encoder"].head.weight)
+    mopi = MOPI(ict, TINY, sopi, "s", variants=3)
+    q = orn.label_choice(mopi, tiny_set, batch_size=2)
+    assert q["faces"] == 3 and q["chance"] == pytest.approx(1 / 3) and 0.0 <= q["p_best"] <= 1.0
+    assert q["best"]["mean"] <= q["chosen"]["mean"] + 1e-9 and q["best"]["mean"] <= q["mean"]["mean"] + 1e-9
+    again = orn.label_choice(mopi, tiny_set, batch_size=3)  # occluders seeded per face, not per batch
+    assert again["p_best"] == q["p_best"]
+    assert all(again[k]["mean"] == pytest.approx(q[k]["mean"], rel=1e-5) for k in ("chosen", "best", "mean"))
+    with pytest.raises(FacelibError, match="no SOPI labels"):
+        orn.label_choice(MOPI(ict, TINY, sopi, "s", losses_used="perceptual"), tiny_set)

@@ -183,6 +183,20 @@ class MOPI(Regressor):
         render = self.renderer(coeffs, background=background).image
         return self.fixed["embedder"].embed(render, landmarks)
 
+    @torch.no_grad()
+    def label_candidates(self, clean: torch.Tensor, landmarks: torch.Tensor, occluded: torch.Tensor) -> dict:
+        """Eq. (8)'s label: SOPI's coefficients ``v_s`` ``(n, w, P)`` for the ``w`` occluded copies
+        ``occluded`` ``(n·w, 3, H, W)`` of each clean face, the index ``chosen`` ``(n,)`` of the one
+        whose render is most like the clean face to the embedder, and that ``label`` ``(n, P)``."""
+        n, w, p = len(clean), self.variants, self.layout.total
+        v_s = self.fixed["sopi"](self._input(occluded, self.sopi_size)).float()
+        f_s = self._features(v_s, clean.repeat_interleave(w, 0), landmarks.repeat_interleave(w, 0)).view(n, w, -1)
+        f = self.fixed["embedder"].embed(clean, landmarks)
+        distance = 1 - torch.nn.functional.cosine_similarity(f_s, f[:, None], dim=-1)
+        chosen = distance.argmin(1)
+        label = losses.select_label(v_s.view(n, w, p), f_s, f)
+        return {"v_s": v_s.view(n, w, p), "chosen": chosen, "label": label}
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         clean, lm = batch["clean"], batch["landmarks68"]
         n, w, p = len(clean), self.variants, self.layout.total
@@ -193,17 +207,53 @@ class MOPI(Regressor):
         v_m = self.heads(shown.images)[torch.arange(n * w, device=clean.device), position].view(n, w, p)
         terms = {}
         if "label" in self.weights:
-            with torch.no_grad():
-                v_s = self.fixed["sopi"](self._input(shown.images, self.sopi_size)).float()
-                f_s = self._features(v_s, rep_clean, rep_lm).view(n, w, -1)
-                f = self.fixed["embedder"].embed(clean, lm)
-                label = losses.select_label(v_s.view(n, w, p), f_s, f)
-            terms["label"] = losses.label_loss(label, v_m)
+            candidates = self.label_candidates(clean, lm, shown.images)
+            terms["label"] = losses.label_loss(candidates["label"], v_m)
         if "perceptual" in self.weights:
             feats = self._features(v_m.reshape(n * w, p), rep_clean, rep_lm).view(n, w, -1)
             terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return {"total": total, **{k: v.detach() for k, v in terms.items()}}
+
+
+@torch.no_grad()
+def label_choice(mopi: MOPI, root, *, split: str = "test", limit: int | None = None, seed: int = 0,
+                 batch_size: int = 8) -> dict:
+    """How good Eq. (8)'s label is, on a split: each clean face occluded ``mopi.variants`` times
+    with MOPI's training patterns (seeded per face), SOPI's answer for each copy, and the one the
+    face-recognition network picks. Returns summaries of the landmark ME (px at 224) of the
+    ``chosen`` label, of the ``best`` and the ``mean`` of the candidates, the fraction of faces where
+    the chosen one is the best (``p_best``; chance = 1/variants) and the ``chance`` level."""
+    from ..camera import REFERENCE_SIZE
+    from ..data.folder import FaceFolder
+    from ..evaluate import condition_seeds
+    from ..metrics import landmark_errors, summary
+
+    if "sopi" not in mopi.fixed:
+        raise FacelibError("this MOPI has no SOPI labels (its losses do not include 'label')")
+    data = FaceFolder(root, split, views=("clean",))
+    n = len(data) if limit is None else min(limit, len(data))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(n)), batch_size=batch_size)
+    w, chosen_me, best_me, mean_me, hits = mopi.variants, [], [], [], []
+    mopi.train_mode(False)
+    for b in loader:
+        clean, lm = b["clean"].to(mopi.device), b["landmarks68"].to(mopi.device)
+        ids = [int(i) * w + j for i in b["index"] for j in range(w)]
+        shown = occlusion.occlude_batch(clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0), mopi.occluders,
+                                        condition_seeds("label-choice", ids, seed))
+        c = mopi.label_candidates(clean, lm, shown.images)
+        k = len(clean)
+        pred = mopi.renderer.landmarks(c["v_s"].reshape(k * w, -1))
+        me = landmark_errors(pred.cpu(), lm.repeat_interleave(w, 0).cpu(),
+                             normaliser=mopi.image_size / REFERENCE_SIZE)["me"].view(k, w)
+        picked = me[torch.arange(k), c["chosen"].cpu()]
+        chosen_me.append(picked)
+        best_me.append(me.min(1).values)
+        mean_me.append(me.mean(1))
+        hits.append((c["chosen"].cpu() == me.argmin(1)).double())
+    return {"chosen": summary(torch.cat(chosen_me)), "best": summary(torch.cat(best_me)),
+            "mean": summary(torch.cat(mean_me)), "p_best": float(torch.cat(hits).mean()), "chance": 1.0 / w,
+            "faces": n}
 
 
 def teacher_command(name: str, profile, run_dir) -> str:
