@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import camera, recognition, results
+from . import camera, occlusion, recognition, results
 from . import metrics as M
 from .data.folder import FaceFolder, read_index
 from .errors import FacelibError
@@ -223,8 +223,7 @@ ORN_CONDITIONS = {
     "dhofi": ("dhofi",),
     "shofi": ("shofi",),
     "random": ("stars", "crowns"),
-    "natural": ("surgical_mask", "sunglasses", "spectacles", "hat", "bangs", "turban", "eye_mask",
-                "mustache", "beard", "hand", "food"),
+    "natural": occlusion.NATURAL,
 }
 
 
@@ -238,9 +237,7 @@ def condition_seeds(condition: str, indices, seed: int = 0) -> list[int]:
 
 
 def _fit_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col) -> None:
-    from .occlusion import occlude_batch
-
-    shown = clean if not kinds else occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
+    shown = clean if not kinds else occlusion.occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
     with torch.no_grad():
         coeffs = _as_prediction(predict(shown))[0].detach().float().cpu()
         out = renderer(coeffs, background=shown)
@@ -300,7 +297,8 @@ SWEEP_COLOURS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "red": (0.8
 
 
 def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", colours: dict | None = None,
-                 split: str = "test", limit: int | None = None, model=None, seed: int = 0) -> dict:
+                 split: str = "test", limit: int | None = None, model=None, seed: int = 0,
+                 batch_size: int = 32) -> dict:
     """ORN's colour-invariance experiment (Sec. 4.1.1, Fig. 3) over a split: each clean face with
     the same ``kind`` occluder (geometry fixed per face) in every colour of ``colours`` (default
     :data:`SWEEP_COLOURS`); :func:`facelib.metrics.albedo_colour_change` of the predictions.
@@ -308,19 +306,22 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "skin_tone":
     {name: mean RGB}, "clean_tone": mean RGB, "images": n}``.
     """
-    from .occlusion import occlude_batch
-
     colours = SWEEP_COLOURS if colours is None else colours
     model = model or model_for(read_index(root))
-    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=10**9)
-    b = next(iter(loader))
-    seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
+    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
+
+    def coefficients(images):
+        return _as_prediction(predict(images))[0].float().cpu()
+
+    clean_c, by_colour = [], []
     with torch.no_grad():
-        clean_c = _as_prediction(predict(b["clean"]))[0].float().cpu()
-        by_colour = torch.stack([
-            _as_prediction(predict(occlude_batch(b["clean"], b["landmarks68"], (kind,), seeds, colour=rgb).images))[0]
-            .float().cpu() for rgb in colours.values()])
-    out = M.albedo_colour_change(model, by_colour, clean_c)
+        for b in loader:
+            seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
+            clean_c.append(coefficients(b["clean"]))
+            by_colour.append(torch.stack([
+                coefficients(occlusion.occlude_batch(b["clean"], b["landmarks68"], (kind,), seeds, colour=rgb).images)
+                for rgb in colours.values()]))
+    out = M.albedo_colour_change(model, torch.cat(by_colour, 1), torch.cat(clean_c))
     names = list(colours)
     return {"colours": {k: list(v) for k, v in colours.items()},
             "change": {k: M.summary(out["change"][i]) for i, k in enumerate(names)},

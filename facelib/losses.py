@@ -194,9 +194,15 @@ def select_label(candidates: torch.Tensor, candidate_features: torch.Tensor,
     Returns:
         ``(G, M)`` the chosen labels ``v_s^i``.
     """
-    distance = 1 - torch.nn.functional.cosine_similarity(candidate_features, clean_features[:, None], dim=-1)
-    best = distance.argmin(1)
+    best = closest_label_index(candidate_features, clean_features)
     return candidates[torch.arange(len(candidates), device=candidates.device), best]
+
+
+def closest_label_index(candidate_features: torch.Tensor, clean_features: torch.Tensor) -> torch.Tensor:
+    """The ``i`` of :func:`select_label` (ORN Eq. (8), second line): ``(G,)`` index of the candidate
+    feature ``(G, w, d)`` with the smallest cosine distance to the clean feature ``(G, d)``."""
+    distance = 1 - torch.nn.functional.cosine_similarity(candidate_features, clean_features[:, None], dim=-1)
+    return distance.argmin(1)
 
 
 def label_loss(label: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:

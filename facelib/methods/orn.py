@@ -10,7 +10,7 @@ make an R-Net robust to occluders without any occlusion labels.
   is trained with the composite loss of Eq. (9), ``0.2 L_perc + 0.8 L_label``: the renders of the
   ``w`` predictions should look alike to a face-recognition network (Eq. 7), and each prediction
   should match the one SOPI label — of SOPI's ``w`` predictions — whose render is most like the
-  clean face (Eq. 8). Table 7's ablation is ``losses=("perceptual",)`` / ``("label",)`` / both.
+  clean face (Eq. 8). Table 7's ablation is ``losses_used=("perceptual",)`` / ``("label",)`` / both.
 
 Where the paper leaves a choice, this module takes one and says so (DESIGN-NOTES 16, chapter 6):
 the occluders are ORN's own patterns (:data:`facelib.occlusion.ORN`) with random colours, a clean
@@ -21,6 +21,8 @@ Eq. (7) is minimised as ``1 − similarity``.
 from __future__ import annotations
 
 from pathlib import Path
+
+import copy
 
 import torch
 
@@ -44,6 +46,8 @@ def _seeds(n: int) -> torch.Tensor:
 
 
 def _frozen(net: torch.nn.Module) -> torch.nn.Module:
+    """A frozen copy of ``net`` (the caller's teacher keeps its own weights and modes)."""
+    net = copy.deepcopy(net)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
@@ -192,10 +196,9 @@ class MOPI(Regressor):
         v_s = self.fixed["sopi"](self._input(occluded, self.sopi_size)).float()
         f_s = self._features(v_s, clean.repeat_interleave(w, 0), landmarks.repeat_interleave(w, 0)).view(n, w, -1)
         f = self.fixed["embedder"].embed(clean, landmarks)
-        distance = 1 - torch.nn.functional.cosine_similarity(f_s, f[:, None], dim=-1)
-        chosen = distance.argmin(1)
-        label = losses.select_label(v_s.view(n, w, p), f_s, f)
-        return {"v_s": v_s.view(n, w, p), "chosen": chosen, "label": label}
+        v_s = v_s.view(n, w, p)
+        chosen = losses.closest_label_index(f_s, f)
+        return {"v_s": v_s, "chosen": chosen, "label": v_s[torch.arange(n, device=v_s.device), chosen]}
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         clean, lm = batch["clean"], batch["landmarks68"]
@@ -225,15 +228,12 @@ def label_choice(mopi: MOPI, root, *, split: str = "test", limit: int | None = N
     ``chosen`` label, of the ``best`` and the ``mean`` of the candidates, the fraction of faces where
     the chosen one is the best (``p_best``; chance = 1/variants) and the ``chance`` level."""
     from ..camera import REFERENCE_SIZE
-    from ..data.folder import FaceFolder
-    from ..evaluate import condition_seeds
+    from ..evaluate import _test_batches, condition_seeds
     from ..metrics import landmark_errors, summary
 
     if "sopi" not in mopi.fixed:
         raise FacelibError("this MOPI has no SOPI labels (its losses do not include 'label')")
-    data = FaceFolder(root, split, views=("clean",))
-    n = len(data) if limit is None else min(limit, len(data))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(n)), batch_size=batch_size)
+    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
     w, chosen_me, best_me, mean_me, hits = mopi.variants, [], [], [], []
     mopi.train_mode(False)
     for b in loader:
