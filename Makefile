@@ -13,13 +13,13 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book test test-slow assets setup clean bench
+.PHONY: book test test-slow lint assets setup clean bench
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test,data]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[local,book,test,data,lint]"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
 	    $$($(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['tool']['facelib']['no-deps'])")
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (occluded-faces)" >/dev/null
@@ -28,11 +28,15 @@ $(STAMP): pyproject.toml
 assets: $(STAMP)
 	$(BIN)/python -m data_scripts.fetch_assets
 
-# Unit tests (fast set), then every chapter in the smoke profile under nbval.
-test: assets
+# Lint (import layers, ruff), unit tests (fast set), then every chapter in the smoke profile under nbval.
+test: assets lint
 	$(BIN)/python -m pytest -q -m "not slow and not gpu" tests
 	FACELIB_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env \
 	    --nbval-cell-timeout=600 $(NOTEBOOKS)
+
+lint: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check facelib tests data_scripts
 
 test-slow: assets
 	$(BIN)/python -m pytest -q -m "slow" tests

@@ -36,6 +36,7 @@ import torch
 from facelib import occlusion
 from facelib.data import folder
 from facelib.errors import DownloadError, FacelibError, run_cli
+from facelib.landmarks import five_points
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def _write_set(out: Path, name: str, samples: list[dict], views: tuple[str, ...]
         lm68 = s.get("landmarks68", np.full((68, 2), np.nan))
         lm5 = s.get("landmarks5")
         if lm5 is None:
-            lm5 = occlusion.five_points(torch.from_numpy(lm68)).numpy() if np.isfinite(lm68).all() else np.full((5, 2), np.nan)
+            lm5 = five_points(torch.from_numpy(lm68)).numpy() if np.isfinite(lm68).all() else np.full((5, 2), np.nan)
         for key, value in (("id", s["id"]), ("identity", s.get("identity", -1)), ("variant", s.get("variant", 0)),
                            ("landmarks68", np.asarray(lm68, np.float32)), ("landmarks5", np.asarray(lm5, np.float32)),
                            ("source", s.get("source", ""))):

@@ -43,7 +43,7 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
 
 
 def _polyline_distance(p: np.ndarray, pts: np.ndarray, closed: bool) -> np.ndarray:
-    segs = list(zip(pts[:-1], pts[1:])) + ([(pts[-1], pts[0])] if closed else [])
+    segs = list(zip(pts[:-1], pts[1:], strict=True)) + ([(pts[-1], pts[0])] if closed else [])
     return np.min([_segment_distance(p, a, b) for a, b in segs], axis=0)
 
 
@@ -51,7 +51,7 @@ def _inside_polygon(p: np.ndarray, poly: np.ndarray) -> np.ndarray:
     """Even–odd rule point-in-polygon test for points ``(N, 2)``."""
     inside = np.zeros(len(p), dtype=bool)
     x, y = p[:, 0], p[:, 1]
-    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0)):
+    for (x0, y0), (x1, y1) in zip(poly, np.roll(poly, -1, axis=0), strict=True):
         crosses = (y0 > y) != (y1 > y)
         with np.errstate(divide="ignore", invalid="ignore"):
             x_at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)

@@ -25,10 +25,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .camera import REFERENCE_SIZE
 from .errors import FacelibError
-from .occlusion import five_points
-
-CROP = 224
+from .landmarks import five_points
 
 
 @functools.lru_cache(maxsize=4)
@@ -42,7 +41,7 @@ def _template(region: str, size: int) -> tuple[tuple[float, float], ...]:
     return tuple(map(tuple, five_points(xy[0].double()).tolist()))
 
 
-def template(size: int = CROP, region: str = "narrow") -> np.ndarray:
+def template(size: int = REFERENCE_SIZE, region: str = "narrow") -> np.ndarray:
     """The 5 target points ``(5, 2)``: the mean face's landmarks rendered frontally at ``size``."""
     return np.array(_template(region, int(size)))
 
@@ -146,7 +145,7 @@ def fit_similarity(source: np.ndarray, target: np.ndarray, rotation: bool = Fals
     return np.concatenate([lin, (mu_d - lin @ mu_s)[:, None]], 1)
 
 
-def align(landmarks, size: int = CROP, rotation: bool = False, region: str = "narrow") -> Alignment:
+def align(landmarks, size: int = REFERENCE_SIZE, rotation: bool = False, region: str = "narrow") -> Alignment:
     """The :class:`Alignment` that puts a face with these (68 or 5) landmarks into the crop."""
     lm5 = five_points(torch.as_tensor(np.asarray(landmarks, dtype=np.float64))).numpy()
     if not np.isfinite(lm5).all():
@@ -154,7 +153,7 @@ def align(landmarks, size: int = CROP, rotation: bool = False, region: str = "na
     return Alignment(fit_similarity(lm5, template(size, region), rotation), int(size))
 
 
-def align_image(image, landmarks, size: int = CROP, rotation: bool = False):
+def align_image(image, landmarks, size: int = REFERENCE_SIZE, rotation: bool = False):
     """Align ``image`` and its landmarks: returns ``(crop (3, size, size), landmarks in the crop,
     the Alignment)``."""
     al = align(landmarks, size, rotation)

@@ -36,10 +36,10 @@ def _best_time(fn, repeats: int, warmup: int = 1) -> float:
 def bench_render(backend: str, size: int, batch: int, repeats: int, device: str, seed: int = 0,
                  region: str = "narrow") -> dict:
     """Measure renderer and ResNet-18 throughput at one size; returns the JSON record."""
-    from .sampling import random_coefficients
     from .morphable import MorphableModel
     from .nets.resnet import resnet
     from .render import Renderer
+    from .sampling import random_coefficients
 
     model = MorphableModel.from_ict(region).to(device)
     renderer = Renderer(model, size, backend=backend).to(device)
@@ -88,11 +88,11 @@ def bench_embedders(names, size: int, batch: int, repeats: int, device: str) -> 
             out.append({"embedder": name, "unavailable": str(err)})
             continue
 
-        def fwd():
+        def fwd(net=net):
             with torch.no_grad():
                 net.embed(images)
 
-        def fwd_bwd():
+        def fwd_bwd(net=net):
             x = images.clone().requires_grad_(True)
             net.embed(x).square().sum().backward()
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import assets
 from .errors import FacelibError
-from .occlusion import five_points
+from .landmarks import five_points
 
 DLIB_ASSET = "dlib-models"
 
@@ -165,7 +165,7 @@ class FaceDetector:
         """Face boxes ``((x0, y0, x1, y1), score)`` in continuous pixels, best first."""
         if self._hog is not None:
             rects, scores, _ = self._hog.run(image, self.upsample, 0.0)
-            found = [(r, s) for r, s in zip(rects, scores)]
+            found = [(r, s) for r, s in zip(rects, scores, strict=True)]
         else:
             found = [(d.rect, d.confidence) for d in self._cnn(image, self.upsample)]
         out = [((r.left(), r.top(), r.right() + 1.0, r.bottom() + 1.0), float(s)) for r, s in found]

@@ -70,7 +70,7 @@ def visible_rmse(image: torch.Tensor, render: torch.Tensor, visible: torch.Tenso
 
 def histogram_dissimilarity(image: torch.Tensor, render: torch.Tensor, region: torch.Tensor,
                             bins: int = 32) -> torch.Tensor:
-    """Colour-histogram dissimilarity between a face image and its reconstruction (ORN, Mohaghegh
+    """Colour-histogram dissimilarity between a face image and its reconstruction (ORN, Tiwari
     et al. WACV 2022, Sec. 4.2, Tables 2, 4, 6 — the paper names the metric but not its formula).
 
     Our definition: for each RGB channel, a ``bins``-bin histogram of the values in ``[0, 1]`` over
@@ -134,7 +134,7 @@ def segmentation_scores(predicted: torch.Tensor, truth: torch.Tensor, region: to
 
 
 def landmark_errors(pred, target, normaliser: float = 1.0) -> dict[str, torch.Tensor]:
-    """ORN's landmark errors per image (Mohaghegh et al. WACV 2022, Sec. 4.2.1, Tables 1, 3, 5):
+    """ORN's landmark errors per image (Tiwari et al. WACV 2022, Sec. 4.2.1, Tables 1, 3, 5):
     ``me`` — mean Euclidean distance between corresponding landmarks; ``mse_x``, ``mse_y`` — mean
     squared difference of the x and of the y coordinates, reported separately.
 
@@ -188,7 +188,7 @@ def rogue_swap(occluded: torch.Tensor, clean: torch.Tensor, layout) -> torch.Ten
 
 def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landmarks=None,
                      clean_embedding: torch.Tensor | None = None) -> torch.Tensor:
-    """ROGUE's perceptual error (Mohaghegh et al. BMVC 2022, Sec. 5.1, Algorithm 1, Table 1):
+    """ROGUE's perceptual error (Tiwari et al. BMVC 2022, Sec. 5.1, Algorithm 1, Table 1):
     ``ν(I_G, I_O')`` — the L2 distance between the normalised embeddings of the clean image
     ``I_G`` and the render ``I_O'`` of :func:`rogue_swap`'s coefficients over ``I_G``; per image.
 

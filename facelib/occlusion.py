@@ -18,7 +18,7 @@ Families:
 * **ORN** (Tiwari et al. 2022, Sec. 4.1, Fig. 2, 3; Tables 5, 7): :func:`dsofi`, :func:`dhofi`,
   :func:`shofi` (two small / two large / one large square-or-rectangular patch on the face),
   :func:`stars` and :func:`crowns` (MOPI's random patterns, "no specific standard shape"), any
-  colour, and :func:`colour_sweep` for ORN's colour-invariance experiment (Fig. 3).
+  colour, and :func:`recoloured` for ORN's colour-invariance experiment (Fig. 3).
 * **SynChOcc-style natural occluders** (ROGUE, Tiwari et al. 2022, Sec. 4, Fig. 3b):
   :func:`surgical_mask` (the four insightface mask textures), :func:`sunglasses`,
   :func:`spectacles`, :func:`hat`, :func:`bangs`, :func:`turban`, :func:`eye_mask`,
@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import FacelibError
+from .landmarks import five_points
 
 SUPERSAMPLING = 4
 
@@ -96,18 +97,6 @@ class FaceFrame:
         return math.atan2(float(self.ex[1]), float(self.ex[0]))
 
 
-def five_points(landmarks: torch.Tensor) -> torch.Tensor:
-    """Deep3D's 5 points (left eye centre, right eye centre, nose tip, left and right mouth corner)
-    from the 68 iBUG landmarks (Deng et al. 2019, ``util/preprocess.py``); 5 points pass through."""
-    lm = torch.as_tensor(landmarks)
-    if lm.shape[-2] == 5:
-        return lm
-    if lm.shape[-2] != 68:
-        raise FacelibError(f"landmarks must be (68, 2) or (5, 2), got {tuple(lm.shape)}")
-    return torch.stack([lm[..., 36:42, :].mean(-2), lm[..., 42:48, :].mean(-2), lm[..., 30, :],
-                        lm[..., 48, :], lm[..., 54, :]], -2)
-
-
 def face_frame(landmarks: torch.Tensor) -> FaceFrame:
     """The :class:`FaceFrame` of 68 or 5 landmarks."""
     p = five_points(torch.as_tensor(landmarks, dtype=torch.float64))
@@ -160,7 +149,7 @@ def thick_polyline(points: torch.Tensor, width: float) -> list[torch.Tensor]:
     """Quads (one per segment) and round joints covering a polyline of the given width."""
     pts = torch.as_tensor(points, dtype=torch.float64)
     polys = []
-    for a, b in zip(pts[:-1], pts[1:]):
+    for a, b in zip(pts[:-1], pts[1:], strict=True):
         t = b - a
         n = torch.stack([-t[1], t[0]]) / (t.norm() + 1e-12) * width / 2
         polys.append(torch.stack([a + n, b + n, b - n, a - n]))
@@ -267,7 +256,7 @@ def _patches(image, landmarks, g, count: int, side: tuple[float, float], kind: s
         boxes.append((cx, cy, s * math.sqrt(aspect), s / math.sqrt(aspect)))
         polys.append(rectangle((cx, cy), (s * math.sqrt(aspect), s / math.sqrt(aspect))))
     colours = [colour or random_colour(g) for _ in range(count)]
-    layers = [(_solid(c, h, w), coverage([p], h, w)) for p, c in zip(polys, colours)]
+    layers = [(_solid(c, h, w), coverage([p], h, w)) for p, c in zip(polys, colours, strict=True)]
     return composite(image, layers, kind, {"boxes": boxes, "colours": colours})
 
 
@@ -308,7 +297,7 @@ def _random_shapes(image, landmarks, g, make, kind, colour):
     n = int(torch.randint(1, 5, (), generator=g))
     polys = [make((_u(g, x0, x1), _u(g, y0, y1)), _u(g, 0.15, 0.35) * size, g) for _ in range(n)]
     colours = [colour or random_colour(g) for _ in range(n)]
-    layers = [(_solid(c, h, w), coverage([p], h, w)) for p, c in zip(polys, colours)]
+    layers = [(_solid(c, h, w), coverage([p], h, w)) for p, c in zip(polys, colours, strict=True)]
     return composite(image, layers, kind, {"count": n, "colours": colours})
 
 
@@ -331,8 +320,9 @@ def crowns(image, landmarks, generator, colour=None) -> Occlusion:
         "crowns", colour)
 
 
-def colour_sweep(fn: Callable, image, landmarks, seed: int, colours) -> list[Occlusion]:
-    """ORN's colour-invariance experiment (Fig. 3): the same occluder geometry in each colour."""
+def recoloured(fn: Callable, image, landmarks, seed: int, colours) -> list[Occlusion]:
+    """The same occluder geometry (one ``seed``) in each of ``colours`` — the images of ORN's
+    colour-invariance experiment (Fig. 3; measured by :mod:`facelib.evaluation.protocols.orn`)."""
     return [fn(image, landmarks, torch.Generator().manual_seed(seed), colour=tuple(c)) for c in colours]
 
 
@@ -480,7 +470,7 @@ def bangs(image, landmarks, generator) -> Occlusion:
     us = torch.linspace(-1.25, 1.25, n, dtype=torch.float64)
     tips = [(u.item(), depth + _u(g, -0.2, 0.15) - 0.25 * u.item() ** 2) for u in us]
     edge = []
-    for (ua, va), (ub, vb) in zip(tips[:-1], tips[1:]):
+    for (ua, va), (ub, vb) in zip(tips[:-1], tips[1:], strict=True):
         edge += [(ua, va), ((ua + ub) / 2, min(va, vb) - _u(g, 0.1, 0.25))]
     edge.append(tips[-1])
     outline = torch.tensor([(-1.35, -1.8), (1.35, -1.8)] + edge[::-1], dtype=torch.float64)

@@ -27,6 +27,7 @@ class Profile:
         fit_steps: optimisation steps of the analysis-by-synthesis fit (chapter 2).
         render_size: side of the images rendered for figures.
         train_steps: optimisation steps of each method's training (chapters 5 on).
+        test_faces: test faces each chapter evaluates on (``None``: the whole test split).
     """
 
     name: str
@@ -36,6 +37,7 @@ class Profile:
     fit_steps: int
     render_size: int
     train_steps: int
+    test_faces: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,7 +45,7 @@ class Profile:
 
 _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
 }
 

@@ -59,7 +59,6 @@ def rasterize(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.Tensor, he
         :class:`Fragments`.
     """
     b, _, _ = xy.shape
-    n_faces = triangles.shape[0]
     device = xy.device
     # Coverage is decided in the input precision (float64 inputs: float64 edge tests, so that
     # finite-difference checks see the same coverage as autograd); depth keys are float32 bits.

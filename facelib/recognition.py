@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from . import assets
 from .align import DLIB_PYRAMID_SHIFT, PYRAMID_SHIFT, warp_affine
 from .errors import FacelibError
-from .occlusion import five_points
+from .landmarks import five_points
 
 FACE_API_ASSET = "face-api-recognition"
 NAMES = ("dlib", "facenet", "arcface")
@@ -376,7 +376,7 @@ def pair_distances(rows: list[Agreement]) -> tuple[list[float], list[float]]:
 # --------------------------------------------------------------------------- ArcFace / FaceNet
 
 # insightface's 5-point template for 112 × 112 ArcFace crops (``face_align.arcface_dst``): eye
-# centres, nose tip, mouth corners — the semantics of Deep3D's five points (align.five_points).
+# centres, nose tip, mouth corners — the semantics of Deep3D's five points (landmarks.five_points).
 ARCFACE_TEMPLATE_112 = ((38.2946, 51.6963), (73.5318, 51.5014), (56.0252, 71.7366),
                         (41.5493, 92.3655), (70.7299, 92.2041))
 
@@ -418,7 +418,7 @@ class IResNet(Embedder):
         self.bn1 = nn.BatchNorm2d(64, eps=1e-5)
         self.prelu = nn.PReLU(64)
         cin = 64
-        for i, (n, cout) in enumerate(zip(layers, (64, 128, 256, 512)), 1):
+        for i, (n, cout) in enumerate(zip(layers, (64, 128, 256, 512), strict=True), 1):
             blocks = [_IBasicBlock(cin, cout, 2)] + [_IBasicBlock(cout, cout, 1) for _ in range(n - 1)]
             setattr(self, f"layer{i}", nn.Sequential(*blocks))
             cin = cout

@@ -1,8 +1,8 @@
 """One training loop for every method of the book (DESIGN 3; issue 5).
 
 A method supplies only what is its own — its networks, its optimisers, ``train_step(batch) ->
-losses`` and ``predict(images)`` — by subclassing :class:`Method`. :func:`train` does the rest the
-same way for all of them:
+losses`` and ``predict(images)`` — by subclassing :class:`facelib.methods.base.Method` (the
+contract). :func:`train` does the rest the same way for all of them, and imports no method:
 
 * devices, mixed precision on GPU and multi-GPU through Hugging Face ``accelerate`` (run a script
   with ``accelerate launch`` or ``torchrun`` and each process trains its shard of every batch);
@@ -13,7 +13,7 @@ same way for all of them:
   button, a batch scheduler's notice); calling :func:`train` again with the same run folder
   resumes, and on CPU the resumed run is bit-identical to an uninterrupted one.
 
-Which optimiser a loss drives is declared, not coded: :attr:`Method.objectives` maps a key of the
+Which optimiser a loss drives is declared, not coded: ``Method.objectives`` maps a key of the
 dict ``train_step`` returns to the optimisers that loss steps (one ``total`` for R-Net; a
 generator and a discriminator objective for adversarial methods, stepped in the declared order).
 The other keys of the dict are logged only.
@@ -30,13 +30,15 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
-from torch import nn
 
 from .errors import FacelibError
+
+if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no method at run time
+    from .methods.base import Method
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -73,80 +75,6 @@ class TrainConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-class Method:
-    """Base class of a trainable method.
-
-    Subclasses set :attr:`name`, build their networks and optimisers in ``__init__`` and register
-    them in :attr:`nets` / :attr:`optimizers` (fixed helpers such as a renderer or a frozen
-    teacher go in :attr:`fixed`: moved to the device, never trained), and implement
-    :meth:`train_step` and :meth:`predict`.
-    """
-
-    name = "method"
-    #: batch keys the method trains on (views and masks of :class:`facelib.data.folder.FaceFolder`)
-    views: tuple[str, ...] = ("clean",)
-    masks: tuple[str, ...] = ()
-    #: loss key of ``train_step``'s dict → optimisers it steps, in this order
-    objectives: dict[str, tuple[str, ...]] = {"total": ("encoder",)}
-
-    def __init__(self):
-        self.nets: dict[str, nn.Module] = {}
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.fixed: dict[str, nn.Module] = {}
-        self.device = torch.device("cpu")
-
-    # -- what a method implements ------------------------------------------------------------
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Losses of one batch (tensors with graphs for the :attr:`objectives` keys)."""
-        raise NotImplementedError
-
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` images in [0, 1] → coefficients (or a dict, see facelib.evaluate)."""
-        raise NotImplementedError
-
-    def validation_step(self, batch: dict) -> dict[str, float]:
-        """Numbers to log on a validation batch (default: none)."""
-        return {}
-
-    def batch_items(self, images: int) -> int:
-        """How many training-set items make a batch of ``images`` images (ORN's MOPI turns each
-        item into several occluded images)."""
-        return images
-
-    def hyperparameters(self) -> dict:
-        """Everything that changes what training computes; a checkpoint only resumes a run with
-        the same hyper-parameters."""
-        return {}
-
-    # -- shared plumbing -----------------------------------------------------------------------
-    def to(self, device) -> "Method":
-        self.device = torch.device(device)
-        for m in (*self.nets.values(), *self.fixed.values()):
-            m.to(self.device)
-        return self
-
-    def train_mode(self, on: bool = True) -> None:
-        for m in self.nets.values():
-            m.train(on)
-        for m in self.fixed.values():
-            m.eval()
-
-    def state_dict(self) -> dict:
-        return {"nets": {k: _unwrap(m).state_dict() for k, m in self.nets.items()},
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
-
-    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
-        for k, m in self.nets.items():
-            _unwrap(m).load_state_dict(state["nets"][k])
-        if optimizers:
-            for k, o in self.optimizers.items():
-                o.load_state_dict(state["optimizers"][k])
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
 
 
 # ------------------------------------------------------------------------------- batch order
@@ -227,6 +155,28 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(Path(path), map_location="cpu", weights_only=False)
 
 
+def load_finished(method: Method, run_dir: str | Path, command: str) -> str:
+    """Load the weights of the finished run in ``run_dir`` into ``method`` (a teacher, or a run
+    to evaluate) without checking its signature; returns the signature (also set as
+    ``method.run_signature``). A missing or unfinished run raises the error naming ``command``,
+    the command that trains it."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise FacelibError(f"no trained {method.name} in {run_dir}; train it first: {command}")
+    ckpt = load_checkpoint(path)
+    if not ckpt["finished"]:
+        raise FacelibError(f"the {method.name} run in {run_dir} stopped at step {ckpt['step']}; "
+                           f"finish it first: {command}")
+    try:
+        method.load_state_dict(ckpt["state"], optimizers=False)
+    except (KeyError, RuntimeError) as err:
+        raise FacelibError(f"the checkpoint in {run_dir} is not a {method.name} of this size ({err}); "
+                           f"train it again: {command}") from None
+    method.train_mode(False)
+    method.run_signature = ckpt["signature"]
+    return ckpt["signature"]
+
+
 def read_log(run_dir: str | Path) -> list[dict]:
     """The log lines of a run (training entries have ``losses``, validation entries ``val``)."""
     p = Path(run_dir) / LOG
@@ -261,6 +211,18 @@ class TrainResult:
         """Seconds spent training this run in total (all segments), from the log."""
         times = [e["time"] for e in self.log if "time" in e]
         return float(times[-1]) if times else self.seconds
+
+    @property
+    def status(self) -> str:
+        """What this call did, in words: loaded a finished run, resumed one, or trained it."""
+        if self.steps == 0:
+            return "loaded (finished earlier)"
+        return f"resumed at step {self.started_at}" if self.resumed else "trained"
+
+    def describe(self) -> str:
+        """One line for a chapter: ``"rnet: loaded (finished earlier); 806 s of training for 1500 steps"``."""
+        total = self.started_at + self.steps
+        return f"{self.run_dir.name}: {self.status}; {self.training_seconds:.0f} s of training for {total} steps"
 
     def losses(self) -> list[dict]:
         """``[{"step": s, <loss>: value, ...}]`` — the training entries of the log."""
@@ -358,15 +320,16 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
             (run_dir / LOG).unlink()
     if ckpt is not None and ckpt["finished"] and start >= config.steps:
         method.train_mode(False)
+        method.run_signature = signature
         return TrainResult(run_dir, 0, start, 0.0, read_log(run_dir), signature)
 
     # wrap the trained networks (DDP on several GPUs, autocast for mixed precision)
     names = list(method.nets)
     prepared = accelerator.prepare(*[method.nets[k] for k in names], *method.optimizers.values())
     prepared = prepared if isinstance(prepared, (list, tuple)) else [prepared]
-    for k, m in zip(names, prepared[:len(names)]):
+    for k, m in zip(names, prepared[:len(names)], strict=True):
         method.nets[k] = m
-    for k, o in zip(list(method.optimizers), prepared[len(names):]):
+    for k, o in zip(list(method.optimizers), prepared[len(names):], strict=True):
         method.optimizers[k] = o
     if ckpt is not None:
         _set_rng_state(ckpt["rng"])  # after prepare(), which may draw random numbers
@@ -450,6 +413,7 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
             method.nets[k] = accelerator.unwrap_model(method.nets[k])
         for k, o in method.optimizers.items():
             method.optimizers[k] = getattr(o, "optimizer", o)
+    method.run_signature = signature
     return TrainResult(run_dir, step - start, start, time.perf_counter() - segment_start, read_log(run_dir),
                        signature)
 
@@ -492,79 +456,3 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
     data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
     return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
                  progress=progress)
-
-
-def _option(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise FacelibError(f"--set takes KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
-def main(argv=None) -> int:
-    """``python -m facelib.train --method rnet --profile cpu [--steps N] [--run-dir D] [--evaluate]``"""
-    import argparse
-
-    from . import evaluate, methods, profile as profiles
-    from .data import synthetic
-    from .morphable import MorphableModel
-    from .results import project_root, run_dir as default_run_dir
-
-    p = argparse.ArgumentParser(prog="python -m facelib.train", description=
-                                "Train a method on the synthetic benchmark (generated when missing); "
-                                "SIGINT/SIGTERM saves a checkpoint, the same command resumes.")
-    p.add_argument("--method", required=True, choices=methods.NAMES)
-    p.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
-    p.add_argument("--steps", type=int, help="override the profile's training steps")
-    p.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/train/<profile>/<method>)")
-    p.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
-    p.add_argument("--teacher", type=Path, help="sopi: the trained R-Net run (default "
-                   "runs/05_baselines/<profile>/rnet); mopi: the trained SOPI run (default runs/06_orn/<profile>/sopi)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a constructor option of the method, VALUE as JSON or a plain string "
-                        "(e.g. --set loss=l1 for SOPI, --set losses_used=label for MOPI)")
-    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    p.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
-                   help="evaluate on the test split afterwards (N images; all without N) and write "
-                        "<run-dir>/metrics.json")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-    prof = profiles.resolve(args.profile)
-    root = args.root or project_root() / "data" / "synthetic" / prof.name
-    if args.root is None:
-        synthetic.generate(root, synthetic.config_for(prof), progress=not args.quiet)
-    model = MorphableModel.from_ict()
-    options = dict(_option(o) for o in args.set)
-    if args.method in ("sopi", "mopi"):
-        from .methods import orn
-
-        prereq, signature = orn.trained("rnet" if args.method == "sopi" else "sopi", model, prof, args.teacher)
-        options.update({"teacher": prereq, "teacher_signature": signature} if args.method == "sopi"
-                       else {"sopi": prereq, "sopi_signature": signature})
-    method = methods.build(args.method, model, prof, **options)
-    out = args.run_dir or default_run_dir("train", prof.name, args.method)
-    try:
-        res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
-                           progress=not args.quiet)
-    except TrainingInterrupted as stop:
-        print(stop)
-        return 130
-    print(f"{method.name}: {res.steps} steps from step {res.started_at} in {res.seconds:.1f} s -> {out}")
-    if args.evaluate is not None:
-        rec = evaluate.evaluate(method.predict, root, method=method.name, chapter="train", profile=prof,
-                                limit=None if args.evaluate < 0 else args.evaluate, write=False,
-                                progress=not args.quiet)
-        (Path(out) / "metrics.json").write_text(json.dumps(rec["views"], indent=1, sort_keys=True))
-        for view, row in rec["views"].items():
-            print(f"{view:9s}" + "  ".join(f"{k}={row[k]['mean']:.4f}" for k in
-                                           ("landmark_me", "perceptual_dlib", "shape_v2v_mm") if k in row))
-    return 0
-
-
-if __name__ == "__main__":
-    from .errors import run_cli
-
-    run_cli(main)

@@ -100,15 +100,64 @@ def loss_curves(history: list[dict], keys: list[str], title: str = "", log: bool
     return fig
 
 
+#: a colour per run name, shared by every chapter's figures (others cycle through plotly's palette)
+RUN_COLOURS = {"rnet": "#1f77b4", "mofa": "#ff7f0e", "sopi": "#2ca02c", "sopi_l1": "#17becf", "mopi": "#d62728",
+               "mopi_label": "#bcbd22", "mopi_perceptual": "#9467bd"}
+
+
+def training_figure(runs: dict, loss_panels: dict[str, list[str]] | None = None, loss_key: str = "total",
+                    validation: str = "landmark_me", views=("clean", "occluded"),
+                    validation_title: str = "validation landmark ME (px at 224)", height: int = 360):
+    """Training losses and validation curves of several runs side by side.
+
+    Args:
+        runs: run name → a training result with ``losses()`` and ``validation()`` lists of
+            ``{"step", <key>: value}`` (:class:`facelib.train.TrainResult`).
+        loss_panels: panel title → run names whose ``loss_key`` it plots (default: one panel
+            "training loss (total)" with every run).
+        validation: the validation key prefix; one line per run and view (``<prefix>_<view>``),
+            solid for the first view, dotted for the others.
+    Returns:
+        a plotly figure: the loss panels (log scale), then the validation panel.
+    """
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    loss_panels = loss_panels or {f"training loss ({loss_key})": list(runs)}
+    cols = len(loss_panels) + 1
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=(*loss_panels, validation_title))
+    palette = {name: RUN_COLOURS.get(name, qualitative.Plotly[i % len(qualitative.Plotly)])
+               for i, name in enumerate(runs)}
+    for col, names in enumerate(loss_panels.values(), start=1):
+        for name in names:
+            logs = [e for e in runs[name].losses() if loss_key in e]
+            fig.add_trace(go.Scatter(x=[e["step"] for e in logs], y=[e[loss_key] for e in logs], name=name,
+                                     line=dict(color=palette[name])), row=1, col=col)
+        fig.update_yaxes(type="log", row=1, col=col)
+    for name, run in runs.items():
+        for k, view in enumerate(views):
+            key = f"{validation}_{view}"
+            val = [e for e in run.validation() if key in e]
+            fig.add_trace(go.Scatter(x=[e["step"] for e in val], y=[e[key] for e in val], name=f"{name} val {view}",
+                                     line=dict(color=palette[name], dash="solid" if k == 0 else "dot")),
+                          row=1, col=cols)
+    for col in range(1, cols + 1):
+        fig.update_xaxes(title_text="step", row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
 def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: int = 4):
     """ipywidgets sliders for the first identity/expression/albedo modes, light and pose.
 
     Returns a widget that re-renders the face (image) on every change; in the static HTML it
     shows its initial state.
     """
+    import io
+
     import ipywidgets as w
     from PIL import Image
-    import io
 
     renderer = Renderer(model, image_size, background=0.35)
     lay = model.layout
@@ -157,7 +206,7 @@ def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: 
 def by_kind_bars(metrics: dict, methods: list[str], view: str, metric: str, title: str = "",
                  labels: dict[str, str] | None = None):
     """Grouped bars of ``metric``'s mean per occluder (or noise) kind, one colour per method,
-    from the ``by_kind`` entries :func:`facelib.evaluate.evaluate` writes."""
+    from the ``by_kind`` entries :func:`facelib.evaluation.runner.evaluate` writes."""
     import plotly.graph_objects as go
 
     kinds = sorted({k for m in methods for k in metrics[m]["views"][view].get("by_kind", {})})
@@ -175,7 +224,7 @@ def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, title
                     height: int = 170):
     """One row per image: the input, then each method's reconstruction rendered over it (or, with
     ``lit=False``, its albedo alone). ``methods``: column title → a
-    :class:`~facelib.methods.common.Regressor` (its ``predict`` and ``renderer``)."""
+    :class:`~facelib.methods.regressor.Regressor` (its ``predict`` and ``renderer``)."""
     cols = [images]
     for m in methods.values():
         with torch.no_grad():

@@ -81,7 +81,7 @@ def test_alignment_of_a_real_photo_frames_the_face_like_the_template(detector):
     f = detector.detect(miniset.photo("takeo"))[0]
     crop, lm, al = align_image(read_image(miniset.photo("takeo")), f.landmarks68)
     assert crop.shape == (3, 224, 224)
-    from facelib.occlusion import five_points
+    from facelib.landmarks import five_points
 
     err = np.linalg.norm(five_points(torch.from_numpy(lm)).numpy() - template(224), axis=1)
     assert err.mean() < 8.0  # 5 points land on the template (no rotation fitted: roll remains)

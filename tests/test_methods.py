@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from facelib import losses, skin, train as T
+from facelib import cli, losses, skin
+from facelib import train as T
 from facelib.errors import FacelibError
-from facelib.methods.common import EncoderConfig
 from facelib.methods.mofa import MOFA_WEIGHTS, MoFA
+from facelib.methods.regressor import EncoderConfig
 from facelib.methods.rnet import DEEP3D_WEIGHTS, RNet
 from facelib.render import Renderer
 from facelib.sampling import random_coefficients
@@ -32,7 +33,7 @@ def test_skin_classifier_separates_skin_from_occluder_colours():
     colours = {"light skin": (0.88, 0.67, 0.53), "dark skin": (0.55, 0.37, 0.26), "blue": (0.1, 0.2, 0.9),
                "green": (0.1, 0.8, 0.2), "white": (0.95, 0.95, 0.95)}
     img = torch.tensor(list(colours.values())).T.reshape(1, 3, 1, -1)
-    p = dict(zip(colours, skin.skin_probability(img)[0, 0, 0].tolist()))
+    p = dict(zip(colours, skin.skin_probability(img)[0, 0, 0].tolist(), strict=True))
     assert p["light skin"] > 0.8 and p["dark skin"] > 0.5
     assert p["blue"] < 0.05 and p["green"] < 0.05 and p["white"] < 0.3
     assert skin.skin_probability(torch.rand(2, 3, 8, 8)).shape == (2, 1, 8, 8)
@@ -202,15 +203,17 @@ def test_albedo_bleeding_known_answers(ict):
 
 
 def test_metric_tables_mark_the_best_and_the_change(tmp_path, monkeypatch):
-    from facelib import profile as profiles, results
+    from facelib import profile as profiles
+    from facelib import results
+    from facelib.evaluation import tables
 
     s = lambda m: {"mean": m, "std": 0.1, "median": m, "n": 3}  # noqa: E731
     M = {"a": {"views": {"clean": {"landmark_me": s(2.0), "seg_f1": s(0.5)}, "occluded": {"landmark_me": s(3.0)}}},
          "b": {"views": {"clean": {"landmark_me": s(4.0), "seg_f1": s(0.9)}, "occluded": {"landmark_me": s(4.0)}}}}
-    table = results.metrics_table(M, ["a", "b"], "clean", ["landmark_me", "seg_f1", "shape_v2v_mm"])
+    table = tables.metrics_table(M, ["a", "b"], "clean", ["landmark_me", "seg_f1", "shape_v2v_mm"])
     lines = table.splitlines()
     assert lines[2] == "| a | **2.00** | 0.500 | – |" and lines[3] == "| b | 4.00 | **0.900** | – |"
-    change = results.degradation_table(M, ["a"], ["landmark_me"], views=("occluded",))
+    change = tables.degradation_table(M, ["a"], ["landmark_me"], views=("occluded",))
     assert "| a | occluded | 3.00 (+50 %) |" in change
     monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
     P = profiles.resolve("smoke")
@@ -226,7 +229,7 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=4, image_size=64, seed=1),
                        progress=False, model=ict)
     # the chapter's two set-level diagnostics on a predictor that knows the truth
-    from facelib import evaluate
+    from facelib.evaluation import runner as evaluate
 
     truth = evaluate.ground_truth_predictor(root, "test")
     shape = evaluate.shape_breakdown(truth, root, model=ict)
@@ -237,12 +240,12 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
 
     args = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run"),
             "--quiet"]
-    assert T.main(args + ["--steps", "3"]) == 0
+    assert cli.main(["train"] + args + ["--steps", "3"]) == 0
     assert T.load_checkpoint(tmp_path / "run" / T.CHECKPOINT)["finished"]
-    assert T.main(args + ["--steps", "3", "--evaluate", "4"]) == 0  # finished: loads, then evaluates
+    assert cli.main(["train"] + args + ["--steps", "3", "--evaluate", "4"]) == 0  # finished: loads, then evaluates
     import json
 
     views = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert set(views) == {"clean", "occluded", "noisy"} and views["clean"]["landmark_me"]["n"] == 4
     with pytest.raises(FacelibError, match="another run"):
-        T.main(args + ["--steps", "5"])
+        cli.main(["train"] + args + ["--steps", "5"])

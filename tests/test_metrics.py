@@ -223,7 +223,7 @@ def small_set(tmp_path_factory, ict):
 
 
 def test_evaluation_runner_oracle_is_perfect_and_damage_is_measured(small_set, ict, tmp_path, monkeypatch):
-    from facelib import evaluate
+    from facelib.evaluation import runner as evaluate
 
     monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
     oracle = evaluate.evaluate(evaluate.ground_truth_predictor(small_set), small_set, method="oracle", chapter="ch",
@@ -273,7 +273,7 @@ def evaluate_kinds(root):
 
 
 def test_evaluation_runner_rejects_sets_without_the_views(small_set):
-    from facelib import evaluate
+    from facelib.evaluation import runner as evaluate
 
     with pytest.raises(FacelibError, match="not in split"):
         evaluate.ground_truth_predictor(small_set)(torch.zeros(1, 3, 64, 64))

@@ -10,6 +10,7 @@ from facelib import assets, occlusion
 from facelib.align import align, fit_similarity, template
 from facelib.camera import project
 from facelib.data import folder, synthetic
+from facelib.landmarks import five_points
 from facelib.render import Renderer
 from facelib.sampling import random_coefficients
 
@@ -49,7 +50,7 @@ def test_every_occluder_mask_is_exactly_the_changed_pixels(kind, face, fetched):
 
 def test_occluders_work_from_five_points(face, fetched):
     out, image = face
-    lm5 = occlusion.five_points(out.landmarks[0].double())
+    lm5 = five_points(out.landmarks[0].double())
     for kind in occlusion.OCCLUDERS:
         kw = {"other": image.flip(-1)} if kind == "cutmix" else {}
         occ = occlusion.occlude(kind, image, lm5, torch.Generator().manual_seed(1), **kw)
@@ -72,7 +73,7 @@ def test_surface_occluders_follow_the_mesh_and_have_exact_masks(ict, fetched):
 
 def test_colour_sweep_keeps_geometry(face):
     out, image = face
-    occs = occlusion.colour_sweep(occlusion.shofi, image, out.landmarks[0].double(), 3, [(1, 0, 0), (0, 0, 1), (0.5, 0.5, 0.5)])
+    occs = occlusion.recoloured(occlusion.shofi, image, out.landmarks[0].double(), 3, [(1, 0, 0), (0, 0, 1), (0.5, 0.5, 0.5)])
     assert all(torch.equal(o.mask, occs[0].mask) for o in occs)
     assert torch.allclose(occs[0].image[0][occs[0].alpha == 1], torch.ones(1, dtype=torch.float64))
 
@@ -201,7 +202,7 @@ def test_frontal_render_is_already_aligned(ict):
     out = r(ict.layout.zeros(1))
     al = align(out.landmarks[0].double().numpy())
     assert abs(al.scale - 1) < 1e-6 and np.abs(al.matrix[:, 2]).max() < 1e-3
-    lm5 = al.to_aligned(occlusion.five_points(out.landmarks[0].double()).numpy())
+    lm5 = al.to_aligned(five_points(out.landmarks[0].double()).numpy())
     assert lm5[0, 1] < lm5[3, 1] and lm5[0, 0] < lm5[1, 0]  # upright: eyes above mouth, not mirrored
 
 

@@ -9,10 +9,14 @@ import json
 import pytest
 import torch
 
-from facelib import evaluate, losses, metrics, occlusion, reports, train as T
+from facelib import cli, losses, metrics, occlusion
+from facelib import train as T
 from facelib.errors import FacelibError
-from facelib.methods.common import EncoderConfig
+from facelib.evaluation import runner as evaluate
+from facelib.evaluation.protocols import orn as orn_protocol
+from facelib.evaluation.reports import orn as reports
 from facelib.methods.orn import MOPI, MOPI_WEIGHTS, SOPI, VARIANTS
+from facelib.methods.regressor import EncoderConfig
 from facelib.methods.rnet import RNet
 from facelib.render import Renderer
 from facelib.sampling import random_coefficients
@@ -113,7 +117,7 @@ def test_occlude_batch_is_fixed_by_the_seeds(batch):
 
 def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch):
     teacher = _teacher(ict)
-    sopi = SOPI(ict, TINY, teacher, "t", p_clean=0.0)
+    sopi = SOPI(ict, TINY, teacher, p_clean=0.0)
     torch.manual_seed(0)
     out = sopi.train_step(batch)
     labels = teacher.predict(batch["clean"])
@@ -122,12 +126,13 @@ def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch)
     out["total"].backward()
     assert all(p.grad is None for p in sopi.fixed["teacher"].parameters())
     assert sopi.nets["encoder"].head.bias.grad.abs().sum() > 0
-    assert "teacher" in sopi.hyperparameters() and sopi.hyperparameters()["loss"] == "se"
-    l1 = SOPI(ict, TINY, teacher, "t", loss="l1", p_clean=0.0)
+    recorded = sopi.hyperparameters()["arguments"]
+    assert recorded["teacher"]["method"] == "rnet" and recorded["loss"] == "se" and recorded["p_clean"] == 0.0
+    l1 = SOPI(ict, TINY, teacher, loss="l1", p_clean=0.0)
     torch.manual_seed(0)
     assert l1.train_step(batch)["total"].item() == pytest.approx(labels.abs().mean().item(), rel=1e-5)
     with pytest.raises(FacelibError, match="unknown SOPI loss"):
-        SOPI(ict, TINY, teacher, "t", loss="huber")
+        SOPI(ict, TINY, teacher, loss="huber")
 
 
 def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
@@ -142,7 +147,7 @@ def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
             return {k: v[i] for k, v in batch.items()}
 
     teacher = _teacher(ict)
-    sopi = SOPI(ict, TINY, teacher, "t")
+    sopi = SOPI(ict, TINY, teacher)
     labels = teacher.predict(batch["clean"])
     occluded = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], ("dhofi", "shofi"), [11, 12, 13, 14]).images
     before = losses.squared_error_loss(labels, sopi.predict(occluded)).item()
@@ -152,7 +157,7 @@ def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
 
 
 def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
-    mopi = MOPI(ict, TINY, None, None, losses_used=("perceptual",), variants=3, embedder="dlib", init_from_sopi=False)
+    mopi = MOPI(ict, TINY, None, losses_used=("perceptual",), variants=3, embedder="dlib", init_from_sopi=False)
     p = ict.layout.total
     with torch.no_grad():
         mopi.nets["encoder"].head.bias.copy_(torch.arange(3).repeat_interleave(p).float())
@@ -160,18 +165,19 @@ def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
     assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 2.0))
     assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 1.0))
     assert mopi.batch_items(16) == 5
-    assert MOPI(ict, TINY, None, None, losses_used="perceptual", init_from_sopi=False).batch_items(16) == 2
+    assert MOPI(ict, TINY, None, losses_used="perceptual", init_from_sopi=False).batch_items(16) == 2
 
 
 def test_mopi_starts_where_sopi_ends(ict, batch):
-    sopi = SOPI(ict, TINY, _teacher(ict), "t")
+    sopi = SOPI(ict, TINY, _teacher(ict))
     with torch.no_grad():
         sopi.nets["encoder"].head.weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(2))
-    mopi = MOPI(ict, TINY, sopi, "s", variants=3)
+    mopi = MOPI(ict, TINY, sopi, variants=3)
     mopi.train_mode(False)
     heads = mopi.heads(batch["clean"])
     assert torch.allclose(heads, sopi.predict(batch["clean"])[:, None].expand_as(heads), atol=1e-6)
-    assert mopi.hyperparameters()["init_from_sopi"] and mopi.hyperparameters()["sopi"] == "s"
+    recorded = mopi.hyperparameters()["arguments"]
+    assert recorded["init_from_sopi"] and recorded["sopi"]["method"] == "sopi" and recorded["variants"] == 3
     mopi.train_mode(True)  # fine-tuning keeps SOPI's BatchNorm statistics
     bns = [m for m in mopi.nets["encoder"].modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and not any(m.training for m in bns) and mopi.nets["encoder"].training
@@ -180,19 +186,19 @@ def test_mopi_starts_where_sopi_ends(ict, batch):
     assert torch.equal(bns[0].running_mean, before)
     from facelib import methods, profile
 
-    assert methods.build("mopi", ict, profile.resolve("smoke"), sopi=sopi, sopi_signature="s").encoder_config.lr == 1e-5
+    assert methods.build("mopi", ict, profile.resolve("smoke"), sopi=sopi).encoder_config.lr == 1e-5
     with pytest.raises(FacelibError, match="backbone"):
-        MOPI(ict, EncoderConfig("resnet18", 64), sopi, "s")
+        MOPI(ict, EncoderConfig("resnet18", 64), sopi)
 
 
 def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
     teacher = _teacher(ict)
-    sopi = SOPI(ict, TINY, teacher, "t")
+    sopi = SOPI(ict, TINY, teacher)
     with torch.no_grad():  # a SOPI that predicts something other than the mean face
         sopi.nets["encoder"].head.weight.copy_(teacher.nets["encoder"].head.weight)
     two = {k: v[:2] for k, v in batch.items()}
     for used in [("perceptual", "label"), ("label",), ("perceptual",)]:
-        mopi = MOPI(ict, TINY, sopi if "label" in used else None, "s" if "label" in used else None,
+        mopi = MOPI(ict, TINY, sopi if "label" in used else None,
                     losses_used=used, variants=3, init_from_sopi=False)
         assert mopi.weights == {k: MOPI_WEIGHTS[k] for k in MOPI_WEIGHTS if k in used}
         torch.manual_seed(1)
@@ -204,12 +210,14 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
         assert torch.isfinite(grad).all() and grad.abs().sum() > 0
         if "label" in used:  # the mean face is far from SOPI's labels: Σ_j ‖v_s − v_m^j‖ > 0
             assert out["label"].item() > 0.1
-    with pytest.raises(FacelibError, match="need a trained SOPI"):
-        MOPI(ict, TINY, None, None, losses_used=("label",), init_from_sopi=False)
-    with pytest.raises(FacelibError, match="need a trained SOPI"):
-        MOPI(ict, TINY, None, None, losses_used=("perceptual",))
+    with pytest.raises(FacelibError, match="built without a SOPI"):  # for prediction only
+        MOPI(ict, TINY, None, losses_used=("label",), init_from_sopi=False).train_step(two)
+    with pytest.raises(FacelibError, match="built without a SOPI"):
+        MOPI(ict, TINY, None, losses_used=("perceptual",)).train_step(two)
+    with pytest.raises(FacelibError, match="built without a teacher"):
+        SOPI(ict, TINY, None).train_step(two)
     with pytest.raises(FacelibError, match="subset"):
-        MOPI(ict, TINY, None, None, losses_used=("style",))
+        MOPI(ict, TINY, None, losses_used=("style",))
 
 
 # --------------------------------------------------------------------------- evaluation and tables
@@ -235,7 +243,7 @@ def test_occlusion_conditions_show_every_method_the_same_occluders(tiny_set, ict
     first = evaluate.occlusion_conditions(recorder, tiny_set, conds, model=ict)
     n = len(seen)
     second = evaluate.occlusion_conditions(recorder, tiny_set, conds, model=ict)
-    assert all(torch.equal(a, b) for a, b in zip(seen[:n], seen[n:]))
+    assert all(torch.equal(a, b) for a, b in zip(seen[:n], seen[n:], strict=True))
     assert not torch.equal(seen[0], seen[1])  # the dhofi images differ from the clean ones
     assert first == second and first["images"] == 3
     assert set(first) == {"unoccluded", "dhofi", "images"}
@@ -261,9 +269,9 @@ def test_colour_sweep_is_zero_for_a_colour_blind_predictor_and_not_for_a_fooled_
         c[:, tex.start] = 10 * images.mean((1, 2, 3))
         return c
 
-    a = evaluate.colour_sweep(blind, tiny_set, model=ict)
-    b = evaluate.colour_sweep(fooled, tiny_set, model=ict)
-    assert a["spread"]["mean"] == pytest.approx(0.0, abs=1e-7) and set(a["change"]) == set(evaluate.SWEEP_COLOURS)
+    a = orn_protocol.colour_sweep(blind, tiny_set, model=ict)
+    b = orn_protocol.colour_sweep(fooled, tiny_set, model=ict)
+    assert a["spread"]["mean"] == pytest.approx(0.0, abs=1e-7) and set(a["change"]) == set(orn_protocol.SWEEP_COLOURS)
     assert b["spread"]["mean"] > 1e-3 and b["change"]["white"]["mean"] > b["change"]["grey"]["mean"]
 
 
@@ -276,27 +284,27 @@ def test_orn_tables_print_the_paper_beside_ours():
             [("unoccluded", 4.0), ("dsofi", 4.4), ("dhofi", 5.0), ("shofi", 6.0), ("random", 8.0), ("natural", 5.0)]}
     m = {k: {"conditions": cond, "photos": {"unoccluded": cond["unoccluded"], "natural": cond["natural"]}}
          for k in ("rnet", "sopi", "mopi", "mopi_label", "mopi_perceptual")}
-    t1 = reports.orn_landmark_table(m)
+    t1 = reports.landmark_table(m)
     assert "| DHOFI | 5.00 (+25 %) |" in t1 and "1.26 (+2 %)" in t1 and reports.NO_RESULT in t1
     assert "(3.25, 1.66)" in t1
-    assert "7.98 (+68 %)" in reports.orn_histogram_table(m)
-    real = reports.orn_real_table(m)
+    assert "7.98 (+68 %)" in reports.histogram_table(m)
+    real = reports.real_table(m)
     assert "| R-Net | 5.00 (+25 %) |" in real and "5.84" in real and "0.77" in real
-    assert "7.91" in reports.orn_random_table(m) and "| SOPI | 8.00 (+100 %) | (2.0, 1.0) |" in reports.orn_random_table(m)
-    ab = reports.orn_ablation_table(m)
+    assert "7.91" in reports.random_table(m) and "| SOPI | 8.00 (+100 %) | (2.0, 1.0) |" in reports.random_table(m)
+    ab = reports.ablation_table(m)
     assert "| ✓ |  | 8.00 (+100 %) | (2.0, 1.0) | 41.00 | (32.84, 23.97) |" in ab
 
 
 def test_orn_cli_names_the_missing_teacher_and_trains_from_a_finished_one(tmp_path, tiny_set, ict):
     base = ["--profile", "smoke", "--root", str(tiny_set), "--quiet", "--steps", "2"]
     with pytest.raises(FacelibError, match="--method rnet --profile smoke"):
-        T.main(["--method", "sopi", "--teacher", str(tmp_path / "none"), "--run-dir", str(tmp_path / "s")] + base)
-    assert T.main(["--method", "rnet", "--run-dir", str(tmp_path / "r")] + base) == 0
-    assert T.main(["--method", "sopi", "--teacher", str(tmp_path / "r"), "--run-dir", str(tmp_path / "s"),
+        cli.main(["train", "--method", "sopi", "--teacher", str(tmp_path / "none"), "--run-dir", str(tmp_path / "s")] + base)
+    assert cli.main(["train", "--method", "rnet", "--run-dir", str(tmp_path / "r")] + base) == 0
+    assert cli.main(["train", "--method", "sopi", "--teacher", str(tmp_path / "r"), "--run-dir", str(tmp_path / "s"),
                    "--set", "loss=l1"] + base) == 0
     log = T.read_log(tmp_path / "s")
     assert "l1" in log[-1].get("losses", log[-2].get("losses", {}))
-    assert T.main(["--method", "mopi", "--teacher", str(tmp_path / "s"), "--run-dir", str(tmp_path / "m"),
+    assert cli.main(["train", "--method", "mopi", "--teacher", str(tmp_path / "s"), "--run-dir", str(tmp_path / "m"),
                    "--set", "losses_used=label"] + base) == 0
     assert T.load_checkpoint(tmp_path / "m" / T.CHECKPOINT)["finished"]
     assert json.loads(json.dumps(T.read_log(tmp_path / "m")))  # the log is plain JSON
@@ -305,7 +313,7 @@ def test_orn_cli_names_the_missing_teacher_and_trains_from_a_finished_one(tmp_pa
 def test_reconstruction_grid_has_a_row_per_image_and_a_column_per_method(ict, batch):
     from facelib import viz
 
-    sopi = SOPI(ict, TINY, _teacher(ict), "t")
+    sopi = SOPI(ict, TINY, _teacher(ict))
     fig = viz.reconstructions(batch["clean"][:3], {"R-Net": _teacher(ict), "SOPI": sopi}, titles=["a", "b", "c"])
     assert len(fig.data) == 3 * 3
     texts = [a.text for a in fig.layout.annotations]
@@ -325,7 +333,7 @@ def test_photo_conditions_put_every_natural_occluder_on_every_photo(tiny_set, ic
         seen.append(images)
         return torch.zeros(len(images), ict.layout.total)
 
-    out = evaluate.photo_conditions(zeros, photos, ict, kinds=("sunglasses", "hand"))
+    out = orn_protocol.photo_conditions(zeros, photos, ict, kinds=("sunglasses", "hand"))
     assert out["unoccluded"]["landmark_me"]["n"] == 3 and out["natural"]["landmark_me"]["n"] == 6
     assert out["occluders"] == ["sunglasses", "hand"] and len(seen) == 3
     assert torch.equal(seen[0], photos.images) and not torch.equal(seen[1], seen[2])
@@ -334,18 +342,17 @@ def test_photo_conditions_put_every_natural_occluder_on_every_photo(tiny_set, ic
 
 
 def test_label_choice_reports_the_chosen_best_and_mean_candidate(tiny_set, ict):
-    from facelib.methods import orn
 
     teacher = _teacher(ict)
-    sopi = SOPI(ict, TINY, teacher, "t")
+    sopi = SOPI(ict, TINY, teacher)
     with torch.no_grad():
         sopi.nets["encoder"].head.weight.copy_(teacher.nets["encoder"].head.weight)
-    mopi = MOPI(ict, TINY, sopi, "s", variants=3)
-    q = orn.label_choice(mopi, tiny_set, batch_size=2)
+    mopi = MOPI(ict, TINY, sopi, variants=3)
+    q = orn_protocol.label_choice(mopi, tiny_set, batch_size=2)
     assert q["faces"] == 3 and q["chance"] == pytest.approx(1 / 3) and 0.0 <= q["p_best"] <= 1.0
     assert q["best"]["mean"] <= q["chosen"]["mean"] + 1e-9 and q["best"]["mean"] <= q["mean"]["mean"] + 1e-9
-    again = orn.label_choice(mopi, tiny_set, batch_size=3)  # occluders seeded per face, not per batch
+    again = orn_protocol.label_choice(mopi, tiny_set, batch_size=3)  # occluders seeded per face, not per batch
     assert again["p_best"] == q["p_best"]
     assert all(again[k]["mean"] == pytest.approx(q[k]["mean"], rel=1e-5) for k in ("chosen", "best", "mean"))
     with pytest.raises(FacelibError, match="no SOPI labels"):
-        orn.label_choice(MOPI(ict, TINY, sopi, "s", losses_used="perceptual"), tiny_set)
+        orn_protocol.label_choice(MOPI(ict, TINY, sopi, losses_used="perceptual"), tiny_set)

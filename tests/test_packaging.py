@@ -2,10 +2,9 @@
 
 import json
 import re
-import tomllib
-from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from facelib import profile

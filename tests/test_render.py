@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from facelib.diagnostics import render_gradient_check
 from facelib.coefficients import CoefficientLayout
+from facelib.diagnostics import render_gradient_check
 from facelib.morphable import ModelInfo, MorphableModel
 from facelib.rasterize import rasterize
 from facelib.render import Renderer, pytorch3d_available

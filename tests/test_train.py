@@ -12,6 +12,7 @@ from torch import nn
 
 from facelib import train as T
 from facelib.errors import FacelibError
+from facelib.methods.base import Method
 
 
 class Points(torch.utils.data.Dataset):
@@ -29,7 +30,7 @@ class Points(torch.utils.data.Dataset):
         return {"x": self.x[i], "y": self.y[i], "index": i}
 
 
-class Toy(T.Method):
+class Toy(Method):
     """A small MLP with batch norm and dropout (state and randomness that a resume must restore)."""
 
     name = "toy"
@@ -108,7 +109,7 @@ def test_finished_run_is_loaded_not_retrained_and_other_runs_are_refused(tmp_pat
     second = Toy()
     res = T.train(second, data, tmp_path, CONFIG, progress=False)
     assert res.steps == 0 and second.calls == 0
-    assert all(torch.equal(x, y) for x, y in zip(_weights(first).values(), _weights(second).values()))
+    assert all(torch.equal(x, y) for x, y in zip(_weights(first).values(), _weights(second).values(), strict=True))
     with pytest.raises(FacelibError, match="belongs to another run.*resume=False"):
         T.train(Toy(lr=5e-3), data, tmp_path, CONFIG, progress=False)
     more = T.TrainConfig(**{**CONFIG.as_dict(), "steps": 40})
@@ -124,7 +125,7 @@ def test_training_reduces_the_loss_and_logs_it(tmp_path):
     assert (tmp_path / T.LOG).is_file() and T.read_log(tmp_path) == res.log
 
 
-class TwoPlayers(T.Method):
+class TwoPlayers(Method):
     """A generator and a critic, stepped by separate objectives in the declared order."""
 
     name = "two"
@@ -151,7 +152,7 @@ def test_each_objective_steps_only_its_optimisers(tmp_path):
     T.train(m, Points(), tmp_path, T.TrainConfig(steps=3, batch_size=8), progress=False)
     assert steps_taken == {"gen": 3, "critic": 3}
     for k, net in m.nets.items():
-        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[k]))
+        assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[k], strict=True))
 
 
 def test_non_finite_loss_and_missing_objective_are_clear(tmp_path):

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import assets
+
+if TYPE_CHECKING:
+    import torch
 
 ASSET = "face-photos"
 PHOTOS = ("takeo.ppm", "breakingbad.jpg", "einstein.jpg", "astronaut.png", "t1.jpg", "Tom_Hanks_54745.png")
@@ -83,8 +87,8 @@ class AlignedPhotos:
     """Mini-set faces cropped like the synthetic set: ``images (N, 3, S, S)`` in [0, 1], their
     dlib ``landmarks68 (N, 68, 2)`` in the crop, and the photo names."""
 
-    images: "torch.Tensor"
-    landmarks68: "torch.Tensor"
+    images: torch.Tensor
+    landmarks68: torch.Tensor
     names: list[str]
 
 

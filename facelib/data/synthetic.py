@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import occlusion
 from ..errors import FacelibError
+from ..landmarks import five_points
 from ..morphable import MorphableModel
 from ..render import Renderer
 from ..sampling import random_coefficients
@@ -270,7 +271,7 @@ def generate(root: str | Path, config: SyntheticConfig, force: bool = False, pro
             r = rows[split]
             for key, value in (("id", sid), ("identity", i), ("variant", j), ("coefficients", coeffs[j].numpy()),
                                ("landmarks68", lm68.float().numpy()),
-                               ("landmarks5", occlusion.five_points(lm68).float().numpy()),
+                               ("landmarks5", five_points(lm68).float().numpy()),
                                ("occluder", kind), ("noise", noise), ("severity", severity),
                                ("visible_fraction", float((face & ~occluder).sum()) / max(float(face.sum()), 1.0))):
                 r.setdefault(key, []).append(value)

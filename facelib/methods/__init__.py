@@ -1,30 +1,46 @@
 """The book's methods: each is model construction + loss assembly + ``train_step`` + ``predict``
-(a :class:`facelib.train.Method`), trained by :func:`facelib.train.train`.
+(a :class:`.base.Method`), trained by :func:`facelib.train.train`, which knows none of them.
 
+* :mod:`.base` — the contract; :mod:`.regressor` — image → coefficients with an encoder and a
+  renderer, what every method here builds on;
 * :mod:`.rnet` — R-Net (Deep3D), :mod:`.mofa` — MoFA: the baselines;
-* :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI);
-* ROGUE, FOCUS and the contour-guided method build on :class:`.common.Regressor`.
+* :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI).
+
+:data:`REGISTRY` names every method the command line and the chapters can build; a new method
+adds one line here (README, "Adding a method"). Importing this package imports no method.
 """
 
 from __future__ import annotations
 
+import importlib
+
 from ..errors import FacelibError
 
-NAMES = ("rnet", "mofa", "sopi", "mopi")
+#: method name → "module:Class" (imported on first use)
+REGISTRY = {
+    "rnet": "facelib.methods.rnet:RNet",
+    "mofa": "facelib.methods.mofa:MoFA",
+    "sopi": "facelib.methods.orn:SOPI",
+    "mopi": "facelib.methods.orn:MOPI",
+}
+NAMES = tuple(REGISTRY)
+
+
+def method_class(name: str) -> type:
+    """The class registered as ``name``."""
+    if name not in REGISTRY:
+        raise FacelibError(f"unknown method {name!r}; choose one of {sorted(REGISTRY)}")
+    module, cls = REGISTRY[name].split(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def build(name: str, model, profile, **options):
     """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is
     ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's."""
-    from .common import EncoderConfig
-    from .mofa import MoFA
-    from .orn import MOPI, SOPI
-    from .rnet import RNet
+    from .regressor import EncoderConfig
 
-    classes = {"rnet": RNet, "mofa": MoFA, "sopi": SOPI, "mopi": MOPI}
-    if name not in classes:
-        raise FacelibError(f"unknown method {name!r}; choose one of {sorted(classes)}")
-    lr = options.pop("lr", None) or getattr(classes[name], "default_lr", None)
+    cls = method_class(name)
+    lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}))
-    return classes[name](model, encoder, **options)
+    return cls(model, encoder, **options)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import losses
 from ..morphable import MorphableModel
-from .common import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor
 from .rnet import DEEP3D_WEIGHTS
 
 SIGMA = 0.043
@@ -33,9 +33,6 @@ class MoFA(Regressor):
         self.sigma = sigma
         self.views = (view,)
         self.weights = {**MOFA_WEIGHTS, **(weights or {})}
-
-    def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "sigma": self.sigma, "view": self.views[0]}
 
     def loss_terms(self, batch, images, coeffs, out):
         c = self.layout.split(coeffs)

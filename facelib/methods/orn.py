@@ -20,8 +20,6 @@ Eq. (7) is minimised as ``1 − similarity``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import copy
 
 import torch
@@ -29,7 +27,8 @@ import torch
 from .. import losses, occlusion, recognition
 from ..errors import FacelibError
 from ..morphable import MorphableModel
-from .common import EncoderConfig, Regressor
+from .base import Prerequisite
+from .regressor import EncoderConfig, Regressor
 
 #: ORN's artificial training occluders: squares (DSOFI, DHOFI, SHOFI) and random patterns
 TRAIN_OCCLUDERS = occlusion.ORN
@@ -58,8 +57,9 @@ class SOPI(Regressor):
 
     Args:
         model: the face model; encoder: the trainee's backbone, input size, learning rate.
-        teacher: the trained R-Net (a :class:`~.common.Regressor`); only its encoder is kept, frozen.
-        teacher_signature: the teacher run's signature (a changed teacher means another SOPI run).
+        teacher: the trained R-Net (a :class:`~.regressor.Regressor`); only its encoder is kept,
+            frozen, and the run it was trained in is part of SOPI's hyper-parameters. ``None``
+            builds a SOPI for prediction only (e.g. to load a finished run).
         loss: ``"se"`` (Eq. 6) or ``"l1"`` (Fig. 6 ablation).
         occluders: occluder kinds drawn for occluded samples.
         p_clean: probability that a training sample is shown unoccluded.
@@ -67,27 +67,27 @@ class SOPI(Regressor):
 
     name = "sopi"
     views = ("clean",)
+    prerequisites = (Prerequisite("teacher", "rnet", "05_baselines"),)
 
-    def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor,
-                 teacher_signature: str, loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.25):
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
+                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.25):
         super().__init__(model, encoder)
         if loss not in SOPI_LOSSES:
             raise FacelibError(f"unknown SOPI loss {loss!r}; choose one of {sorted(SOPI_LOSSES)}")
-        if teacher.layout != self.layout:
+        if teacher is not None and teacher.layout != self.layout:
             raise FacelibError(f"the teacher predicts layout {teacher.layout.sizes}, the trainee {self.layout.sizes}")
         self.loss, self.occluders, self.p_clean = loss, tuple(occluders), float(p_clean)
         self.weights = {loss: 1.0}
-        self.teacher_size = teacher.image_size
-        self.teacher_signature = teacher_signature
-        self.fixed["teacher"] = _frozen(teacher.nets["encoder"])
-
-    def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "teacher": self.teacher_signature, "loss": self.loss,
-                "occluders": list(self.occluders), "p_clean": self.p_clean}
+        if teacher is not None:
+            self.teacher_size = teacher.image_size
+            self.fixed["teacher"] = _frozen(teacher.nets["encoder"])
 
     @torch.no_grad()
     def teacher_labels(self, clean: torch.Tensor) -> torch.Tensor:
         """Eq. (2): ``v_u = RNet(I_u)``, the frozen trainer's coefficients of the clean images."""
+        if "teacher" not in self.fixed:
+            raise FacelibError("this SOPI was built without a teacher (teacher=None: for prediction only); "
+                               "pass the trained R-Net to train it")
         return self.fixed["teacher"](self._input(clean, self.teacher_size)).float()
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -107,8 +107,9 @@ class MOPI(Regressor):
 
     Args:
         model, encoder: as :class:`SOPI`.
-        sopi: the trained SOPI (its labels, Eq. 8); may be ``None`` when ``"label"`` is not used.
-        sopi_signature: the SOPI run's signature.
+        sopi: the trained SOPI (its labels, Eq. 8, and MOPI's starting weights); the run it was
+            trained in is part of MOPI's hyper-parameters. ``None`` builds a MOPI for prediction
+            only (e.g. to load a finished run).
         losses_used: any of ``("perceptual", "label")`` (Table 7).
         variants: occluded images per face, ``w`` in Eq. (7)-(8).
         embedder: face-recognition network of Eq. (7)-(8) (the paper: FaceNet; offline: dlib).
@@ -121,10 +122,11 @@ class MOPI(Regressor):
 
     name = "mopi"
     views = ("clean",)
+    prerequisites = (Prerequisite("sopi", "sopi", "06_orn"),)
     #: the paper's learning rate (Sec. 4); a fine-tuning rate when starting from SOPI
     default_lr = 1e-5
 
-    def __init__(self, model: MorphableModel, encoder: EncoderConfig, sopi: SOPI | None, sopi_signature: str | None,
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, sopi: SOPI | None,
                  losses_used=("perceptual", "label"), variants: int = VARIANTS, embedder: str = "dlib",
                  occluders=TRAIN_OCCLUDERS, init_from_sopi: bool = True):
         super().__init__(model, encoder, heads=variants)
@@ -132,18 +134,16 @@ class MOPI(Regressor):
         unknown = set(losses_used) - set(MOPI_WEIGHTS)
         if unknown or not losses_used:
             raise FacelibError(f"MOPI losses must be a non-empty subset of {sorted(MOPI_WEIGHTS)}, got {losses_used}")
-        if ("label" in losses_used or init_from_sopi) and sopi is None:
-            raise FacelibError("MOPI's label loss and its start from SOPI need a trained SOPI (pass sopi=...)")
-        if "label" in losses_used:
+        if "label" in losses_used and sopi is not None:
             self.fixed["sopi"] = _frozen(sopi.nets["encoder"])
             self.sopi_size = sopi.image_size
         self.init_from_sopi = bool(init_from_sopi)
-        if self.init_from_sopi:
+        self.trainable = sopi is not None or not (init_from_sopi or "label" in losses_used)
+        if self.init_from_sopi and sopi is not None:
             self._start_from(sopi, int(variants))
         self.losses_used = tuple(k for k in MOPI_WEIGHTS if k in losses_used)
         self.weights = {k: MOPI_WEIGHTS[k] for k in self.losses_used}
         self.variants, self.occluders = int(variants), tuple(occluders)
-        self.sopi_signature = sopi_signature if ("label" in losses_used or init_from_sopi) else None
         self.embedder_name = embedder
         self.fixed["embedder"] = _frozen(recognition.load(embedder, allow_download=False))
 
@@ -166,11 +166,6 @@ class MOPI(Regressor):
         state["head.bias"] = state["head.bias"].repeat(variants)
         self.nets["encoder"].load_state_dict(state)
 
-    def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "sopi": self.sopi_signature, "losses": list(self.losses_used),
-                "variants": self.variants, "embedder": self.embedder_name, "occluders": list(self.occluders),
-                "init_from_sopi": self.init_from_sopi, "frozen_batchnorm": self.init_from_sopi}
-
     def batch_items(self, images: int) -> int:
         """Faces per batch: each becomes ``variants`` images (cpu profile: 16 → 2 faces × 7)."""
         return max(1, images // self.variants)
@@ -192,6 +187,8 @@ class MOPI(Regressor):
         """Eq. (8)'s label: SOPI's coefficients ``v_s`` ``(n, w, P)`` for the ``w`` occluded copies
         ``occluded`` ``(n·w, 3, H, W)`` of each clean face, the index ``chosen`` ``(n,)`` of the one
         whose render is most like the clean face to the embedder, and that ``label`` ``(n, P)``."""
+        if "sopi" not in self.fixed:
+            raise FacelibError("this MOPI has no SOPI labels (built with sopi=None, or without the label loss)")
         n, w, p = len(clean), self.variants, self.layout.total
         v_s = self.fixed["sopi"](self._input(occluded, self.sopi_size)).float()
         f_s = self._features(v_s, clean.repeat_interleave(w, 0), landmarks.repeat_interleave(w, 0)).view(n, w, -1)
@@ -201,6 +198,9 @@ class MOPI(Regressor):
         return {"v_s": v_s, "chosen": chosen, "label": v_s[torch.arange(n, device=v_s.device), chosen]}
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        if not self.trainable:
+            raise FacelibError("this MOPI was built without a SOPI (sopi=None: for prediction only); its label loss "
+                               "and its start from SOPI need the trained SOPI")
         clean, lm = batch["clean"], batch["landmarks68"]
         n, w, p = len(clean), self.variants, self.layout.total
         rep_clean, rep_lm = clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0)
@@ -217,89 +217,3 @@ class MOPI(Regressor):
             terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return {"total": total, **{k: v.detach() for k, v in terms.items()}}
-
-
-@torch.no_grad()
-def label_choice(mopi: MOPI, root, *, split: str = "test", limit: int | None = None, seed: int = 0,
-                 batch_size: int = 8) -> dict:
-    """How good Eq. (8)'s label is, on a split: each clean face occluded ``mopi.variants`` times
-    with MOPI's training patterns (seeded per face), SOPI's answer for each copy, and the one the
-    face-recognition network picks. Returns summaries of the landmark ME (px at 224) of the
-    ``chosen`` label, of the ``best`` and the ``mean`` of the candidates, the fraction of faces where
-    the chosen one is the best (``p_best``; chance = 1/variants) and the ``chance`` level."""
-    from ..camera import REFERENCE_SIZE
-    from ..evaluate import _test_batches, condition_seeds
-    from ..metrics import landmark_errors, summary
-
-    if "sopi" not in mopi.fixed:
-        raise FacelibError("this MOPI has no SOPI labels (its losses do not include 'label')")
-    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
-    w, chosen_me, best_me, mean_me, hits = mopi.variants, [], [], [], []
-    mopi.train_mode(False)
-    for b in loader:
-        clean, lm = b["clean"].to(mopi.device), b["landmarks68"].to(mopi.device)
-        ids = [int(i) * w + j for i in b["index"] for j in range(w)]
-        shown = occlusion.occlude_batch(clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0), mopi.occluders,
-                                        condition_seeds("label-choice", ids, seed))
-        c = mopi.label_candidates(clean, lm, shown.images)
-        k = len(clean)
-        pred = mopi.renderer.landmarks(c["v_s"].reshape(k * w, -1))
-        me = landmark_errors(pred.cpu(), lm.repeat_interleave(w, 0).cpu(),
-                             normaliser=mopi.image_size / REFERENCE_SIZE)["me"].view(k, w)
-        picked = me[torch.arange(k), c["chosen"].cpu()]
-        chosen_me.append(picked)
-        best_me.append(me.min(1).values)
-        mean_me.append(me.mean(1))
-        hits.append((c["chosen"].cpu() == me.argmin(1)).double())
-    return {"chosen": summary(torch.cat(chosen_me)), "best": summary(torch.cat(best_me)),
-            "mean": summary(torch.cat(mean_me)), "p_best": float(torch.cat(hits).mean()), "chance": 1.0 / w,
-            "faces": n}
-
-
-def teacher_command(name: str, profile, run_dir) -> str:
-    """The command that trains ``name``'s prerequisite run in ``run_dir``."""
-    return f"python -m facelib.train --method {name} --profile {profile.name} --run-dir {run_dir}"
-
-
-def trained(name: str, model: MorphableModel, profile, run_dir: str | Path | None = None):
-    """The finished ``rnet`` or ``sopi`` run that ORN builds on, loaded: ``(method, signature)``.
-
-    Default folders are the chapters' (``runs/05_baselines/<profile>/rnet``,
-    ``runs/06_orn/<profile>/sopi``); a missing run raises the error naming the command to train it.
-    """
-    from . import build
-    from ..results import run_dir as chapter_run_dir
-
-    if name == "rnet":
-        run_dir = run_dir or chapter_run_dir("05_baselines", profile.name, "rnet")
-        method = build("rnet", model, profile)
-    elif name == "sopi":
-        # a trained SOPI's checkpoint holds the trainee alone: its teacher is not needed to use it,
-        # so an untrained R-Net of the same profile stands in (it only fixes sizes)
-        stand_in = build("rnet", model, profile, embedder=None)
-        run_dir = run_dir or chapter_run_dir("06_orn", profile.name, "sopi")
-        method = build("sopi", model, profile, teacher=stand_in, teacher_signature="not used")
-    else:
-        raise FacelibError(f"ORN builds on 'rnet' or 'sopi', not {name!r}")
-    return method, load_finished(method, run_dir, teacher_command(name, profile, run_dir))
-
-
-def load_finished(method: Regressor, run_dir: str | Path, command: str) -> str:
-    """Load the weights of the finished run in ``run_dir`` into ``method`` (for a teacher); returns
-    the run's signature. A missing or unfinished run raises the error naming ``command``."""
-    from ..train import CHECKPOINT, load_checkpoint
-
-    path = Path(run_dir) / CHECKPOINT
-    if not path.is_file():
-        raise FacelibError(f"no trained {method.name} in {run_dir}; train it first: {command}")
-    ckpt = load_checkpoint(path)
-    if not ckpt["finished"]:
-        raise FacelibError(f"the {method.name} run in {run_dir} stopped at step {ckpt['step']}; "
-                           f"finish it first: {command}")
-    try:
-        method.load_state_dict(ckpt["state"], optimizers=False)
-    except (KeyError, RuntimeError) as err:
-        raise FacelibError(f"the checkpoint in {run_dir} is not a {method.name} of this profile ({err}); "
-                           f"train it again: {command}") from None
-    method.train_mode(False)
-    return ckpt["signature"]

@@ -23,7 +23,7 @@ from .. import losses, recognition, skin
 from ..errors import FacelibError
 from ..morphable import MorphableModel
 from ..render import RenderOutput
-from .common import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor
 
 ATTENTIONS = ("skin", "face_mask", "none")
 DEEP3D_WEIGHTS = {"photometric": 1.92, "landmark": 1.6e-3, "identity": 0.2, "coefficients": 3e-4,
@@ -62,10 +62,6 @@ class RNet(Regressor):
                 p.requires_grad_(False)
             self.fixed["embedder"] = emb
 
-    def hyperparameters(self) -> dict:
-        return {**super().hyperparameters(), "attention": self.attention, "embedder": self.embedder_name,
-                "view": self.views[0]}
-
     def attention_map(self, batch: dict, images: torch.Tensor, out: RenderOutput) -> torch.Tensor:
         """Per-pixel weight of the photometric loss: the choice of ``attention`` × the rendered mask."""
         if self.attention == "skin":
@@ -98,6 +94,6 @@ class RNet(Regressor):
         return (skin.skin_probability(images.float()) > 0.5).float().cpu()
 
     def predict_with_mask(self, images: torch.Tensor) -> dict:
-        """``{"coefficients", "mask"}`` for :func:`facelib.evaluate.evaluate`'s segmentation scores."""
+        """``{"coefficients", "mask"}`` for :func:`facelib.evaluation.runner.evaluate`'s segmentation scores."""
         return {"coefficients": self.predict(images), "mask": self.segment(images)}
 

@@ -1,4 +1,4 @@
-"""One evaluation runner for every method (DESIGN 2, 7; issue 4).
+"""One evaluation runner for every method (DESIGN 2, 7).
 
 ``evaluate(predict, root, ...)`` runs a method's ``predict`` over a split of a face set (the
 synthetic benchmark or a converted real set, :mod:`facelib.data.folder`), computes every metric
@@ -40,17 +40,16 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import camera, occlusion, recognition, results
-from . import metrics as M
-from .data.folder import FaceFolder, read_index
-from .errors import FacelibError
-
-REFERENCE_SIZE = camera.REFERENCE_SIZE  # landmark errors in pixels of a 224 px crop (ORN)
+from .. import metrics as M
+from .. import occlusion, recognition, results
+from ..camera import REFERENCE_SIZE
+from ..data.folder import FaceFolder, read_index
+from ..errors import FacelibError
 
 
 def model_for(index: dict):
     """The :class:`~facelib.morphable.MorphableModel` a set's ``index.json`` names."""
-    from .morphable import MorphableModel
+    from ..morphable import MorphableModel
 
     name = index.get("model", "")
     if name.startswith("ict-facekit-light"):
@@ -59,7 +58,7 @@ def model_for(index: dict):
     raise FacelibError(f"the set names model {name!r}; pass model=MorphableModel(...) to evaluate()")
 
 
-def _as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+def as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     if isinstance(out, dict):
         if "coefficients" not in out:
             raise FacelibError("predict() returned a dict without 'coefficients'")
@@ -67,7 +66,7 @@ def _as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     return out, None
 
 
-class _Collector:
+class Collector:
     """Per-view lists of per-image values (and pooled per-point values), with their group keys."""
 
     def __init__(self):
@@ -106,9 +105,9 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
     summary}}, "skipped": {metric: reason}, "config": ...}``."""
     from tqdm.auto import tqdm
 
-    from . import profile as profiles
-    from .data.synthetic import vertices as gt_vertices
-    from .render import Renderer
+    from .. import profile as profiles
+    from ..data.synthetic import vertices as gt_vertices
+    from ..render import Renderer
 
     prof = profiles.resolve(profile) if isinstance(profile, str) else profile
     index = read_index(root)
@@ -135,7 +134,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
 
     faces = model.triangles.numpy()
     now_lm = model.landmarks[list(M.NOW_LANDMARKS)]
-    col = _Collector()
+    col = Collector()
     has_mask = False
     started = time.perf_counter()
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size)
@@ -144,7 +143,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
         lm_gt = batch["landmarks68"].double()
         clean = batch.get("clean")
         with torch.no_grad():
-            preds = {v: _as_prediction(predict(batch[v])) for v in views}
+            preds = {v: as_prediction(predict(batch[v])) for v in views}
             clean_coeffs = preds["clean"][0].detach().float().cpu() if "clean" in preds else None
             # shared by every view of this batch: the clean images' embeddings and the true meshes
             clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
@@ -162,7 +161,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                 elif v == "noisy" and "noise" in annotations:
                     col.kinds[v] += [str(k) for k in annotations["noise"][idx]]
                 reference = clean if clean is not None else image
-                for name, values in _orn_metrics(out, lm_gt, reference, size).items():
+                for name, values in render_metrics(out, lm_gt, reference, size).items():
                     col.add(v, name, values)
                 truth = batch.get("visible_mask" if v == "occluded" else "face_mask")
                 if truth is not None:
@@ -205,26 +204,14 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
     return record
 
 
-def _orn_metrics(out, landmarks: torch.Tensor, reference: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
-    """ORN's per-image numbers of a render ``out`` (clamped): landmark ME and per-axis MSE in px of
+def render_metrics(out, landmarks: torch.Tensor, reference: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
+    """The per-image numbers every view and condition reports for a render ``out`` (clamped) — ORN's: landmark ME and per-axis MSE in px of
     a 224 px crop, ME ÷ image size, and the histogram dissimilarity to ``reference`` in the
     rendered region."""
     lme = M.landmark_errors(out.landmarks, landmarks, normaliser=size / REFERENCE_SIZE)
     return {"landmark_me": lme["me"], "landmark_mse_x": lme["mse_x"], "landmark_mse_y": lme["mse_y"],
             "landmark_me_normalised": M.landmark_errors(out.landmarks, landmarks, size)["me"],
             "histogram_dissimilarity": M.histogram_dissimilarity(reference, out.image, out.mask)}
-
-
-#: ORN's test conditions (Tables 1-2: squares; 5-7: random patterns; 3-4: real-life occluders,
-#: here the SynChOcc-style natural occluders) → the occluder kinds drawn for each image
-ORN_CONDITIONS = {
-    "unoccluded": (),
-    "dsofi": ("dsofi",),
-    "dhofi": ("dhofi",),
-    "shofi": ("shofi",),
-    "random": ("stars", "crowns"),
-    "natural": occlusion.NATURAL,
-}
 
 
 def condition_seeds(condition: str, indices, seed: int = 0) -> list[int]:
@@ -236,98 +223,43 @@ def condition_seeds(condition: str, indices, seed: int = 0) -> list[int]:
     return [base * 100_003 + int(i) for i in indices]
 
 
-def _fit_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col) -> None:
+def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col) -> None:
+    """Add to ``col`` under ``name`` the :func:`render_metrics` of ``predict`` on ``clean``
+    occluded with ``kinds`` (seeded by :func:`condition_seeds`; no occluder when empty)."""
     shown = clean if not kinds else occlusion.occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
     with torch.no_grad():
-        coeffs = _as_prediction(predict(shown))[0].detach().float().cpu()
+        coeffs = as_prediction(predict(shown))[0].detach().float().cpu()
         out = renderer(coeffs, background=shown)
     out.image = out.image.clamp(0, 1)
-    for metric, values in _orn_metrics(out, landmarks.double(), clean, clean.shape[-1]).items():
+    for metric, values in render_metrics(out, landmarks.double(), clean, clean.shape[-1]).items():
         col.add(name, metric, values)
 
 
-def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict | None = None, *,
+def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict, *,
                          split: str = "test", limit: int | None = None, model=None, batch_size: int = 32,
                          seed: int = 0, progress: bool = False) -> dict:
-    """ORN's evaluation (Tables 1-2, 5-7): ``predict`` on the clean images of ``split``, and on the
-    same images occluded under each condition of ``conditions`` (default :data:`ORN_CONDITIONS`;
-    name → occluder kinds, empty = unoccluded), every method seeing the same occluders.
+    """``predict`` on the clean images of ``split`` occluded under each condition of ``conditions``
+    (name → occluder kinds, empty = unoccluded), every method seeing the same occluders (ORN's
+    Tables 1-2 and 5-7 use :data:`facelib.evaluation.protocols.orn.CONDITIONS`).
 
-    Returns ``{condition: {metric: summary}}`` with ORN's metrics (landmark ME and per-axis MSE in
+    Returns ``{condition: {metric: summary}}`` with :func:`render_metrics`' numbers (landmark ME and per-axis MSE in
     px of a 224 px crop, ME ÷ size, histogram dissimilarity against the clean image) — the shape
     of :func:`evaluate`'s ``views``, so :func:`facelib.results.metrics_table` prints it.
     """
     from tqdm.auto import tqdm
 
-    from .render import Renderer
+    from ..render import Renderer
 
-    conditions = ORN_CONDITIONS if conditions is None else conditions
-    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
+    n, loader = split_batches(root, split, limit, ("clean",), batch_size=batch_size)
     model = model or model_for(read_index(root))
-    renderer, col = None, _Collector()
+    renderer, col = None, Collector()
     for batch in tqdm(loader, desc="conditions", disable=not progress):
         clean = batch["clean"]
         renderer = renderer or Renderer(model, clean.shape[-1])
         for name, kinds in conditions.items():
-            _fit_condition(predict, renderer, clean, batch["landmarks68"], batch["index"].tolist(), name,
+            score_condition(predict, renderer, clean, batch["landmarks68"], batch["index"].tolist(), name,
                            kinds, seed, col)
     return {**col.report({}), "images": n}
-
-
-def photo_conditions(predict: Callable, photos, model, kinds=ORN_CONDITIONS["natural"], seed: int = 0) -> dict:
-    """ORN Tables 3-4 on real faces: ``predict`` on the mini-set photos (``facelib.data.miniset.
-    aligned_photos``) unoccluded and with every occluder of ``kinds`` placed on each photo; the
-    landmark reference is dlib's 68 points of the unoccluded photo (as ORN measures against dlib).
-    Returns ``{"unoccluded": …, "natural": …, "images": n}`` as :func:`occlusion_conditions`."""
-    from .render import Renderer
-
-    clean, lm = photos.images.float(), photos.landmarks68.float()
-    renderer, col = Renderer(model, clean.shape[-1]), _Collector()
-    idx = list(range(len(clean)))
-    _fit_condition(predict, renderer, clean, lm, idx, "unoccluded", (), seed, col)
-    for k, kind in enumerate(kinds):  # every photo under every occluder
-        _fit_condition(predict, renderer, clean, lm, [i + k * len(idx) for i in idx], "natural", (kind,), seed, col)
-    return {**col.report({}), "images": len(clean), "occluders": list(kinds)}
-
-
-#: occluder colours of the colour-invariance experiment (ORN Fig. 3)
-SWEEP_COLOURS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "red": (0.85, 0.1, 0.1),
-                 "green": (0.1, 0.7, 0.2), "blue": (0.1, 0.2, 0.85), "yellow": (0.95, 0.85, 0.1),
-                 "skin": (0.8, 0.6, 0.5), "grey": (0.5, 0.5, 0.5)}
-
-
-def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", colours: dict | None = None,
-                 split: str = "test", limit: int | None = None, model=None, seed: int = 0,
-                 batch_size: int = 32) -> dict:
-    """ORN's colour-invariance experiment (Sec. 4.1.1, Fig. 3) over a split: each clean face with
-    the same ``kind`` occluder (geometry fixed per face) in every colour of ``colours`` (default
-    :data:`SWEEP_COLOURS`); :func:`facelib.metrics.albedo_colour_change` of the predictions.
-
-    Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "skin_tone":
-    {name: mean RGB}, "clean_tone": mean RGB, "images": n}``.
-    """
-    colours = SWEEP_COLOURS if colours is None else colours
-    model = model or model_for(read_index(root))
-    n, loader = _test_batches(root, split, limit, ("clean",), batch_size=batch_size)
-
-    def coefficients(images):
-        return _as_prediction(predict(images))[0].float().cpu()
-
-    clean_c, by_colour = [], []
-    with torch.no_grad():
-        for b in loader:
-            seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
-            clean_c.append(coefficients(b["clean"]))
-            by_colour.append(torch.stack([
-                coefficients(occlusion.occlude_batch(b["clean"], b["landmarks68"], (kind,), seeds, colour=rgb).images)
-                for rgb in colours.values()]))
-    out = M.albedo_colour_change(model, torch.cat(by_colour, 1), torch.cat(clean_c))
-    names = list(colours)
-    return {"colours": {k: list(v) for k, v in colours.items()},
-            "change": {k: M.summary(out["change"][i]) for i, k in enumerate(names)},
-            "spread": M.summary(out["spread"]),
-            "skin_tone": {k: out["albedo"][i].mean(0).tolist() for i, k in enumerate(names)},
-            "clean_tone": out["clean"].mean(0).tolist(), "images": n}
 
 
 def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
@@ -340,6 +272,16 @@ def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
     metrics[method] = {"views": record["views"], "skipped": record["skipped"]}
     config[method] = record["config"]
     return results.write_metrics(chapter, prof, metrics, config)
+
+
+def mean_face_predictor(model) -> Callable:
+    """The floor every trained method must clear: ``predict`` returning zero coefficients — the
+    mean shape and texture, frontal, under ambient light (what a zero-initialised head predicts)."""
+
+    def predict(images: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(images), model.layout.total)
+
+    return predict
 
 
 def ground_truth_predictor(root: str | Path, split: str = "test", change: Callable | None = None) -> Callable:
@@ -367,7 +309,9 @@ def ground_truth_predictor(root: str | Path, split: str = "test", change: Callab
     return predict
 
 
-def _test_batches(root, split: str, limit: int | None, views, masks=(), batch_size: int = 32):
+def split_batches(root, split: str, limit: int | None, views, masks=(), batch_size: int = 32):
+    """``(n, loader)``: the first ``limit`` samples (all with ``None``) of ``split`` at ``root`` with
+    ``views`` and ``masks``, in batches, in index order — the same faces for every method."""
     dataset = FaceFolder(root, split, views=tuple(views), masks=tuple(masks))
     n = len(dataset) if limit is None else min(limit, len(dataset))
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(n)), batch_size=batch_size)
@@ -379,12 +323,12 @@ def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test",
     """:func:`facelib.metrics.albedo_bleeding` of ``predict`` over a split whose samples have
     clean and occluded views: ``{"shift": summary, "toward": summary, "images": n}``."""
     model = model or model_for(read_index(root))
-    n, loader = _test_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
+    n, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
     shift, toward = [], []
     with torch.no_grad():
         for b in loader:
-            out = M.albedo_bleeding(model, _as_prediction(predict(b["occluded"]))[0].float().cpu(),
-                                    _as_prediction(predict(b["clean"]))[0].float().cpu(), b["occluded"], b["clean"],
+            out = M.albedo_bleeding(model, as_prediction(predict(b["occluded"]))[0].float().cpu(),
+                                    as_prediction(predict(b["clean"]))[0].float().cpu(), b["occluded"], b["clean"],
                                     b["face_mask"] * b["occluder_mask"])
             shift.append(out["shift"])
             toward.append(out["toward"])
@@ -396,9 +340,9 @@ def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test",
     """:func:`facelib.metrics.shape_breakdown` of ``predict`` on ``view`` of a synthetic split (all
     ``limit`` images in one batch), plus ``images``."""
     model = model or model_for(read_index(root))
-    n, loader = _test_batches(root, split, limit, (view,), batch_size=10**9)
+    n, loader = split_batches(root, split, limit, (view,), batch_size=10**9)
     b = next(iter(loader))
     with torch.no_grad():
-        pred = _as_prediction(predict(b[view]))[0]
+        pred = as_prediction(predict(b[view]))[0]
     out = M.shape_breakdown(model, pred, b["coefficients"], M.millimetres_per_unit(model.info.units))
     return {**out, "images": n}

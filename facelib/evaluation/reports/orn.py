@@ -1,7 +1,7 @@
-"""The papers' tables beside ours.
+"""ORN's tables (Tiwari et al., WACV 2022, Tables 1-7) beside ours.
 
-Each paper's published numbers are data here (typed in from ``../shared/papers``, with the table
-they come from), and each ``*_table`` function prints one of the paper's tables as Markdown: our
+The paper's published numbers are data here (typed in from the paper, with the table they come
+from), and each ``*_table`` function prints one of the paper's tables as Markdown: our
 numbers (read from a chapter's ``metrics.json``) next to the paper's. The data differ — the paper
 evaluates on CelebA and AFLW2000-3D, we on the synthetic benchmark with exact landmarks — so the
 tables also print each number relative to its own unoccluded baseline: compare the direction and
@@ -10,11 +10,11 @@ size of effects, not raw values.
 
 from __future__ import annotations
 
-from .results import METRIC_LABELS
+from ..tables import METRIC_LABELS, markdown_table, relative_change
 
 #: ORN (Tiwari et al., WACV 2022). ``None`` = "--" in the paper ("no reliable results obtained").
 #: CelebA: ME and per-axis MSE in px (224 px crops); AFLW2000-3D: coordinates ÷ 224.
-ORN_PAPER = {
+PAPER = {
     "table1": {  # SOPI (ours in the paper) vs R-Net, landmark errors per occlusion level
         "unoccluded": {"sopi": {"me": 1.24, "mse": (3.25, 1.66), "nme": 0.68, "nmse": (0.26, 0.43)},
                        "rnet": {"me": 1.24, "mse": (3.23, 1.69), "nme": 0.68, "nmse": (0.26, 0.43)}},
@@ -50,13 +50,7 @@ def _fmt(metric: str, value) -> str:
 
 
 def _change(value: float, base: float) -> str:
-    return f" ({100 * (value / base - 1):+.0f} %)" if base else ""
-
-
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
+    return f" ({relative_change(value, base):+.0f} %)" if base else ""
 
 
 def _ours(metrics: dict, method: str, condition: str, metric: str, section: str = "conditions"):
@@ -87,12 +81,12 @@ def _paper(entry, key, base=None) -> str:
     return f"{v:.2f}" + ("" if base is None else _change(v, base))
 
 
-def orn_landmark_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi", "shofi"),
+def landmark_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi", "shofi"),
                        methods=("sopi", "rnet"), labels=None) -> str:
     """ORN Table 1: landmark ME (with its change against the same method's unoccluded ME) and
     per-axis MSE for each occlusion level, ours beside the paper's CelebA columns."""
     labels = labels or {"sopi": "SOPI", "rnet": "R-Net"}
-    paper = ORN_PAPER["table1"]
+    paper = PAPER["table1"]
     header = (["occlusion"] + [f"ME {labels[m]}" for m in methods] + [f"MSE (x, y) {labels[m]}" for m in methods]
               + [f"paper ME {labels[m]}" for m in methods] + [f"paper MSE {labels[m]}" for m in methods])
     rows = []
@@ -103,14 +97,14 @@ def orn_landmark_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi"
                     + [_pair(metrics, m, c) for m in methods]
                     + [_paper(paper.get(c, {}).get(m), "me", None if c == "unoccluded" else base[m]) for m in methods]
                     + [_paper(paper.get(c, {}).get(m), "mse") for m in methods])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def orn_histogram_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi", "shofi"),
+def histogram_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi", "shofi"),
                         methods=("sopi", "rnet"), labels=None) -> str:
     """ORN Table 2: histogram dissimilarity per occlusion level, ours beside the paper's (CelebA)."""
     labels = labels or {"sopi": "SOPI", "rnet": "R-Net"}
-    paper = ORN_PAPER["table2"]
+    paper = PAPER["table2"]
     header = ["occlusion"] + [labels[m] for m in methods] + [f"paper {labels[m]}" for m in methods]
     rows = []
     for c in conditions:
@@ -121,10 +115,10 @@ def orn_histogram_table(metrics: dict, conditions=("unoccluded", "dsofi", "dhofi
             cells.append(NO_RESULT if p is None else f"{p[0]:.2f}" + ("" if c == "unoccluded" else _change(p[0], base)))
         rows.append([c.upper() if c != "unoccluded" else c]
                     + [_cell(metrics, m, c, "histogram_dissimilarity") for m in methods] + cells)
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def orn_real_table(metrics: dict, methods=("rnet", "sopi", "mopi"), labels=None) -> str:
+def real_table(metrics: dict, methods=("rnet", "sopi", "mopi"), labels=None) -> str:
     """ORN Tables 3-4: landmark ME and histogram dissimilarity under natural (real-life-like)
     occluders — on the synthetic test faces and on the real mini-set photos — beside the paper's
     54 naturally occluded CelebA images."""
@@ -137,32 +131,32 @@ def orn_real_table(metrics: dict, methods=("rnet", "sopi", "mopi"), labels=None)
                      _cell(metrics, m, "natural", "landmark_me"), _cell(metrics, m, "natural", "histogram_dissimilarity"),
                      _cell(metrics, m, "natural", "landmark_me", section="photos"),
                      _cell(metrics, m, "natural", "histogram_dissimilarity", section="photos"),
-                     _paper(ORN_PAPER["table3"].get(m), None), _paper(ORN_PAPER["table4"].get(m), None)])
-    return _markdown(header, rows)
+                     _paper(PAPER["table3"].get(m), None), _paper(PAPER["table4"].get(m), None)])
+    return markdown_table(header, rows)
 
 
-def orn_random_table(metrics: dict, methods=("rnet", "sopi", "mopi"), labels=None) -> str:
+def random_table(metrics: dict, methods=("rnet", "sopi", "mopi"), labels=None) -> str:
     """ORN Tables 5-6: landmark ME, per-axis MSE and histogram dissimilarity on random patterns
     (stars, crowns), ours beside the paper's CelebA numbers (the paper has no SOPI row)."""
     labels = labels or {"rnet": "R-Net", "sopi": "SOPI", "mopi": "MOPI"}
     header = ["method", "ME", "MSE (x, y)", "χ²", "paper ME (Tab. 5)", "paper MSE", "paper χ² (Tab. 6)"]
     rows = []
     for m in methods:
-        p5, p6 = ORN_PAPER["table5"].get(m), ORN_PAPER["table6"].get(m)
+        p5, p6 = PAPER["table5"].get(m), PAPER["table6"].get(m)
         rows.append([labels[m], _cell(metrics, m, "random", "landmark_me"), _pair(metrics, m, "random"),
                      _cell(metrics, m, "random", "histogram_dissimilarity"),
                      _paper(p5, "me"), _paper(p5, "mse"), NO_RESULT if p6 is None else f"{p6[0]:.2f}"])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)
 
 
-def orn_ablation_table(metrics: dict, configs=(("mopi_perceptual", "perceptual"), ("mopi_label", "label"),
+def ablation_table(metrics: dict, configs=(("mopi_perceptual", "perceptual"), ("mopi_label", "label"),
                                                ("mopi", "both"))) -> str:
     """ORN Table 7: the MOPI loss ablation on random patterns, ours beside the paper's."""
     header = ["L_perc", "L_label", "ME", "MSE (x, y)", "paper ME", "paper MSE"]
     rows = []
     for method, key in configs:
-        p = ORN_PAPER["table7"][key]
+        p = PAPER["table7"][key]
         rows.append(["✓" if key in ("perceptual", "both") else "", "✓" if key in ("label", "both") else "",
                      _cell(metrics, method, "random", "landmark_me"), _pair(metrics, method, "random"),
                      _paper(p, "me"), _paper(p, "mse")])
-    return _markdown(header, rows)
+    return markdown_table(header, rows)

@@ -1,6 +1,6 @@
 """What every coefficient-regression method shares: an encoder, a renderer, prediction, validation.
 
-:class:`Regressor` is a :class:`facelib.train.Method` whose encoder maps an image to the model's
+:class:`Regressor` is a :class:`facelib.methods.base.Method` whose encoder maps an image to the model's
 coefficient vector and whose ``train_step`` renders the prediction over the input and sums the
 weighted terms that :meth:`Regressor.loss_terms` returns. R-Net and MoFA differ only in those
 terms; ORN, ROGUE and FOCUS add networks and objectives on top.
@@ -8,7 +8,7 @@ terms; ORN, ROGUE and FOCUS add networks and objectives on top.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from ..metrics import landmark_errors
 from ..morphable import MorphableModel
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
-from ..train import Method
+from .base import Method
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class EncoderConfig:
     seed: int = 0
 
     @classmethod
-    def from_profile(cls, profile, **changes) -> "EncoderConfig":
+    def from_profile(cls, profile, **changes) -> EncoderConfig:
         return cls(**{"backbone": profile.backbone, "image_size": profile.image_size, **changes})
 
 
@@ -66,9 +66,9 @@ class Regressor(Method):
     def renderer(self) -> Renderer:
         return self.fixed["renderer"]
 
-    def hyperparameters(self) -> dict:
-        return {"encoder": asdict(self.encoder_config), "weights": dict(self.weights),
-                "layout": self.layout.sizes, "model": self.model.info.name}
+    def derived_hyperparameters(self) -> dict:
+        """The effective loss weights (the class's paper values with any overrides applied)."""
+        return {"weights": dict(self.weights)}
 
     # -- prediction ------------------------------------------------------------------------------
     def _input(self, images: torch.Tensor, size: int | None = None) -> torch.Tensor:

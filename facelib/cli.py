@@ -1,0 +1,99 @@
+"""The command line: ``python -m facelib train --method NAME --profile cpu [...]``.
+
+Trains any registered method (:data:`facelib.methods.REGISTRY`) on the synthetic benchmark
+(generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
+are loaded from their chapters' finished runs, or from ``--teacher``. SIGINT/SIGTERM saves a
+checkpoint and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import FacelibError
+
+
+def _option(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise FacelibError(f"--set takes KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def train_main(args: argparse.Namespace) -> int:
+    from . import methods, runs
+    from . import profile as profiles
+    from .data import synthetic
+    from .evaluation.runner import evaluate
+    from .morphable import MorphableModel
+    from .results import project_root
+    from .results import run_dir as default_run_dir
+    from .train import TrainingInterrupted, train_on_set
+
+    prof = profiles.resolve(args.profile)
+    cls = methods.method_class(args.method)
+    root = args.root or project_root() / "data" / "synthetic" / prof.name
+    if args.root is None:
+        synthetic.generate(root, synthetic.config_for(prof), progress=not args.quiet)
+    model = MorphableModel.from_ict()
+    options = dict(_option(o) for o in args.set)
+    prerequisite_runs = {}
+    if args.teacher is not None:
+        if len(cls.prerequisites) != 1:
+            raise FacelibError(f"--teacher is for a method built from one finished run; {args.method} has "
+                               f"{len(cls.prerequisites)}")
+        prerequisite_runs[cls.prerequisites[0].argument] = args.teacher
+    method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options)
+    out = args.run_dir or default_run_dir("train", prof.name, args.method)
+    try:
+        res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
+                           progress=not args.quiet)
+    except TrainingInterrupted as stop:
+        print(stop)
+        return 130
+    print(f"{method.name}: {res.steps} steps from step {res.started_at} in {res.seconds:.1f} s -> {out}")
+    if args.evaluate is not None:
+        rec = evaluate(method.predict, root, method=method.name, chapter="train", profile=prof,
+                       limit=None if args.evaluate < 0 else args.evaluate, write=False, progress=not args.quiet)
+        (Path(out) / "metrics.json").write_text(json.dumps(rec["views"], indent=1, sort_keys=True))
+        for view, row in rec["views"].items():
+            print(f"{view:9s}" + "  ".join(f"{k}={row[k]['mean']:.4f}" for k in
+                                           ("landmark_me", "perceptual_dlib", "shape_v2v_mm") if k in row))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    from .methods import NAMES
+
+    p = argparse.ArgumentParser(prog="python -m facelib", description="Occluded Faces: train and evaluate methods.")
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a method on the synthetic benchmark", description=
+                       "Train a method on the synthetic benchmark (generated when missing); SIGINT/SIGTERM "
+                       "saves a checkpoint, the same command resumes.")
+    t.add_argument("--method", required=True, choices=NAMES)
+    t.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
+    t.add_argument("--steps", type=int, help="override the profile's training steps")
+    t.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/train/<profile>/<method>)")
+    t.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
+    t.add_argument("--teacher", type=Path, help="the finished run a method is built from (sopi: an R-Net run, default "
+                   "runs/05_baselines/<profile>/rnet; mopi: a SOPI run, default runs/06_orn/<profile>/sopi)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a constructor option of the method, VALUE as JSON or a plain string "
+                        "(e.g. --set loss=l1 for SOPI, --set losses_used=label for MOPI)")
+    t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    t.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
+                   help="evaluate on the test split afterwards (N images; all without N) and write "
+                        "<run-dir>/metrics.json")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(run=train_main)
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    return args.run(args)

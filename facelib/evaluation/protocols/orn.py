@@ -1,0 +1,138 @@
+"""ORN's evaluation protocol (Tiwari et al., WACV 2022, Sec. 4): its test conditions (Tables
+1-2 squares, 3-4 real-life occluders, 5-7 random patterns), the same conditions on real photos,
+the colour-invariance experiment (Sec. 4.1.1, Fig. 3) and how good MOPI's Eq. (8) label is.
+
+Every function takes a method's ``predict`` (or the method, for :func:`label_choice`) and returns
+summaries in the shape :func:`facelib.evaluation.tables.metrics_table` prints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ... import metrics as M
+from ... import occlusion
+from ...camera import REFERENCE_SIZE
+from ...data.folder import read_index
+from ...errors import FacelibError
+from ..runner import (
+    Collector,
+    as_prediction,
+    condition_seeds,
+    model_for,
+    occlusion_conditions,
+    score_condition,
+    split_batches,
+)
+
+#: ORN's test conditions (Tables 1-2: squares; 5-7: random patterns; 3-4: real-life occluders,
+#: here the SynChOcc-style natural occluders) → the occluder kinds drawn for each image
+CONDITIONS = {
+    "unoccluded": (),
+    "dsofi": ("dsofi",),
+    "dhofi": ("dhofi",),
+    "shofi": ("shofi",),
+    "random": ("stars", "crowns"),
+    "natural": occlusion.NATURAL,
+}
+
+
+def conditions(predict: Callable, root: str | Path, *, split: str = "test", limit: int | None = None, model=None,
+               batch_size: int = 32, seed: int = 0, progress: bool = False) -> dict:
+    """ORN's Tables 1-2 and 5-7 on a split: :func:`facelib.evaluation.runner.occlusion_conditions`
+    under :data:`CONDITIONS` — landmark ME and per-axis MSE in px of a 224 px crop, ME ÷ size and
+    the histogram dissimilarity against the clean image, per condition."""
+    return occlusion_conditions(predict, root, CONDITIONS, split=split, limit=limit, model=model,
+                                batch_size=batch_size, seed=seed, progress=progress)
+
+
+def photo_conditions(predict: Callable, photos, model, kinds=CONDITIONS["natural"], seed: int = 0) -> dict:
+    """ORN Tables 3-4 on real faces: ``predict`` on the mini-set photos (``facelib.data.miniset.
+    aligned_photos``) unoccluded and with every occluder of ``kinds`` placed on each photo; the
+    landmark reference is dlib's 68 points of the unoccluded photo (as ORN measures against dlib).
+    Returns ``{"unoccluded": …, "natural": …, "images": n}`` as :func:`conditions`."""
+    from ...render import Renderer
+
+    clean, lm = photos.images.float(), photos.landmarks68.float()
+    renderer, col = Renderer(model, clean.shape[-1]), Collector()
+    idx = list(range(len(clean)))
+    score_condition(predict, renderer, clean, lm, idx, "unoccluded", (), seed, col)
+    for k, kind in enumerate(kinds):  # every photo under every occluder
+        score_condition(predict, renderer, clean, lm, [i + k * len(idx) for i in idx], "natural", (kind,), seed, col)
+    return {**col.report({}), "images": len(clean), "occluders": list(kinds)}
+
+
+#: occluder colours of the colour-invariance experiment (ORN Fig. 3)
+SWEEP_COLOURS = {"black": (0.0, 0.0, 0.0), "white": (1.0, 1.0, 1.0), "red": (0.85, 0.1, 0.1),
+                 "green": (0.1, 0.7, 0.2), "blue": (0.1, 0.2, 0.85), "yellow": (0.95, 0.85, 0.1),
+                 "skin": (0.8, 0.6, 0.5), "grey": (0.5, 0.5, 0.5)}
+
+
+def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", colours: dict | None = None,
+                 split: str = "test", limit: int | None = None, model=None, seed: int = 0,
+                 batch_size: int = 32) -> dict:
+    """ORN's colour-invariance experiment (Sec. 4.1.1, Fig. 3) over a split: each clean face with
+    the same ``kind`` occluder (geometry fixed per face) in every colour of ``colours`` (default
+    :data:`SWEEP_COLOURS`); :func:`facelib.metrics.albedo_colour_change` of the predictions.
+
+    Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "skin_tone":
+    {name: mean RGB}, "clean_tone": mean RGB, "images": n}``.
+    """
+    colours = SWEEP_COLOURS if colours is None else colours
+    model = model or model_for(read_index(root))
+    n, loader = split_batches(root, split, limit, ("clean",), batch_size=batch_size)
+
+    def coefficients(images):
+        return as_prediction(predict(images))[0].float().cpu()
+
+    clean_c, by_colour = [], []
+    with torch.no_grad():
+        for b in loader:
+            seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
+            clean_c.append(coefficients(b["clean"]))
+            by_colour.append(torch.stack([
+                coefficients(occlusion.occlude_batch(b["clean"], b["landmarks68"], (kind,), seeds, colour=rgb).images)
+                for rgb in colours.values()]))
+    out = M.albedo_colour_change(model, torch.cat(by_colour, 1), torch.cat(clean_c))
+    names = list(colours)
+    return {"colours": {k: list(v) for k, v in colours.items()},
+            "change": {k: M.summary(out["change"][i]) for i, k in enumerate(names)},
+            "spread": M.summary(out["spread"]),
+            "skin_tone": {k: out["albedo"][i].mean(0).tolist() for i, k in enumerate(names)},
+            "clean_tone": out["clean"].mean(0).tolist(), "images": n}
+
+
+@torch.no_grad()
+def label_choice(mopi, root, *, split: str = "test", limit: int | None = None, seed: int = 0,
+                 batch_size: int = 8) -> dict:
+    """How good MOPI's Eq. (8) label is (a :class:`facelib.methods.orn.MOPI`), on a split: each clean face occluded ``mopi.variants`` times
+    with MOPI's training patterns (seeded per face), SOPI's answer for each copy, and the one the
+    face-recognition network picks. Returns summaries of the landmark ME (px at 224) of the
+    ``chosen`` label, of the ``best`` and the ``mean`` of the candidates, the fraction of faces where
+    the chosen one is the best (``p_best``; chance = 1/variants) and the ``chance`` level."""
+    if "sopi" not in mopi.fixed:
+        raise FacelibError("this MOPI has no SOPI labels (its losses do not include 'label')")
+    n, loader = split_batches(root, split, limit, ("clean",), batch_size=batch_size)
+    w, chosen_me, best_me, mean_me, hits = mopi.variants, [], [], [], []
+    mopi.train_mode(False)
+    for b in loader:
+        clean, lm = b["clean"].to(mopi.device), b["landmarks68"].to(mopi.device)
+        ids = [int(i) * w + j for i in b["index"] for j in range(w)]
+        shown = occlusion.occlude_batch(clean.repeat_interleave(w, 0), lm.repeat_interleave(w, 0), mopi.occluders,
+                                        condition_seeds("label-choice", ids, seed))
+        c = mopi.label_candidates(clean, lm, shown.images)
+        k = len(clean)
+        pred = mopi.renderer.landmarks(c["v_s"].reshape(k * w, -1))
+        me = M.landmark_errors(pred.cpu(), lm.repeat_interleave(w, 0).cpu(),
+                             normaliser=mopi.image_size / REFERENCE_SIZE)["me"].view(k, w)
+        picked = me[torch.arange(k), c["chosen"].cpu()]
+        chosen_me.append(picked)
+        best_me.append(me.min(1).values)
+        mean_me.append(me.mean(1))
+        hits.append((c["chosen"].cpu() == me.argmin(1)).double())
+    return {"chosen": M.summary(torch.cat(chosen_me)), "best": M.summary(torch.cat(best_me)),
+            "mean": M.summary(torch.cat(mean_me)), "p_best": float(torch.cat(hits).mean()), "chance": 1.0 / w,
+            "faces": n}

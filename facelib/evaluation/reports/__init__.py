@@ -1,0 +1,1 @@
+"""Per-paper reports: each paper's published tables as data, printed beside our numbers."""

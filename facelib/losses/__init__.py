@@ -1,0 +1,34 @@
+"""Every loss term of the book, one function each; every docstring cites the paper and equation.
+
+One module per paper — :mod:`.deep3d` (R-Net's terms, used by every method), :mod:`.mofa`,
+:mod:`.orn` — all re-exported here, so ``from facelib import losses; losses.landmark_loss`` works
+for any of them. ROGUE, FOCUS and the contour-guided method add their own module.
+"""
+
+from .deep3d import (
+    DEEP3D_LANDMARK_WEIGHT,
+    DEEP3D_LANDMARK_WEIGHTED,
+    coefficient_regularizer,
+    deep3d_landmark_weights,
+    gamma_loss,
+    identity_loss,
+    landmark_loss,
+    photometric_loss,
+    reflectance_loss,
+)
+from .mofa import gaussian_photometric_loss
+from .orn import (
+    absolute_error_loss,
+    closest_label_index,
+    label_loss,
+    multi_occlusion_perceptual_loss,
+    select_label,
+    squared_error_loss,
+)
+
+__all__ = [
+    "DEEP3D_LANDMARK_WEIGHT", "DEEP3D_LANDMARK_WEIGHTED", "absolute_error_loss", "closest_label_index",
+    "coefficient_regularizer", "deep3d_landmark_weights", "gamma_loss", "gaussian_photometric_loss",
+    "identity_loss", "label_loss", "landmark_loss", "multi_occlusion_perceptual_loss", "photometric_loss",
+    "reflectance_loss", "select_label", "squared_error_loss",
+]

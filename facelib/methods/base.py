@@ -1,0 +1,195 @@
+"""The method contract: what a trainable method of this book declares, and nothing else.
+
+:func:`facelib.train.train` trains any :class:`Method` without knowing which one it is, and
+:func:`facelib.evaluation.runner.evaluate` evaluates its :meth:`Method.predict`. A method is model
+construction + loss assembly + ``train_step`` + ``predict`` (how to add one: README, "Adding a
+method").
+
+**Hyper-parameters are recorded, not listed.** Every argument a subclass's ``__init__`` receives
+(defaults applied) is captured when the object is built and serialised by :func:`describe` into
+:meth:`Method.hyperparameters`, which the run signature hashes — so a checkpoint never resumes a
+run that was built with other arguments, and nobody has to remember to add a new argument to a
+hand-written list. :meth:`Method.derived_hyperparameters` adds what the arguments alone do not
+fix (e.g. the effective loss weights, which also depend on module constants).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import inspect
+import json
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import FacelibError
+
+
+@dataclasses.dataclass(frozen=True)
+class Prerequisite:
+    """A finished run a method is built from (a teacher): the constructor argument ``argument``
+    takes a trained ``method``; the book trains it in chapter ``chapter`` (its run folder is
+    ``runs/<chapter>/<profile>/<method>``). :mod:`facelib.runs` loads it for the command line."""
+
+    argument: str
+    method: str
+    chapter: str
+
+
+def describe(value, where: str = "value"):
+    """A JSON-able description of a hyper-parameter value, stable across processes.
+
+    Plain values pass through; tuples and lists become lists, dicts keep their keys; dataclasses
+    become dicts; a :class:`Method` (a teacher) is described by the signature of the run it was
+    trained in (``run_signature``) or, untrained, by its own hyper-parameters; a morphable model by
+    its name and coefficient layout; a tensor or array by a digest of its values. Anything else is
+    refused — a value the signature cannot see would let a changed run resume silently.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [describe(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {str(k): describe(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: describe(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value)}
+    if isinstance(value, Method):
+        run = getattr(value, "run_signature", None)
+        return {"method": value.name, "run": run} if run else {"method": value.name, "untrained": value.hyperparameters()}
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
+        return {"array": list(array.shape), "sha256": hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]}
+    info = getattr(value, "info", None)
+    layout = getattr(value, "layout", None)
+    if info is not None and layout is not None and hasattr(layout, "sizes"):  # a MorphableModel
+        return {"model": info.name, "layout": dict(layout.sizes)}
+    raise FacelibError(f"cannot record hyper-parameter {where} of type {type(value).__name__}: give it a plain "
+                       "value, a dataclass or a method, or extend facelib.methods.base.describe")
+
+
+class Method:
+    """Base class of a trainable method.
+
+    A subclass sets :attr:`name`, builds its networks and optimisers in ``__init__`` and registers
+    them in :attr:`nets` / :attr:`optimizers` (fixed helpers — a renderer, a frozen teacher or
+    embedder — go in :attr:`fixed`: moved to the device, never trained), and implements
+    :meth:`train_step` and :meth:`predict`. What it declares:
+
+    * :attr:`views` / :attr:`masks`: the batch keys it trains on (of
+      :class:`facelib.data.folder.FaceFolder`);
+    * :attr:`objectives`: loss key of ``train_step``'s dict → the optimisers that loss steps, in
+      this order (``{"total": ("encoder",)}`` for R-Net; a generator and a discriminator objective
+      for adversarial methods; an EM schedule returns only the current phase's key);
+    * :attr:`prerequisites`: finished runs it is built from (ORN's teachers);
+    * :meth:`batch_items`: training-set items per batch of images (MOPI turns one item into seven).
+    """
+
+    name: ClassVar[str] = "method"
+    views: tuple[str, ...] = ("clean",)
+    masks: tuple[str, ...] = ()
+    objectives: ClassVar[dict[str, tuple[str, ...]]] = {"total": ("encoder",)}
+    prerequisites: ClassVar[tuple[Prerequisite, ...]] = ()
+    #: the signature of the run these weights come from (set by the training loop and the loaders)
+    run_signature: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            if "_arguments" not in self.__dict__:  # the most derived class's call is the record
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                arguments = dict(bound.arguments)
+                arguments.pop(next(iter(signature.parameters)))  # self
+                for p in signature.parameters.values():
+                    if p.kind is inspect.Parameter.VAR_KEYWORD and p.name in arguments:
+                        arguments.update(arguments.pop(p.name))
+                self.__dict__["_arguments"] = arguments
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
+
+    def __init__(self):
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.fixed: dict[str, nn.Module] = {}
+        self.device = torch.device("cpu")
+
+    # -- what a method implements ------------------------------------------------------------
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Losses of one batch: tensors with graphs for the :attr:`objectives` keys; other keys
+        are logged only."""
+        raise NotImplementedError
+
+    def predict(self, images: torch.Tensor) -> torch.Tensor | dict:
+        """``(B, 3, H, W)`` images in [0, 1] → ``(B, layout.total)`` coefficients on the CPU, or a
+        dict with ``"coefficients"`` and optionally ``"mask"`` (``(B, 1, H, W)``, 1 = face)."""
+        raise NotImplementedError
+
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        """Numbers to log on a validation batch (default: none)."""
+        return {}
+
+    def batch_items(self, images: int) -> int:
+        """How many training-set items make a batch of ``images`` images."""
+        return images
+
+    def derived_hyperparameters(self) -> dict:
+        """What changes training beyond the constructor's arguments (default: nothing)."""
+        return {}
+
+    # -- recorded configuration ----------------------------------------------------------------
+    @property
+    def arguments(self) -> dict:
+        """The constructor's arguments as the object was built (defaults applied)."""
+        return dict(self.__dict__.get("_arguments", {}))
+
+    def hyperparameters(self) -> dict:
+        """Everything that changes what training computes, JSON-able: the recorded constructor
+        arguments (through :func:`describe`) and :meth:`derived_hyperparameters`."""
+        args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()}
+        return {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}
+
+    def hyperparameter_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.hyperparameters(), sort_keys=True).encode()).hexdigest()[:16]
+
+    # -- shared plumbing -----------------------------------------------------------------------
+    def to(self, device) -> Method:
+        self.device = torch.device(device)
+        for m in (*self.nets.values(), *self.fixed.values()):
+            m.to(self.device)
+        return self
+
+    def train_mode(self, on: bool = True) -> None:
+        for m in self.nets.values():
+            m.train(on)
+        for m in self.fixed.values():
+            m.eval()
+
+    def state_dict(self) -> dict:
+        return {"nets": {k: unwrap(m).state_dict() for k, m in self.nets.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()}}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        for k, m in self.nets.items():
+            unwrap(m).load_state_dict(state["nets"][k])
+        if optimizers:
+            for k, o in self.optimizers.items():
+                o.load_state_dict(state["optimizers"][k])
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The module inside a DDP / accelerate wrapper (or the module itself)."""
+    return module.module if hasattr(module, "module") and isinstance(module.module, nn.Module) else module
