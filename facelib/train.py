@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import random
 import signal
 import time
@@ -35,13 +34,16 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 import torch
 
+from . import checkpoints
+from .checkpoints import CHECKPOINT, PREVIOUS, CheckpointError, RunLock
 from .errors import FacelibError
 
 if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no method at run time
     from .methods.base import Method
 
-CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+__all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "TrainConfig", "TrainResult", "TrainingInterrupted", "train",
+           "train_on_set", "load_checkpoint", "load_finished", "read_log", "run_signature", "validate"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -137,22 +139,23 @@ def run_signature(method: Method, config: TrainConfig, data: dict) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def save_checkpoint(path: Path, method: Method, step: int, signature: str, finished: bool,
-                    window: dict | None = None, elapsed: float = 0.0) -> None:
-    """Write atomically (temporary file, then rename): an interruption never leaves half a file.
-    ``window`` holds the losses of the steps since the last log line (so the log resumes exactly),
-    ``elapsed`` the training seconds so far (over all resumed segments)."""
+def save_checkpoint(run_dir: Path, method: Method, step: int, signature: str, finished: bool,
+                    window: dict | None = None, elapsed: float = 0.0) -> Path:
+    """Write the run's checkpoint with :func:`facelib.checkpoints.save` (fsynced temporary file,
+    the current checkpoint kept as the previous, then a rename): an interruption never leaves the
+    folder without a loadable checkpoint. ``window`` holds the losses of the steps since the last
+    log line (so the log resumes exactly), ``elapsed`` the training seconds so far (over all resumed
+    segments)."""
     state = {"step": step, "signature": signature, "finished": finished, "method": method.name,
              "state": method.state_dict(), "rng": _rng_state(), "window": window or {}, "elapsed": elapsed,
              "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    return checkpoints.save(run_dir, state)
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """The checkpoint dict (``step``, ``signature``, ``finished``, ``state``, ``rng``)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=False)
+    """The checkpoint dict (``step``, ``signature``, ``finished``, ``state``, ``rng``), loaded without
+    executing pickled code (:func:`facelib.checkpoints.load`)."""
+    return checkpoints.load(path)
 
 
 def load_finished(method: Method, run_dir: str | Path, command: str) -> str:
@@ -163,7 +166,10 @@ def load_finished(method: Method, run_dir: str | Path, command: str) -> str:
     path = Path(run_dir) / CHECKPOINT
     if not path.is_file():
         raise FacelibError(f"no trained {method.name} in {run_dir}; train it first: {command}")
-    ckpt = load_checkpoint(path)
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; train it again: {command}") from None
     if not ckpt["finished"]:
         raise FacelibError(f"the {method.name} run in {run_dir} stopped at step {ckpt['step']}; "
                            f"finish it first: {command}")
@@ -292,7 +298,6 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
         TrainingInterrupted: after SIGINT/SIGTERM, once the checkpoint is saved.
     """
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
     mp = _mixed_precision(config.mixed_precision, config.cpu)
@@ -302,14 +307,32 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
     ckpt_path = run_dir / CHECKPOINT
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir) if main else None
+    if lock is not None:
+        lock.__enter__()
+    try:
+        return _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set,
+                             val_batches, batches, resume, progress)
+    finally:
+        if lock is not None:
+            lock.__exit__(None, None, None)
 
+
+def _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set, val_batches,
+                  batches, resume, progress) -> TrainResult:
+    from tqdm.auto import tqdm
+
+    main = accelerator.is_main_process
     start = 0
-    ckpt = load_checkpoint(ckpt_path) if resume and ckpt_path.is_file() else None
-    if ckpt is not None and ckpt["signature"] != signature:
-        raise FacelibError(
-            f"{ckpt_path} belongs to another run (method, hyper-parameters, data or config differ: "
-            f"signature {ckpt['signature']} ≠ {signature}); use another run folder, or pass "
-            "resume=False to start this one over")
+    found = checkpoints.resumable(run_dir, signature) if resume else checkpoints.Resumable(None, None)
+    ckpt = found.checkpoint
+    if found.skipped and ckpt is not None:
+        note = (f"resuming {method.name} from {found.path.name} (step {ckpt['step']}) because "
+                + "; ".join(found.skipped))
+        print(note)
+        if main:
+            with open(run_dir / LOG, "a") as f:
+                f.write(json.dumps({"step": int(ckpt["step"]), "event": note}) + "\n")
     method.to(accelerator.device)
     if ckpt is not None:
         method.load_state_dict(ckpt["state"])
@@ -353,7 +376,7 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
     def checkpoint(finished: bool) -> None:
         accelerator.wait_for_everyone()
         if main:
-            save_checkpoint(ckpt_path, method, step, signature, finished, window, time.perf_counter() - started)
+            save_checkpoint(run_dir, method, step, signature, finished, window, time.perf_counter() - started)
 
     def write(entry: dict) -> None:
         if log_file is not None:

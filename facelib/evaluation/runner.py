@@ -244,7 +244,7 @@ def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict, 
 
     Returns ``{condition: {metric: summary}}`` with :func:`render_metrics`' numbers (landmark ME and per-axis MSE in
     px of a 224 px crop, ME ÷ size, histogram dissimilarity against the clean image) — the shape
-    of :func:`evaluate`'s ``views``, so :func:`facelib.results.metrics_table` prints it.
+    of :func:`evaluate`'s ``views``, so :func:`facelib.evaluation.tables.metrics_table` prints it.
     """
     from tqdm.auto import tqdm
 
