@@ -64,13 +64,23 @@ def load(path: str | Path) -> dict:
             reason = ("it holds an object that is not a tensor, number or container "
                       f"({_unsupported_global(str(err))}); facelib refuses to execute pickled code")
         else:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else "no details"
-            reason = f"damaged or truncated ({type(err).__name__}: {first[:200]})"
+            reason = f"damaged or truncated ({_cause(err)})"
         raise CheckpointError(f"{path}: not loadable — {reason}") from None
     missing = [k for k in FIELDS if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: not a facelib checkpoint (missing {', '.join(missing)})")
     return ckpt
+
+
+def _cause(err: Exception) -> str:
+    """The informative part of a load error: torch wraps every weights-only failure in a paragraph
+    (that even suggests ``weights_only=False``); the unpickler's own words follow its marker."""
+    text = str(err).strip()
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        text = text.split(marker, 1)[1].strip()
+    first = text.splitlines()[0].strip() if text else "no details"
+    return f"{type(err).__name__}: {first[:200]}"
 
 
 def _unsupported_global(message: str) -> str:
