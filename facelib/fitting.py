@@ -67,6 +67,10 @@ def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: 
         total.backward()
         opt.step()
         sched.step()
+        bounds = renderer.model.expression_range()
+        if bounds is not None:  # projected gradient: blendshape weights stay in their declared range
+            with torch.no_grad():
+                blocks["exp"].clamp_(*bounds)
         history.append({"step": step, "total": total.item(), "photometric": l_photo.item(),
                         "landmark": l_lm.item(), "regularizer": l_reg.item()})
         if callback is not None:

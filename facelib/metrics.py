@@ -220,20 +220,25 @@ def albedo_bleeding(model, coeffs_occluded: torch.Tensor, coeffs_clean: torch.Te
 
     * ``shift`` = ``|ΔA|`` — how much the skin colour changed (albedo units, 0-1 scale);
     * ``toward`` = ``cos(ΔA, ΔI)`` — 1 when the skin moved straight toward the occluder's colour,
-      0 when unrelated (NaN when no occluder pixel lies in the face).
+      0 when unrelated (NaN when no occluder pixel lies in the face);
+    * ``shift_lit``, ``toward_lit`` — the same for the lit skin colour (:func:`lit_skin_colour`),
+      which also counts colour that leaked into the estimated light.
 
     Args:
         model: the :class:`~facelib.morphable.MorphableModel` (albedo and skin weights).
         coeffs_occluded, coeffs_clean: ``(B, total)`` predictions for the two views.
         occluded, clean: ``(B, 3, H, W)`` images; occluder_in_face: ``(B, 1, H, W)`` mask.
     """
-    d_albedo = skin_albedo(model, coeffs_occluded) - skin_albedo(model, coeffs_clean)  # (B, 3)
     m = occluder_in_face.to(occluded)
     area = m.sum((1, 2, 3))
     d_image = ((occluded - clean) * m).sum((2, 3)) / area.clamp_min(1.0)[:, None]
-    toward = F.cosine_similarity(d_albedo.double(), d_image.double(), dim=-1, eps=1e-12)
-    toward = torch.where(area > 0, toward, torch.full_like(toward, float("nan")))
-    return {"shift": d_albedo.norm(dim=-1), "toward": toward}
+    out = {}
+    for suffix, colour in (("", skin_albedo), ("_lit", lit_skin_colour)):
+        d = colour(model, coeffs_occluded) - colour(model, coeffs_clean)  # (B, 3)
+        toward = F.cosine_similarity(d.double(), d_image.double(), dim=-1, eps=1e-12)
+        out[f"shift{suffix}"] = d.norm(dim=-1)
+        out[f"toward{suffix}"] = torch.where(area > 0, toward, torch.full_like(toward, float("nan")))
+    return out
 
 
 def skin_albedo(model, coeffs: torch.Tensor) -> torch.Tensor:
@@ -242,6 +247,21 @@ def skin_albedo(model, coeffs: torch.Tensor) -> torch.Tensor:
     w = model.skin[None, :, None].to(coeffs)
     albedo = model.albedo(model.layout.split(coeffs)["tex"])
     return (albedo * w).sum(1) / w.sum(1)
+
+
+def lit_skin_colour(model, coeffs: torch.Tensor) -> torch.Tensor:
+    """``(B, 3)`` mean RGB of the *shaded* skin (albedo × SH irradiance of the predicted light,
+    normals of the predicted shape in camera space), weighted by ``model.skin``: the skin colour a
+    viewer sees. An occluder's colour can leak into the light (``γ``) instead of the albedo; this
+    counts both."""
+    from .camera import rotate_directions
+    from .lighting import shade
+
+    c = model.layout.split(coeffs)
+    normals = rotate_directions(model.vertex_normals(model.shape(c["id"], c["exp"])), c["angle"])
+    colours = shade(model.albedo(c["tex"]), normals, c["gamma"])
+    w = model.skin[None, :, None].to(coeffs)
+    return (colours * w).sum(1) / w.sum(1)
 
 
 def albedo_colour_change(model, coeffs_by_colour: torch.Tensor, coeffs_clean: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -254,6 +274,8 @@ def albedo_colour_change(model, coeffs_by_colour: torch.Tensor, coeffs_clean: to
     * ``change`` ``(C, B)`` = ``|A_c − A_0|`` — how far each colour moved the skin tone;
     * ``spread`` ``(B,)`` = mean over colours of ``|A_c − mean_c A_c|`` — how much the skin tone
       depends on the occluder's colour (0 = invariant);
+    * ``change_lit``, ``spread_lit``: the same for the lit skin colour (:func:`lit_skin_colour`),
+      which also counts colour that leaked into the estimated light;
     * ``albedo`` ``(C, B, 3)`` = ``A_c``, and ``clean`` ``(B, 3)`` = ``A_0`` (for figures).
 
     Args:
@@ -264,8 +286,12 @@ def albedo_colour_change(model, coeffs_by_colour: torch.Tensor, coeffs_clean: to
     c, b, p = coeffs_by_colour.shape
     albedo = skin_albedo(model, coeffs_by_colour.reshape(c * b, p)).reshape(c, b, 3)
     clean = skin_albedo(model, coeffs_clean)
+    lit = lit_skin_colour(model, coeffs_by_colour.reshape(c * b, p)).reshape(c, b, 3)
+    lit_clean = lit_skin_colour(model, coeffs_clean)
     return {"change": (albedo - clean[None]).norm(dim=-1),
             "spread": (albedo - albedo.mean(0, keepdim=True)).norm(dim=-1).mean(0),
+            "change_lit": (lit - lit_clean[None]).norm(dim=-1),
+            "spread_lit": (lit - lit.mean(0, keepdim=True)).norm(dim=-1).mean(0),
             "albedo": albedo, "clean": clean}
 
 

@@ -104,6 +104,21 @@ class MorphableModel(nn.Module):
             normals = normals.index_add(1, tri[:, k], face_n)
         return torch.nn.functional.normalize(normals, dim=-1, eps=1e-12)
 
+    def expression_range(self) -> tuple[float, float] | None:
+        """The declared range of the expression weights: ``(0, 1)`` for blendshape weights
+        (``expression_prior == "unit_interval"``, ICT), ``None`` for Gaussian PCA modes (BFM)."""
+        return (0.0, 1.0) if self.info.expression_prior == "unit_interval" else None
+
+    def in_range(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """``coeffs`` ``(..., total)`` with every block clamped into its declared range (only the
+        expression block of a blendshape model has one). Differentiable inside the range, like a
+        ReLU at the bounds: a network's head or a fit can never predict a negative blendshape."""
+        bounds = self.expression_range()
+        if bounds is None:
+            return coeffs
+        exp = self.layout.slices()["exp"]
+        return torch.cat([coeffs[..., :exp.start], coeffs[..., exp].clamp(*bounds), coeffs[..., exp.stop:]], -1)
+
     def landmark_points(self, vertices: torch.Tensor) -> torch.Tensor:
         """The 68 landmark vertices ``(B, 68, 3)``."""
         return vertices[:, self.landmarks]

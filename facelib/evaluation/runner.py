@@ -32,6 +32,7 @@ noisy views, ``by_kind`` repeats the means per occluder / noise type.
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -66,17 +67,37 @@ def as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
     return out, None
 
 
+def rounded(values: torch.Tensor) -> list:
+    """Per-face values for the JSON file: 6 significant digits, NaN as null."""
+    return [float(f"{x:.6g}") if math.isfinite(x) else None for x in values.tolist()]
+
+
 class Collector:
-    """Per-view lists of per-image values (and pooled per-point values), with their group keys."""
+    """Per-view values of every metric: per image (one value per face) or pooled (many values per
+    face, e.g. per vertex, with the face's mean kept separately), their occluder / noise kinds and
+    the faces' indices — so that :mod:`facelib.stats` can compare methods face by face."""
 
     def __init__(self):
         self.values = defaultdict(lambda: defaultdict(list))
+        self.per_face = defaultdict(lambda: defaultdict(list))
+        self.faces = defaultdict(list)
         self.kinds = defaultdict(list)
 
-    def add(self, view: str, name: str, values) -> None:
-        self.values[view][name].append(torch.as_tensor(values, dtype=torch.float64).detach().cpu().flatten())
+    def add_faces(self, view: str, indices) -> None:
+        """Declare the faces (dataset indices) whose values the next :meth:`add` calls of ``view`` bring."""
+        self.faces[view] += [int(i) for i in indices]
+
+    def add(self, view: str, name: str, values, per_face=None) -> None:
+        """``values``: one per face, or pooled values (then ``per_face`` gives one per face)."""
+        v = torch.as_tensor(values, dtype=torch.float64).detach().cpu().flatten()
+        self.values[view][name].append(v)
+        self.per_face[view][name].append(v if per_face is None else
+                                         torch.as_tensor(per_face, dtype=torch.float64).detach().cpu().flatten())
 
     def report(self, per_image: dict[str, bool]) -> dict:
+        """``{view: {metric: summary, …, "by_kind": {kind: {metric: mean}}, "faces": [index, …],
+        "per_face": {metric: [value per face]}}}``; ``summary`` pools every value (as NoW pools
+        scan points), ``per_face`` is what paired comparisons resample."""
         out = {}
         for view, table in self.values.items():
             row = {name: M.summary(torch.cat(chunks)) for name, chunks in table.items()}
@@ -91,6 +112,11 @@ class Collector:
                         sel = torch.tensor([k == kind for k in kinds])
                         groups[kind][name] = M.summary(v[sel])["mean"]
                 row["by_kind"] = dict(groups)
+            faces = self.faces.get(view, [])
+            per_face = {name: torch.cat(chunks) for name, chunks in self.per_face[view].items()}
+            if faces:
+                row["faces"] = faces
+                row["per_face"] = {name: rounded(v) for name, v in per_face.items() if len(v) == len(faces)}
             out[view] = row
         return out
 
@@ -153,6 +179,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                 coeffs, seg = preds[v]
                 coeffs = coeffs.detach().float().cpu()
                 image = batch[v]
+                col.add_faces(v, idx)
                 out = renderer(coeffs, background=image)
                 out.image = out.image.clamp(0, 1)  # what a viewer sees; shading may overshoot
                 region = out.mask
@@ -182,14 +209,16 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                 if truth_v is not None:
                     split_c = model.layout.split(coeffs)
                     pred_v = model.shape(split_c["id"], split_c["exp"]).double()
-                    col.add(v, "shape_v2v_mm", M.vertex_error(pred_v, truth_v, mm))
+                    v2v = M.vertex_error(pred_v, truth_v, mm)
+                    col.add(v, "shape_v2v_mm", v2v, per_face=v2v.mean(1))
+                    s2m = []
                     for b in range(len(idx)):
                         rng = np.random.default_rng(int(idx[b]))  # same points for every view
                         pick = rng.choice(truth_v.shape[1], min(scan_points, truth_v.shape[1]), replace=False)
-                        d = M.scan_to_mesh(truth_v[b, pick].numpy(), truth_v[b, now_lm].numpy(),
-                                           pred_v[b].numpy(), faces, pred_v[b, now_lm].numpy(), mm,
-                                           iterations=icp_iterations)
-                        col.add(v, "shape_s2m_mm", d)
+                        s2m.append(M.scan_to_mesh(truth_v[b, pick].numpy(), truth_v[b, now_lm].numpy(),
+                                                  pred_v[b].numpy(), faces, pred_v[b, now_lm].numpy(), mm,
+                                                  iterations=icp_iterations))
+                    col.add(v, "shape_s2m_mm", np.concatenate(s2m), per_face=[d.mean() for d in s2m])
     seconds = time.perf_counter() - started
     report = col.report(per_image={"shape_v2v_mm": False, "shape_s2m_mm": False})
     if not has_mask:
@@ -231,6 +260,7 @@ def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, s
         coeffs = as_prediction(predict(shown))[0].detach().float().cpu()
         out = renderer(coeffs, background=shown)
     out.image = out.image.clamp(0, 1)
+    col.add_faces(name, indices)
     for metric, values in render_metrics(out, landmarks.double(), clean, clean.shape[-1]).items():
         col.add(name, metric, values)
 
@@ -321,18 +351,23 @@ def split_batches(root, split: str, limit: int | None, views, masks=(), batch_si
 def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test", limit: int | None = None,
                     model=None, batch_size: int = 32) -> dict:
     """:func:`facelib.metrics.albedo_bleeding` of ``predict`` over a split whose samples have
-    clean and occluded views: ``{"shift": summary, "toward": summary, "images": n}``."""
+    clean and occluded views: ``{"shift" | "toward" | "shift_lit" | "toward_lit": summary,
+    "images": n, "faces": [index], "per_face": {key: [value per face]}}``."""
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
-    shift, toward = [], []
+    keys = ("shift", "toward", "shift_lit", "toward_lit")
+    values, faces = {k: [] for k in keys}, []
     with torch.no_grad():
         for b in loader:
             out = M.albedo_bleeding(model, as_prediction(predict(b["occluded"]))[0].float().cpu(),
                                     as_prediction(predict(b["clean"]))[0].float().cpu(), b["occluded"], b["clean"],
                                     b["face_mask"] * b["occluder_mask"])
-            shift.append(out["shift"])
-            toward.append(out["toward"])
-    return {"shift": M.summary(torch.cat(shift)), "toward": M.summary(torch.cat(toward)), "images": n}
+            for k in keys:
+                values[k].append(out[k])
+            faces += b["index"].tolist()
+    cat = {k: torch.cat(v) for k, v in values.items()}
+    return {**{k: M.summary(v) for k, v in cat.items()}, "images": n, "faces": faces,
+            "per_face": {k: rounded(v) for k, v in cat.items()}}
 
 
 def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",

@@ -5,6 +5,10 @@ table or re-derives a relative change.
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..stats import Interval, mean_interval, paired_change, paired_difference
+
 #: how a metric is labelled and printed in tables: key → (label, format, lower is better)
 METRIC_LABELS = {
     "landmark_me": ("landmark ME (px@224)", "{:.2f}", True),
@@ -27,9 +31,11 @@ METRIC_LABELS = {
 
 def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[str],
                   std: bool = False, kind: str | None = None, labels: dict[str, str] | None = None,
-                  section: str = "views") -> str:
+                  section: str = "views", interval: bool = True) -> str:
     """A Markdown table of ``metrics[method]["views"][view]`` (as :func:`facelib.evaluation.runner.evaluate`
-    writes them): one row per method, one column per metric, the best value of each column bold.
+    writes them): one row per method, one column per metric, each cell the mean over test faces and
+    its 95 % bootstrap interval; the best mean of each column bold (bold says "best estimate", not
+    "significantly best": compare pairs with :func:`change_against`).
 
     Args:
         metrics: the ``metrics`` dict of a ``metrics.json``.
@@ -37,6 +43,8 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
         view: ``clean`` | ``occluded`` | ``noisy``.
         columns: metric keys (see :data:`METRIC_LABELS`); missing ones print as "–".
         std: append ``± std``.
+        interval: append the 95 % bootstrap interval of the mean over faces, ``[low, high]`` (where
+            the file holds per-face values).
         kind: report the mean over one occluder / noise kind (``by_kind``) instead of the view.
         section: the key under each method that holds the views (``"conditions"`` for
             :func:`facelib.evaluation.runner.occlusion_conditions` results).
@@ -48,6 +56,12 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
             return (v, None) if v is not None else (None, None)
         s = row.get(col)
         return (s["mean"], s.get("std")) if s else (None, None)
+
+    def ci(method, col, fmt):
+        if not interval or kind is not None or col not in metrics[method][section].get(view, {}).get("per_face", {}):
+            return ""
+        iv = interval_of(metrics, method, view, col, section)
+        return f" [{fmt.format(iv.low)}, {fmt.format(iv.high)}]"
 
     best = {}
     for col in columns:
@@ -66,7 +80,7 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
                 cells.append("–")
                 continue
             fmt = METRIC_LABELS.get(col, ("", "{:.3g}", True))[1]
-            text = fmt.format(mean) + (f" ± {fmt.format(sd)}" if std and sd is not None else "")
+            text = fmt.format(mean) + (f" ± {fmt.format(sd)}" if std and sd is not None else "") + ci(m, col, fmt)
             cells.append(f"**{text}**" if len(methods) > 1 and mean == best.get(col) else text)
         lines.append(f"| {(labels or {}).get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -75,7 +89,8 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
 def degradation_table(metrics: dict, methods: list[str], columns: list[str], views=("occluded", "noisy"),
                       base: str = "clean", labels: dict[str, str] | None = None) -> str:
     """A Markdown table of how much worse each method gets on ``views`` than on ``base``: one row
-    per (method, view), each cell ``value (+x %)`` relative to the same method's ``base`` value."""
+    per (method, view), each cell ``value (+x % [low, high])`` relative to the same method's
+    ``base`` value on the same faces, with the paired 95 % bootstrap interval of the change."""
     head = [METRIC_LABELS.get(c, (c,))[0] for c in columns]
     lines = ["| method | input | " + " | ".join(head) + " |", "|---|---|" + "---:|" * len(columns)]
     for m in methods:
@@ -88,7 +103,13 @@ def degradation_table(metrics: dict, methods: list[str], columns: list[str], vie
                     cells.append("–")
                     continue
                 fmt = METRIC_LABELS.get(col, ("", "{:.3g}", True))[1]
-                change = "" if view == base or not b["mean"] else f" ({100 * (v['mean'] / b['mean'] - 1):+.0f} %)"
+                change = ""
+                if view != base and b["mean"]:
+                    try:
+                        iv = change_between(metrics, m, view, base, col)
+                        change = f" ({iv.estimate:+.0f} % [{iv.low:+.0f}, {iv.high:+.0f}])"
+                    except KeyError:  # means only (an older file): the change without its interval
+                        change = f" ({relative_change(v['mean'], b['mean']):+.0f} %)"
                 cells.append(fmt.format(v["mean"]) + change)
             lines.append(f"| {(labels or {}).get(m, m)} | {view} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -121,12 +142,49 @@ def relative_change(value: float, base: float) -> float:
     return 100.0 * (value / base - 1.0)
 
 
-def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> float:
-    """:func:`relative_change` of one method's ``metric`` on ``view`` against the same method's
-    ``base`` view (e.g. occluded against clean), in per cent."""
-    return relative_change(mean_of(metrics, method, view, metric, section), mean_of(metrics, method, base, metric, section))
+def per_face(metrics: dict, method: str, view: str, metric: str, section: str = "views") -> dict[int, float]:
+    """``{face index: value}`` of one method's ``metric`` on ``view`` (what the runner stores under
+    ``per_face``), with an error naming what is missing."""
+    row = metrics[method][section].get(view, {})
+    if "per_face" not in row or metric not in row["per_face"]:
+        raise KeyError(f"no per-face {metric!r} for method {method!r}, {section} {view!r}; re-run its evaluation "
+                       "with this facelib (older metrics files hold means only)")
+    return {int(i): (float("nan") if v is None else float(v)) for i, v in zip(row["faces"], row["per_face"][metric],
+                                                                              strict=True)}
 
 
-def change_against(metrics: dict, method: str, other: str, view: str, metric: str, section: str = "views") -> float:
-    """:func:`relative_change` of ``method``'s ``metric`` against ``other``'s on the same view."""
-    return relative_change(mean_of(metrics, method, view, metric, section), mean_of(metrics, other, view, metric, section))
+def _pair(x: dict[int, float], y: dict[int, float], what: str) -> tuple[np.ndarray, np.ndarray]:
+    common = sorted(set(x) & set(y))
+    if not common:
+        raise KeyError(f"{what}: the two sides share no face")
+    return np.array([x[i] for i in common]), np.array([y[i] for i in common])
+
+
+def interval_of(metrics: dict, method: str, view: str, metric: str, section: str = "views") -> Interval:
+    """The mean of ``metric`` over the faces with its 95 % bootstrap interval."""
+    return mean_interval(list(per_face(metrics, method, view, metric, section).values()))
+
+
+def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:
+    """One method's ``metric`` on ``view`` relative to its ``base`` view (e.g. occluded against clean)
+    in per cent, with the paired bootstrap interval over the faces both views share."""
+    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, method, base, metric, section),
+                 f"{method} {view} vs {base}")
+    return paired_change(a, b)
+
+
+def change_against(metrics: dict, method: str, other: str, view: str, metric: str, section: str = "views") -> Interval:
+    """``method``'s ``metric`` relative to ``other``'s on the same faces of ``view``, in per cent,
+    with the paired bootstrap interval."""
+    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
+                 f"{method} vs {other} on {view}")
+    return paired_change(a, b)
+
+
+def difference_against(metrics: dict, method: str, other: str, view: str, metric: str,
+                       section: str = "views") -> Interval:
+    """``mean(method) − mean(other)`` of ``metric`` on the same faces of ``view`` (in the metric's
+    unit), with the paired bootstrap interval."""
+    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
+                 f"{method} vs {other} on {view}")
+    return paired_difference(a, b)

@@ -66,7 +66,9 @@ def coefficient_regularizer(coeffs: dict[str, torch.Tensor], w_id: float = 1.0, 
                             w_tex: float = 1.7e-2) -> torch.Tensor:
     """Coefficient prior (Deng et al. 2019, Deep3D, Eq. (6)): ``ω_α||α||² + ω_β||β||² + ω_δ||δ||²``.
 
-    Weights default to Deep3D's (1.0, 0.8, 1.7e-2); mean over the batch.
+    Weights default to Deep3D's reference code (``w_id = 1.0``, ``w_exp = 0.8``, ``w_tex = 1.7e-2``),
+    with which the published model was trained; the paper's text after Eq. (6) gives
+    ``ω_δ = 1.7e-3``. Mean over the batch.
     """
     reg = (w_id * coeffs["id"].square().sum(-1) + w_exp * coeffs["exp"].square().sum(-1)
            + w_tex * coeffs["tex"].square().sum(-1))

@@ -14,7 +14,7 @@ make an R-Net robust to occluders without any occlusion labels.
 
 Where the paper leaves a choice, this module takes one and says so (DESIGN-NOTES 16, chapter 6):
 the occluders are ORN's own patterns (:data:`facelib.occlusion.ORN`) with random colours, a clean
-sample has probability 1/4 in SOPI, MOPI predicts the mean of its heads for a single image, and
+sample has probability 3/4 in SOPI (Sec. 4: a quarter of the training images are occluded), MOPI predicts the mean of its heads for a single image, and
 Eq. (7) is minimised as ``1 − similarity``.
 """
 
@@ -27,7 +27,7 @@ import torch
 from .. import losses, occlusion, recognition
 from ..errors import FacelibError
 from ..morphable import MorphableModel
-from .base import Prerequisite
+from .base import Prerequisite, unwrap
 from .regressor import EncoderConfig, Regressor
 
 #: ORN's artificial training occluders: squares (DSOFI, DHOFI, SHOFI) and random patterns
@@ -36,6 +36,8 @@ SOPI_LOSSES = {"se": losses.squared_error_loss, "l1": losses.absolute_error_loss
 #: Eq. (9): x1 = 0.2 for L_perc, x2 = 0.8 for L_label
 MOPI_WEIGHTS = {"perceptual": 0.2, "label": 0.8}
 VARIANTS = 7  # occluded images per identity (Sec. 3.2.1)
+BACKGROUND = 0.5  # the constant grey behind renders whose features MOPI compares
+GRADIENT_EVERY = 10  # MOPI logs each term's gradient norm every this many steps
 
 
 def _seeds(n: int) -> torch.Tensor:
@@ -62,7 +64,8 @@ class SOPI(Regressor):
             builds a SOPI for prediction only (e.g. to load a finished run).
         loss: ``"se"`` (Eq. 6) or ``"l1"`` (Fig. 6 ablation).
         occluders: occluder kinds drawn for occluded samples.
-        p_clean: probability that a training sample is shown unoccluded.
+        p_clean: probability that a training sample is shown unoccluded — 3/4 from the paper's
+            Sec. 4 ("we extract a quarter of the images … and occlude these": ~45K of ~181K).
     """
 
     name = "sopi"
@@ -70,7 +73,7 @@ class SOPI(Regressor):
     prerequisites = (Prerequisite("teacher", "rnet", "05_baselines"),)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
-                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.25):
+                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.75):
         super().__init__(model, encoder)
         if loss not in SOPI_LOSSES:
             raise FacelibError(f"unknown SOPI loss {loss!r}; choose one of {sorted(SOPI_LOSSES)}")
@@ -88,7 +91,7 @@ class SOPI(Regressor):
         if "teacher" not in self.fixed:
             raise FacelibError("this SOPI was built without a teacher (teacher=None: for prediction only); "
                                "pass the trained R-Net to train it")
-        return self.fixed["teacher"](self._input(clean, self.teacher_size)).float()
+        return self.model.in_range(self.fixed["teacher"](self._input(clean, self.teacher_size)).float())
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         clean = batch["clean"]
@@ -116,8 +119,12 @@ class MOPI(Regressor):
         occluders: occluder kinds of the random patterns.
         init_from_sopi: start from SOPI's weights (every head = SOPI's head) instead of random ones
             — the paper starts both networks from ImageNet weights, which are not available offline;
-            from random weights a batch of ⌊16/7⌋ = 2 faces does not get MOPI off the mean face in a
-            cpu budget (measured: validation landmark ME 15.0 px after 900 steps, the mean face's 16.4).
+            from random weights a batch of ⌊16/7⌋ = 2 faces may not get MOPI off the mean face in a
+            cpu budget (to measure it: ``python -m facelib train --method mopi --profile cpu --set
+            init_from_sopi=false``).
+        weights: overrides of Eq. (9)'s weights :data:`MOPI_WEIGHTS` (0.2 for ``perceptual``, 0.8 for
+            ``label``, on the raw terms — the paper's weighting, which the chapter uses; the logged
+            ``grad_<term>`` show how hard each term pulls under it).
     """
 
     name = "mopi"
@@ -128,7 +135,7 @@ class MOPI(Regressor):
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, sopi: SOPI | None,
                  losses_used=("perceptual", "label"), variants: int = VARIANTS, embedder: str = "dlib",
-                 occluders=TRAIN_OCCLUDERS, init_from_sopi: bool = True):
+                 occluders=TRAIN_OCCLUDERS, init_from_sopi: bool = True, weights: dict | None = None):
         super().__init__(model, encoder, heads=variants)
         losses_used = (losses_used,) if isinstance(losses_used, str) else tuple(losses_used)
         unknown = set(losses_used) - set(MOPI_WEIGHTS)
@@ -142,7 +149,7 @@ class MOPI(Regressor):
         if self.init_from_sopi and sopi is not None:
             self._start_from(sopi, int(variants))
         self.losses_used = tuple(k for k in MOPI_WEIGHTS if k in losses_used)
-        self.weights = {k: MOPI_WEIGHTS[k] for k in self.losses_used}
+        self.weights = {k: {**MOPI_WEIGHTS, **(weights or {})}[k] for k in self.losses_used}
         self.variants, self.occluders = int(variants), tuple(occluders)
         self.embedder_name = embedder
         self.fixed["embedder"] = _frozen(recognition.load(embedder, allow_download=False))
@@ -172,15 +179,22 @@ class MOPI(Regressor):
 
     def heads(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, variants, total)``: every head's coefficients for every image."""
-        return self.nets["encoder"](self._input(images)).float().view(len(images), self.variants, self.layout.total)
+        raw = self.nets["encoder"](self._input(images)).float().view(len(images), self.variants, self.layout.total)
+        return self.model.in_range(raw)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """For one image at a time (no group position): the mean of the heads' coefficients."""
         return self.heads(images).mean(1)
 
-    def _features(self, coeffs: torch.Tensor, background: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        render = self.renderer(coeffs, background=background).image
-        return self.fixed["embedder"].embed(render, landmarks)
+    def _features(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """Face-recognition features of the renders of ``coeffs`` ``(N, P)`` alone: the face over a
+        constant grey background, each chip cut at the render's own (predicted) landmarks. The
+        features see only the predicted face — a render pasted over the photo with chips at the
+        photo's landmarks would let a shrunk or displaced face "look like" the photo, a degenerate
+        minimum of Eq. (7) and a bias of Eq. (8)."""
+        size = self.renderer.image_size
+        out = self.renderer(coeffs, background=coeffs.new_full((len(coeffs), 3, size, size), BACKGROUND))
+        return self.fixed["embedder"].embed(out.image, out.landmarks)
 
     @torch.no_grad()
     def label_candidates(self, clean: torch.Tensor, landmarks: torch.Tensor, occluded: torch.Tensor) -> dict:
@@ -190,8 +204,8 @@ class MOPI(Regressor):
         if "sopi" not in self.fixed:
             raise FacelibError("this MOPI has no SOPI labels (built with sopi=None, or without the label loss)")
         n, w, p = len(clean), self.variants, self.layout.total
-        v_s = self.fixed["sopi"](self._input(occluded, self.sopi_size)).float()
-        f_s = self._features(v_s, clean.repeat_interleave(w, 0), landmarks.repeat_interleave(w, 0)).view(n, w, -1)
+        v_s = self.model.in_range(self.fixed["sopi"](self._input(occluded, self.sopi_size)).float())
+        f_s = self._features(v_s).view(n, w, -1)
         f = self.fixed["embedder"].embed(clean, landmarks)
         v_s = v_s.view(n, w, p)
         chosen = losses.closest_label_index(f_s, f)
@@ -213,7 +227,20 @@ class MOPI(Regressor):
             candidates = self.label_candidates(clean, lm, shown.images)
             terms["label"] = losses.label_loss(candidates["label"], v_m)
         if "perceptual" in self.weights:
-            feats = self._features(v_m.reshape(n * w, p), rep_clean, rep_lm).view(n, w, -1)
+            feats = self._features(v_m.reshape(n * w, p)).view(n, w, -1)
             terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
         total = sum(self.weights[k] * v for k, v in terms.items())
-        return {"total": total, **{k: v.detach() for k, v in terms.items()}}
+        self._calls = getattr(self, "_calls", 0) + 1
+        grads = self.gradient_norms(terms) if self._calls % GRADIENT_EVERY == 1 else {}
+        return {"total": total, **{k: v.detach() for k, v in terms.items()}, **grads}
+
+    def gradient_norms(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``grad_<term>``: the norm of each *weighted* term's gradient with respect to the heads'
+        weights (the layer every term reaches). Table 7 compares configurations whose terms differ
+        in scale by orders of magnitude; these say how hard each one actually pulls."""
+        head = unwrap(self.nets["encoder"]).head.weight
+        out = {}
+        for k, v in terms.items():
+            (g,) = torch.autograd.grad(self.weights[k] * v, head, retain_graph=True, allow_unused=True)
+            out[f"grad_{k}"] = torch.zeros(()) if g is None else g.norm().detach()
+        return out

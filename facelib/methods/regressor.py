@@ -82,8 +82,9 @@ class Regressor(Method):
         return images
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Coefficients ``(B, layout.total)`` in float32 (the network may run in mixed precision)."""
-        return self.nets["encoder"](self._input(images)).float()
+        """Coefficients ``(B, layout.total)`` in float32 (the network may run in mixed precision),
+        each block in the model's declared range (:meth:`MorphableModel.in_range`)."""
+        return self.model.in_range(self.nets["encoder"](self._input(images)).float())
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:

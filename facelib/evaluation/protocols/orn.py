@@ -24,6 +24,7 @@ from ..runner import (
     condition_seeds,
     model_for,
     occlusion_conditions,
+    rounded,
     score_condition,
     split_batches,
 )
@@ -78,8 +79,9 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     the same ``kind`` occluder (geometry fixed per face) in every colour of ``colours`` (default
     :data:`SWEEP_COLOURS`); :func:`facelib.metrics.albedo_colour_change` of the predictions.
 
-    Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "skin_tone":
-    {name: mean RGB}, "clean_tone": mean RGB, "images": n}``.
+    Returns ``{"colours": {name: rgb}, "change": {name: summary}, "spread": summary, "change_lit",
+    "spread_lit" (the same for the lit skin colour), "skin_tone": {name: mean RGB}, "clean_tone":
+    mean RGB, "images": n, "faces": [index], "per_face": {"spread", "spread_lit": [per face]}}``.
     """
     colours = SWEEP_COLOURS if colours is None else colours
     model = model or model_for(read_index(root))
@@ -88,9 +90,10 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     def coefficients(images):
         return as_prediction(predict(images))[0].float().cpu()
 
-    clean_c, by_colour = [], []
+    clean_c, by_colour, faces = [], [], []
     with torch.no_grad():
         for b in loader:
+            faces += b["index"].tolist()
             seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
             clean_c.append(coefficients(b["clean"]))
             by_colour.append(torch.stack([
@@ -101,8 +104,11 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     return {"colours": {k: list(v) for k, v in colours.items()},
             "change": {k: M.summary(out["change"][i]) for i, k in enumerate(names)},
             "spread": M.summary(out["spread"]),
+            "change_lit": {k: M.summary(out["change_lit"][i]) for i, k in enumerate(names)},
+            "spread_lit": M.summary(out["spread_lit"]),
             "skin_tone": {k: out["albedo"][i].mean(0).tolist() for i, k in enumerate(names)},
-            "clean_tone": out["clean"].mean(0).tolist(), "images": n}
+            "clean_tone": out["clean"].mean(0).tolist(), "images": n, "faces": faces,
+            "per_face": {"spread": rounded(out["spread"]), "spread_lit": rounded(out["spread_lit"])}}
 
 
 @torch.no_grad()
@@ -133,6 +139,8 @@ def label_choice(mopi, root, *, split: str = "test", limit: int | None = None, s
         best_me.append(me.min(1).values)
         mean_me.append(me.mean(1))
         hits.append((c["chosen"].cpu() == me.argmin(1)).double())
-    return {"chosen": M.summary(torch.cat(chosen_me)), "best": M.summary(torch.cat(best_me)),
+    per_face = {"chosen": rounded(torch.cat(chosen_me)), "best": rounded(torch.cat(best_me)),
+                "mean": rounded(torch.cat(mean_me))}
+    return {"per_face": per_face, "chosen": M.summary(torch.cat(chosen_me)), "best": M.summary(torch.cat(best_me)),
             "mean": M.summary(torch.cat(mean_me)), "p_best": float(torch.cat(hits).mean()), "chance": 1.0 / w,
             "faces": n}
