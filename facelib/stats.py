@@ -76,17 +76,19 @@ def _paired(a, b, name: str) -> tuple[np.ndarray, np.ndarray]:
     if a.shape != b.shape:
         raise FacelibError(f"{name}: paired values need the same faces ({a.size} vs {b.size} values)")
     keep = np.isfinite(a) & np.isfinite(b)  # a face counts only where both have a value
-    if not keep.any():
-        raise FacelibError(f"{name}: no face has a finite value for both")
     return a[keep], b[keep]
 
 
+NO_DATA = Interval(float("nan"), float("nan"), float("nan"), 0)  # verdict: undecided
+
+
 def mean_interval(values, *, level: float = LEVEL, resamples: int = RESAMPLES, seed: int = 0) -> Interval:
-    """The mean of per-face ``values`` with its bootstrap interval (NaN values are dropped)."""
+    """The mean of per-face ``values`` with its bootstrap interval (NaN values are dropped;
+    :data:`NO_DATA` when none is left)."""
     v = _values(values, "mean_interval")
     v = v[np.isfinite(v)]
     if v.size == 0:
-        raise FacelibError("mean_interval: no finite values")
+        return NO_DATA
     means = v[_indices(v.size, resamples, seed)].mean(1)
     return _interval(v.mean(), means, v.size, level)
 
@@ -95,6 +97,8 @@ def paired_difference(a, b, *, level: float = LEVEL, resamples: int = RESAMPLES,
     """``mean(a) − mean(b)`` over the same faces (``a[i]`` and ``b[i]`` measure face ``i``), with
     its paired bootstrap interval."""
     a, b = _paired(a, b, "paired_difference")
+    if a.size == 0:
+        return NO_DATA
     idx = _indices(a.size, resamples, seed)
     return _interval(a.mean() - b.mean(), a[idx].mean(1) - b[idx].mean(1), a.size, level)
 
@@ -103,6 +107,8 @@ def paired_change(a, b, *, level: float = LEVEL, resamples: int = RESAMPLES, see
     """The relative change of ``a`` against ``b`` in per cent, ``100 (mean(a) / mean(b) − 1)``,
     over the same faces, with its paired bootstrap interval (+ = ``a`` is larger)."""
     a, b = _paired(a, b, "paired_change")
+    if a.size == 0:
+        return NO_DATA
     idx = _indices(a.size, resamples, seed)
     with np.errstate(divide="ignore", invalid="ignore"):
         samples = 100.0 * (a[idx].mean(1) / b[idx].mean(1) - 1.0)

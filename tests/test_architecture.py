@@ -52,8 +52,8 @@ TINY = EncoderConfig("resnet_tiny", 64)
 #: gains an argument this table does not name, so a new argument cannot escape the check.
 CHANGES = {
     "rnet": {"attention": "none", "embedder": None, "weights": {"landmark": 1e-2}, "view": "occluded"},
-    "mofa": {"weights": {"landmark": 1e-2}, "sigma": 0.1, "truncate": None, "view": "occluded"},
-    "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.75, "teacher": "other teacher"},
+    "mofa": {"weights": {"landmark": 1e-2}, "sigma": 0.1, "truncate": 3.0, "view": "occluded"},
+    "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.25, "teacher": "other teacher"},
     "mopi": {"losses_used": ("label",), "variants": 3, "embedder": "facenet", "occluders": ("stars",),
              "init_from_sopi": False, "sopi": "other sopi", "weights": {"perceptual": 1.0}},
 }

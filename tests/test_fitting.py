@@ -30,3 +30,5 @@ def test_fitting_recovers_a_rendered_target_from_a_random_start(ict):
     assert quality > 30.0, quality
     assert seconds < 60, seconds
     assert result.history[-1]["total"] < 0.05 * result.history[0]["total"]
+    exp = ict.layout.split(result.coeffs)["exp"]
+    assert exp.min() >= 0.0 and exp.max() <= 1.0  # blendshape weights stay in their declared range

@@ -66,6 +66,54 @@ def test_identity_gamma_reflectance_and_gaussian_losses_known_values():
     assert losses.gaussian_photometric_loss(ren, img, region).item() == pytest.approx(0.5)
 
 
+def test_deep3d_photometric_landmark_and_coefficient_terms_known_values():
+    # photometric (Deep3D Eq. 3): sqrt(sum_c d^2 + eps) weighted by the attention, normalised by its sum
+    target = torch.zeros(1, 3, 1, 2)
+    rendered = target.clone()
+    rendered[0, :, 0, 0] = torch.tensor([0.3, 0.4, 0.0])  # |d| = 0.5 at pixel 0, 0 at pixel 1
+    attention = torch.tensor([[[[1.0, 3.0]]]])
+    expected = (1.0 * (0.25 + 1e-6) ** 0.5 + 3.0 * 1e-3) / 4.0
+    assert losses.photometric_loss(rendered, target, attention).item() == pytest.approx(expected, rel=1e-6)
+    # landmark (Deep3D Eq. 4): weight 20 on nose 28-30 and inner lips 60-67, in 224 px units, mean over 68
+    pred = torch.zeros(1, 68, 2)
+    pred[0, 30, 0] = 1.0  # 1 px off on a weighted point (nose tip)
+    assert losses.landmark_loss(pred, torch.zeros(1, 68, 2), image_size=224).item() == pytest.approx(20 / 68)
+    pred = torch.zeros(1, 68, 2)
+    pred[0, 10, 1] = 1.0  # 1 px off on an unweighted point, at 112 px: 2 px at 224
+    assert losses.landmark_loss(pred, torch.zeros(1, 68, 2), image_size=112).item() == pytest.approx(4 / 68)
+    w = losses.deep3d_landmark_weights()
+    assert w.sum().item() == 68 + 19 * 11 and set(torch.nonzero(w > 1).flatten().tolist()) == {28, 29, 30, *range(60, 68)}
+    # coefficient prior (Deep3D Eq. 6, the reference code's weights 1, 0.8, 1.7e-2)
+    c = {"id": torch.tensor([[1.0, 2.0]]), "exp": torch.tensor([[3.0]]), "tex": torch.tensor([[10.0]])}
+    assert losses.coefficient_regularizer(c).item() == pytest.approx(5.0 + 0.8 * 9.0 + 1.7e-2 * 100.0)
+
+
+def test_mofa_term_is_clipped_at_three_sigma():
+    img = torch.zeros(1, 3, 1, 2)
+    ren = img.clone()
+    ren[0, 0, 0, 0] = 10 * 0.043  # a 10 sigma outlier costs as much as a 3 sigma one
+    region = torch.ones(1, 1, 1, 2)
+    assert losses.gaussian_photometric_loss(ren, img, region, truncate=3.0).item() == pytest.approx(9 / 2 / 2)
+    assert losses.gaussian_photometric_loss(ren, img, region, truncate=None).item() == pytest.approx(100 / 2 / 2)
+    ren.requires_grad_(True)
+    losses.gaussian_photometric_loss(ren, img, region, truncate=3.0).backward()
+    assert ren.grad.abs().sum() == 0  # beyond the clip it pulls no more
+
+
+def test_expression_weights_stay_in_the_declared_range(ict, batch):
+    assert ict.expression_range() == (0.0, 1.0)
+    raw = torch.zeros(2, ict.layout.total)
+    exp = ict.layout.slices()["exp"]
+    raw[:, exp] = torch.linspace(-2, 2, exp.stop - exp.start)
+    bounded = ict.in_range(raw)
+    assert bounded[:, exp].min() == 0.0 and bounded[:, exp].max() == 1.0
+    assert torch.equal(bounded[:, :exp.start], raw[:, :exp.start]) and torch.equal(bounded[:, exp.stop:], raw[:, exp.stop:])
+    net = RNet(ict, EncoderConfig("resnet_tiny", 64), embedder=None)
+    with torch.no_grad():
+        net.nets["encoder"].head.bias[exp] = -1.0  # a head that would predict negative blendshapes
+    assert net.predict(batch["clean"])[:, exp].min() >= 0.0
+
+
 def test_ict_skin_region_excludes_lips_brows_and_eyes(ict):
     lips = ict.landmarks[60:68]
     brows = ict.landmarks[17:27]

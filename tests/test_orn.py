@@ -160,10 +160,10 @@ def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
     mopi = MOPI(ict, TINY, None, losses_used=("perceptual",), variants=3, embedder="dlib", init_from_sopi=False)
     p = ict.layout.total
     with torch.no_grad():
-        mopi.nets["encoder"].head.bias.copy_(torch.arange(3).repeat_interleave(p).float())
+        mopi.nets["encoder"].head.bias.copy_(0.25 * torch.arange(3).repeat_interleave(p).float())
     heads = mopi.heads(batch["clean"])
-    assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 2.0))
-    assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 1.0))
+    assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 0.5))
+    assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 0.25))
     assert mopi.batch_items(16) == 5
     assert MOPI(ict, TINY, None, losses_used="perceptual", init_from_sopi=False).batch_items(16) == 2
 
@@ -202,8 +202,9 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
                     losses_used=used, variants=3, init_from_sopi=False)
         assert mopi.weights == {k: MOPI_WEIGHTS[k] for k in MOPI_WEIGHTS if k in used}
         torch.manual_seed(1)
-        out = mopi.train_step(two)
-        assert set(out) == {"total", *used}
+        out = mopi.train_step(two)  # the first step also logs each term's gradient norm at the heads
+        assert set(out) == {"total", *used, *(f"grad_{k}" for k in used)}
+        assert all(out[f"grad_{k}"] > 0 for k in used)
         assert out["total"].item() == pytest.approx(sum(MOPI_WEIGHTS[k] * out[k].item() for k in used), rel=1e-5)
         out["total"].backward()
         grad = mopi.nets["encoder"].head.weight.grad
@@ -349,8 +350,27 @@ def test_label_choice_reports_the_chosen_best_and_mean_candidate(tiny_set, ict):
         sopi.nets["encoder"].head.weight.copy_(teacher.nets["encoder"].head.weight)
     mopi = MOPI(ict, TINY, sopi, variants=3)
     q = orn_protocol.label_choice(mopi, tiny_set, batch_size=2)
-    assert q["faces"] == 3 and q["chance"] == pytest.approx(1 / 3) and 0.0 <= q["p_best"] <= 1.0
-    assert q["best"]["mean"] <= q["chosen"]["mean"] + 1e-9 and q["best"]["mean"] <= q["mean"]["mean"] + 1e-9
+    assert q["faces"] == 3 and q["chance"] == pytest.approx(1 / 3) and len(q["per_face"]["chosen"]) == 3
+    # known answers: candidates = the true coefficients, all but one shifted sideways by growing amounts
+    truth = evaluate.ground_truth_predictor(tiny_set, "test")
+    x = ict.layout.slices()["trans"].start
+
+    def candidates(pick):
+        def stub(self, clean, landmarks, occluded):
+            v_s = truth(clean)[:, None].repeat(1, self.variants, 1)
+            v_s[:, :, x] += 0.05 * torch.tensor([0.0, 1.0, 2.0])  # candidate 0 is exact, 2 the worst
+            chosen = torch.full((len(clean),), pick)
+            return {"v_s": v_s, "chosen": chosen, "label": v_s[:, pick]}
+        return stub
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MOPI, "label_candidates", candidates(0))
+        right = orn_protocol.label_choice(mopi, tiny_set)
+        mp.setattr(MOPI, "label_candidates", candidates(2))
+        wrong = orn_protocol.label_choice(mopi, tiny_set)
+    assert right["p_best"] == 1.0 and right["chosen"]["mean"] == pytest.approx(0.0, abs=1e-3)
+    assert right["best"]["mean"] == right["chosen"]["mean"] and right["mean"]["mean"] > 1.0
+    assert wrong["p_best"] == 0.0 and wrong["chosen"]["mean"] > right["mean"]["mean"] > wrong["best"]["mean"]
     again = orn_protocol.label_choice(mopi, tiny_set, batch_size=3)  # occluders seeded per face, not per batch
     assert again["p_best"] == q["p_best"]
     assert all(again[k]["mean"] == pytest.approx(q[k]["mean"], rel=1e-5) for k in ("chosen", "best", "mean"))

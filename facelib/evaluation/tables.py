@@ -80,8 +80,8 @@ def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[st
                 cells.append("–")
                 continue
             fmt = METRIC_LABELS.get(col, ("", "{:.3g}", True))[1]
-            text = fmt.format(mean) + (f" ± {fmt.format(sd)}" if std and sd is not None else "") + ci(m, col, fmt)
-            cells.append(f"**{text}**" if len(methods) > 1 and mean == best.get(col) else text)
+            text = fmt.format(mean) + (f" ± {fmt.format(sd)}" if std and sd is not None else "")
+            cells.append((f"**{text}**" if len(methods) > 1 and mean == best.get(col) else text) + ci(m, col, fmt))
         lines.append(f"| {(labels or {}).get(m, m)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -8,7 +8,7 @@ import torch
 
 
 def gaussian_photometric_loss(rendered: torch.Tensor, target: torch.Tensor, region: torch.Tensor,
-                              sigma: float = 0.043, truncate: float | None = 3.0) -> torch.Tensor:
+                              sigma: float = 0.043, truncate: float | None = None) -> torch.Tensor:
     """MoFA's dense photometric alignment term (Tewari et al. 2017, Sec. 5, "photometric
     alignment") as a robust per-pixel Gaussian likelihood, the form the FOCUS authors train their
     MoFA baseline with (Li et al. 2023; their Eq. (9) is this Gaussian's log-likelihood, Eq. (10)

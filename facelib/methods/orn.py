@@ -36,6 +36,8 @@ SOPI_LOSSES = {"se": losses.squared_error_loss, "l1": losses.absolute_error_loss
 #: Eq. (9): x1 = 0.2 for L_perc, x2 = 0.8 for L_label
 MOPI_WEIGHTS = {"perceptual": 0.2, "label": 0.8}
 VARIANTS = 7  # occluded images per identity (Sec. 3.2.1)
+#: SOPI's probability of a clean training sample: Sec. 4 occludes "a quarter of the images"
+P_CLEAN = 0.75
 BACKGROUND = 0.5  # the constant grey behind renders whose features MOPI compares
 GRADIENT_EVERY = 10  # MOPI logs each term's gradient norm every this many steps
 
@@ -73,7 +75,7 @@ class SOPI(Regressor):
     prerequisites = (Prerequisite("teacher", "rnet", "05_baselines"),)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
-                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = 0.75):
+                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = P_CLEAN):
         super().__init__(model, encoder)
         if loss not in SOPI_LOSSES:
             raise FacelibError(f"unknown SOPI loss {loss!r}; choose one of {sorted(SOPI_LOSSES)}")

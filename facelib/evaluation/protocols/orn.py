@@ -144,3 +144,65 @@ def label_choice(mopi, root, *, split: str = "test", limit: int | None = None, s
     return {"per_face": per_face, "chosen": M.summary(torch.cat(chosen_me)), "best": M.summary(torch.cat(best_me)),
             "mean": M.summary(torch.cat(mean_me)), "p_best": float(torch.cat(hits).mean()), "chance": 1.0 / w,
             "faces": n}
+
+
+#: the paper's "as precise as unoccluded" read as a tolerance: within 20 % of the unoccluded error
+TOLERANCE = 20.0
+
+
+def claims(metrics: dict) -> dict:
+    """ORN's claims as computed verdicts (:mod:`facelib.stats`), from a chapter's ``metrics`` (the
+    ``conditions`` and ``colour_sweep`` sections; each method evaluated on the same faces):
+
+    * ``sopi_within_<c>`` / ``rnet_beyond_<c>`` for DHOFI and SHOFI — SOPI's landmark error within
+      :data:`TOLERANCE` % of its unoccluded error, R-Net's beyond it (Table 1's reading);
+    * ``central`` — all four at once (holds only if each holds; does not hold if any does not);
+    * ``mopi_below_sopi`` — MOPI's error on random patterns below SOPI's (Tables 5-6);
+    * ``both_below_label``, ``label_below_perceptual``, ``both_below_perceptual`` — Table 7's order;
+    * ``sopi_spread_below_rnet`` (and ``_lit``) — SOPI's skin colour less dependent on the occluder's
+      colour than R-Net's (Fig. 3).
+
+    Each value is a :class:`facelib.stats.Claim`; claims whose methods are missing are left out.
+    """
+    from ...stats import FAILS, HOLDS, UNDECIDED, Claim, decide, paired_difference
+    from ..tables import change_against, change_between
+
+    out = {}
+    have = {m for m, v in metrics.items() if "per_face" in v.get("conditions", {}).get("unoccluded", {})}
+    for c in ("dhofi", "shofi"):
+        for method, side, key in (("sopi", "below", "within"), ("rnet", "above", "beyond")):
+            if method in have:
+                out[f"{method}_{key}_{c}"] = decide(
+                    f"{method}'s landmark error under {c.upper()} {key} {TOLERANCE:.0f} % of its unoccluded error",
+                    change_between(metrics, method, c, "unoccluded", "landmark_me", "conditions"), TOLERANCE, side,
+                    unit=" %")
+    parts = [out[k] for k in ("sopi_within_dhofi", "sopi_within_shofi", "rnet_beyond_dhofi", "rnet_beyond_shofi")
+             if k in out]
+    if len(parts) == 4:
+        verdicts = [p.verdict for p in parts]
+        central = HOLDS if set(verdicts) == {HOLDS} else FAILS if FAILS in verdicts else UNDECIDED
+        # the interval shown is the part that decides: the first that fails, else the first undecided
+        decisive = next((p for p in parts if p.verdict == central), parts[0]) if central != HOLDS else parts[0]
+        out["central"] = Claim(f"SOPI within {TOLERANCE:.0f} % under DHOFI and SHOFI while R-Net is beyond it "
+                               f"(decided by: {decisive.text})", decisive.interval, TOLERANCE, decisive.claim, central,
+                               " %")
+    pairs = {"mopi_below_sopi": ("mopi", "sopi"), "both_below_label": ("mopi", "mopi_label"),
+             "label_below_perceptual": ("mopi_label", "mopi_perceptual"),
+             "both_below_perceptual": ("mopi", "mopi_perceptual")}
+    for key, (a, b) in pairs.items():
+        if a in have and b in have:
+            out[key] = decide(f"{a}'s landmark error on random patterns below {b}'s",
+                              change_against(metrics, a, b, "random", "landmark_me", "conditions"), 0.0, "below",
+                              unit=" %")
+    if all("per_face" in metrics.get(m, {}).get("colour_sweep", {}) for m in ("sopi", "rnet")):
+        for suffix in ("", "_lit"):
+            sides = []
+            for m in ("sopi", "rnet"):
+                sweep = metrics[m]["colour_sweep"]
+                sides.append(dict(zip(sweep["faces"], sweep["per_face"][f"spread{suffix}"], strict=True)))
+            common = sorted(set(sides[0]) & set(sides[1]))
+            what = "lit skin colour" if suffix else "skin albedo"
+            out[f"sopi_spread_below_rnet{suffix}"] = decide(
+                f"SOPI's {what} spreads less across occluder colours than R-Net's",
+                paired_difference([sides[0][i] for i in common], [sides[1][i] for i in common]), 0.0, "below")
+    return out
