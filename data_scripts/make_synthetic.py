@@ -14,13 +14,8 @@ from pathlib import Path
 
 from facelib import profile as profiles
 from facelib.data import synthetic
+from facelib.data.synthetic import default_root
 from facelib.errors import run_cli
-from facelib.results import project_root
-
-
-def default_root(profile_name: str) -> Path:
-    """Where a profile's benchmark lives: ``<project>/data/synthetic/<profile>``."""
-    return project_root() / "data" / "synthetic" / profile_name
 
 
 def main(argv=None) -> int:

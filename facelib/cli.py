@@ -31,13 +31,12 @@ def train_main(args: argparse.Namespace) -> int:
     from .data import synthetic
     from .evaluation.runner import evaluate
     from .morphable import MorphableModel
-    from .results import project_root
     from .results import run_dir as default_run_dir
     from .train import TrainingInterrupted, train_on_set
 
     prof = profiles.resolve(args.profile)
     cls = methods.method_class(args.method)
-    root = args.root or project_root() / "data" / "synthetic" / prof.name
+    root = args.root or synthetic.default_root(prof.name)
     if args.root is None:
         synthetic.generate(root, synthetic.config_for(prof), progress=not args.quiet)
     model = MorphableModel.from_ict()

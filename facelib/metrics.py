@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .camera import rotate_directions
 from .errors import FacelibError
+from .lighting import shade
 
 # --------------------------------------------------------------------------- aggregation
 
@@ -254,9 +256,6 @@ def lit_skin_colour(model, coeffs: torch.Tensor) -> torch.Tensor:
     normals of the predicted shape in camera space), weighted by ``model.skin``: the skin colour a
     viewer sees. An occluder's colour can leak into the light (``γ``) instead of the albedo; this
     counts both."""
-    from .camera import rotate_directions
-    from .lighting import shade
-
     c = model.layout.split(coeffs)
     normals = rotate_directions(model.vertex_normals(model.shape(c["id"], c["exp"])), c["angle"])
     colours = shade(model.albedo(c["tex"]), normals, c["gamma"])

@@ -21,6 +21,7 @@ The other keys of the dict are logged only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -35,15 +36,13 @@ import numpy as np
 import torch
 
 from . import checkpoints
-from .checkpoints import CHECKPOINT, PREVIOUS, CheckpointError, RunLock
+from .checkpoints import CHECKPOINT, CheckpointError, RunLock
 from .errors import FacelibError
 
 if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no method at run time
     from .methods.base import Method
 
 LOG = "log.jsonl"
-__all__ = ["CHECKPOINT", "PREVIOUS", "CheckpointError", "TrainConfig", "TrainResult", "TrainingInterrupted", "train",
-           "train_on_set", "load_checkpoint", "load_finished", "read_log", "run_signature", "validate"]
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -307,15 +306,9 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
     ckpt_path = run_dir / CHECKPOINT
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(run_dir) if main else None
-    if lock is not None:
-        lock.__enter__()
-    try:
+    with RunLock(run_dir) if main else contextlib.nullcontext():  # one trainer per run folder
         return _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set,
                              val_batches, batches, resume, progress)
-    finally:
-        if lock is not None:
-            lock.__exit__(None, None, None)
 
 
 def _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set, val_batches,

@@ -29,6 +29,7 @@ from ..errors import FacelibError
 from ..landmarks import five_points
 from ..morphable import MorphableModel
 from ..render import Renderer
+from ..results import project_root
 from ..sampling import random_coefficients
 from . import folder
 
@@ -61,6 +62,11 @@ PROFILE_SIZES = {  # identities, variants (image size comes from the profile)
     "cpu": (500, 8),
     "gpu": (3000, 10),
 }
+
+
+def default_root(profile_name: str) -> Path:
+    """Where a profile's benchmark lives: ``<project>/data/synthetic/<profile>``."""
+    return project_root() / "data" / "synthetic" / profile_name
 
 
 def config_for(profile) -> SyntheticConfig:

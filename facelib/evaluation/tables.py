@@ -153,7 +153,8 @@ def per_face(metrics: dict, method: str, view: str, metric: str, section: str = 
                                                                               strict=True)}
 
 
-def _pair(x: dict[int, float], y: dict[int, float], what: str) -> tuple[np.ndarray, np.ndarray]:
+def pair_faces(x: dict[int, float], y: dict[int, float], what: str) -> tuple[np.ndarray, np.ndarray]:
+    """The values of the faces both ``{face index: value}`` sides have, in the same order."""
     common = sorted(set(x) & set(y))
     if not common:
         raise KeyError(f"{what}: the two sides share no face")
@@ -168,7 +169,7 @@ def interval_of(metrics: dict, method: str, view: str, metric: str, section: str
 def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:
     """One method's ``metric`` on ``view`` relative to its ``base`` view (e.g. occluded against clean)
     in per cent, with the paired bootstrap interval over the faces both views share."""
-    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, method, base, metric, section),
+    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, method, base, metric, section),
                  f"{method} {view} vs {base}")
     return paired_change(a, b)
 
@@ -176,7 +177,7 @@ def change_between(metrics: dict, method: str, view: str, base: str, metric: str
 def change_against(metrics: dict, method: str, other: str, view: str, metric: str, section: str = "views") -> Interval:
     """``method``'s ``metric`` relative to ``other``'s on the same faces of ``view``, in per cent,
     with the paired bootstrap interval."""
-    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
+    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
                  f"{method} vs {other} on {view}")
     return paired_change(a, b)
 
@@ -185,6 +186,6 @@ def difference_against(metrics: dict, method: str, other: str, view: str, metric
                        section: str = "views") -> Interval:
     """``mean(method) − mean(other)`` of ``metric`` on the same faces of ``view`` (in the metric's
     unit), with the paired bootstrap interval."""
-    a, b = _pair(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
+    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
                  f"{method} vs {other} on {view}")
     return paired_difference(a, b)

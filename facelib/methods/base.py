@@ -20,7 +20,6 @@ import enum
 import functools
 import hashlib
 import inspect
-import json
 from typing import ClassVar
 
 import numpy as np
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from ..errors import FacelibError
+from ..morphable import MorphableModel
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,10 +66,8 @@ def describe(value, where: str = "value"):
     if isinstance(value, (torch.Tensor, np.ndarray)):
         array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
         return {"array": list(array.shape), "sha256": hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]}
-    info = getattr(value, "info", None)
-    layout = getattr(value, "layout", None)
-    if info is not None and layout is not None and hasattr(layout, "sizes"):  # a MorphableModel
-        return {"model": info.name, "layout": dict(layout.sizes)}
+    if isinstance(value, MorphableModel):
+        return {"model": value.info.name, "layout": dict(value.layout.sizes)}
     raise FacelibError(f"cannot record hyper-parameter {where} of type {type(value).__name__}: give it a plain "
                        "value, a dataclass or a method, or extend facelib.methods.base.describe")
 
@@ -161,9 +159,6 @@ class Method:
         arguments (through :func:`describe`) and :meth:`derived_hyperparameters`."""
         args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()}
         return {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}
-
-    def hyperparameter_digest(self) -> str:
-        return hashlib.sha256(json.dumps(self.hyperparameters(), sort_keys=True).encode()).hexdigest()[:16]
 
     # -- shared plumbing -----------------------------------------------------------------------
     def to(self, device) -> Method:

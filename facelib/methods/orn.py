@@ -148,6 +148,7 @@ class MOPI(Regressor):
             self.sopi_size = sopi.image_size
         self.init_from_sopi = bool(init_from_sopi)
         self.trainable = sopi is not None or not (init_from_sopi or "label" in losses_used)
+        self._calls = 0  # train_step calls, for the gradient-norm log every GRADIENT_EVERY steps
         if self.init_from_sopi and sopi is not None:
             self._start_from(sopi, int(variants))
         self.losses_used = tuple(k for k in MOPI_WEIGHTS if k in losses_used)
@@ -232,7 +233,7 @@ class MOPI(Regressor):
             feats = self._features(v_m.reshape(n * w, p)).view(n, w, -1)
             terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
         total = sum(self.weights[k] * v for k, v in terms.items())
-        self._calls = getattr(self, "_calls", 0) + 1
+        self._calls += 1
         grads = self.gradient_norms(terms) if self._calls % GRADIENT_EVERY == 1 else {}
         return {"total": total, **{k: v.detach() for k, v in terms.items()}, **grads}
 

@@ -165,7 +165,7 @@ def claims(metrics: dict) -> dict:
     Each value is a :class:`facelib.stats.Claim`; claims whose methods are missing are left out.
     """
     from ...stats import FAILS, HOLDS, UNDECIDED, Claim, decide, paired_difference
-    from ..tables import change_against, change_between
+    from ..tables import change_against, change_between, pair_faces
 
     out = {}
     have = {m for m, v in metrics.items() if "per_face" in v.get("conditions", {}).get("unoccluded", {})}
@@ -196,13 +196,10 @@ def claims(metrics: dict) -> dict:
                               unit=" %")
     if all("per_face" in metrics.get(m, {}).get("colour_sweep", {}) for m in ("sopi", "rnet")):
         for suffix in ("", "_lit"):
-            sides = []
-            for m in ("sopi", "rnet"):
-                sweep = metrics[m]["colour_sweep"]
-                sides.append(dict(zip(sweep["faces"], sweep["per_face"][f"spread{suffix}"], strict=True)))
-            common = sorted(set(sides[0]) & set(sides[1]))
+            sides = [dict(zip(metrics[m]["colour_sweep"]["faces"], metrics[m]["colour_sweep"]["per_face"][f"spread{suffix}"],
+                              strict=True)) for m in ("sopi", "rnet")]
             what = "lit skin colour" if suffix else "skin albedo"
             out[f"sopi_spread_below_rnet{suffix}"] = decide(
                 f"SOPI's {what} spreads less across occluder colours than R-Net's",
-                paired_difference([sides[0][i] for i in common], [sides[1][i] for i in common]), 0.0, "below")
+                paired_difference(*pair_faces(*sides, "colour spread")), 0.0, "below")
     return out
