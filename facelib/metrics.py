@@ -317,6 +317,17 @@ def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor, mm_per_
             "identity_cosine": float(F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12).mean())}
 
 
+def shape_scores(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per face: ``shape_v2v_mm``, the similarity-aligned vertex error (mm) of the predicted
+    identity + expression, and ``identity_cosine``, the cosine between predicted and true identity
+    coefficients (0: identity not learned; 1: exact up to scale)."""
+    lay = model.layout
+    p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
+    v2v = vertex_error(model.shape(p["id"], p["exp"]).double(), model.shape(t["id"], t["exp"]).double(),
+                       millimetres_per_unit(model.info.units)).mean(1)
+    return {"shape_v2v_mm": v2v, "identity_cosine": F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12)}
+
+
 def millimetres_per_unit(units: str) -> float:
     """Factor from a model's length unit (``MorphableModel.units``) to millimetres."""
     try:

@@ -28,6 +28,8 @@ class Profile:
         render_size: side of the images rendered for figures.
         train_steps: optimisation steps of each method's training (chapters 5 on).
         test_faces: test faces each chapter evaluates on (``None``: the whole test split).
+        refine_steps: test-time refinement steps of every method's "+ refinement" row
+            (:class:`facelib.methods.refine.Refinement`; chapter 5 measures the choice).
     """
 
     name: str
@@ -38,13 +40,14 @@ class Profile:
     render_size: int
     train_steps: int
     test_faces: int | None = None
+    refine_steps: int = 200
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 _TABLE = {
-    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40),
+    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4),
     "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
 }

@@ -148,6 +148,58 @@ def training_figure(runs: dict, loss_panels: dict[str, list[str]] | None = None,
     return fig
 
 
+def validation_figure(runs: dict, panels: dict[str, str], reference: dict[str, float] | None = None,
+                      height: int = 320):
+    """Validation values against training steps: one panel per ``panels`` key (→ title), one line
+    per run that logged it; ``reference`` (key → value) draws a dashed line (e.g. the mean face)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels.values()))
+    for i, (name, run) in enumerate(runs.items()):
+        colour = RUN_COLOURS.get(name, qualitative.Plotly[i % len(qualitative.Plotly)])
+        for col, key in enumerate(panels, start=1):
+            val = [e for e in run.validation() if key in e]
+            fig.add_trace(go.Scatter(x=[e["step"] for e in val], y=[e[key] for e in val], name=name,
+                                     legendgroup=name, showlegend=col == 1, line=dict(color=colour)), row=1, col=col)
+    for col, key in enumerate(panels, start=1):
+        if reference and key in reference:
+            fig.add_hline(y=reference[key], line_dash="dash", line_color="grey", row=1, col=col,
+                          annotation_text="mean face" if col == 1 else None)
+        fig.update_xaxes(title_text="training step", row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
+ANCHOR_NAMES = {"network": "network's landmarks", "detector": "dlib's landmarks", "truth": "true landmarks (oracle)"}
+
+
+def refinement_figure(curve: dict, height: int = 340):
+    """Shape error and identity cosine against test-time refinement steps, one line per landmark
+    anchor, the mean face as a dashed line (:func:`facelib.evaluation.shape.refinement_curve`)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    panels = (("shape_v2v_mm", "shape error v2v (mm)"), ("identity_cosine", "cos(identity, truth)"),
+              ("landmark_me", "landmark ME (px at 224)"))
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
+    for i, (anchor, points) in enumerate(curve["curves"].items()):
+        steps = sorted(points, key=int)
+        for col, (key, _) in enumerate(panels, start=1):
+            fig.add_trace(go.Scatter(
+                x=[int(k) for k in steps], y=[points[k][key]["mean"] for k in steps], mode="lines+markers",
+                name=ANCHOR_NAMES.get(anchor, anchor), legendgroup=anchor, showlegend=col == 1,
+                line=dict(color=qualitative.Plotly[i], dash="dot" if anchor == "truth" else "solid")), row=1, col=col)
+    for col, (key, _) in enumerate(panels, start=1):
+        fig.add_hline(y=curve["mean_face"][key]["mean"], line_dash="dash", line_color="grey", row=1, col=col,
+                      annotation_text="mean face" if col == 1 else None)
+        fig.update_xaxes(title_text="refinement steps", row=1, col=col)
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40))
+    return fig
+
+
 def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: int = 4):
     """ipywidgets sliders for the first identity/expression/albedo modes, light and pose.
 

@@ -46,6 +46,7 @@ from .. import occlusion, recognition, results
 from ..camera import REFERENCE_SIZE
 from ..data.folder import FaceFolder, read_index
 from ..errors import FacelibError
+from ..methods.base import as_prediction
 
 
 def model_for(index: dict):
@@ -57,14 +58,6 @@ def model_for(index: dict):
         region = name.split("/", 1)[1] if "/" in name else "narrow"
         return MorphableModel.from_ict(region=region)
     raise FacelibError(f"the set names model {name!r}; pass model=MorphableModel(...) to evaluate()")
-
-
-def as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
-    if isinstance(out, dict):
-        if "coefficients" not in out:
-            raise FacelibError("predict() returned a dict without 'coefficients'")
-        return out["coefficients"], out.get("mask")
-    return out, None
 
 
 def rounded(values: torch.Tensor) -> list:

@@ -72,6 +72,16 @@ def describe(value, where: str = "value"):
                        "value, a dataclass or a method, or extend facelib.methods.base.describe")
 
 
+def as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(coefficients, mask or None)`` of what a ``predict`` returns (a tensor, or a dict with
+    ``"coefficients"`` and optionally ``"mask"``)."""
+    if isinstance(out, dict):
+        if "coefficients" not in out:
+            raise FacelibError("predict() returned a dict without 'coefficients'")
+        return out["coefficients"], out.get("mask")
+    return out, None
+
+
 class Method:
     """Base class of a trainable method.
 

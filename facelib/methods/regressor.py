@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..camera import REFERENCE_SIZE
 from ..errors import FacelibError
-from ..metrics import landmark_errors
+from ..metrics import landmark_errors, shape_scores
 from ..morphable import MorphableModel
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
@@ -115,11 +115,17 @@ class Regressor(Method):
 
     @torch.no_grad()
     def validation_step(self, batch: dict) -> dict[str, float]:
-        """Landmark ME (px at 224, as the evaluation runner reports it) of every image view in the batch."""
+        """Landmark ME (px at 224, as the evaluation runner reports it) of every image view in the
+        batch; on synthetic faces (true coefficients in the batch) also the clean view's identity
+        cosine and shape error (mm), so a run's log shows when, if ever, it learns identity."""
         out = {}
         for view in ("clean", "occluded", "noisy"):
             if view in batch:
-                lm = self.renderer.landmarks(self.encode(batch[view]))
+                coeffs = self.encode(batch[view])
+                lm = self.renderer.landmarks(coeffs)
                 me = landmark_errors(lm.cpu(), batch["landmarks68"].cpu(), normaliser=self.image_size / REFERENCE_SIZE)["me"]
                 out[f"landmark_me_{view}"] = float(me.mean())
+                if view == "clean" and "coefficients" in batch:
+                    scores = shape_scores(self.model, coeffs.cpu(), batch["coefficients"].cpu())
+                    out.update({f"{k}_clean": float(v.mean()) for k, v in scores.items()})
         return out
