@@ -48,7 +48,7 @@ class Profile:
 
 _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
 }
 

@@ -193,10 +193,14 @@ def test_mofa_has_its_own_terms_and_no_skin_mask(ict, batch):
     assert rise["mofa"] > 1.3 and rise["rnet"] < 1.1, rise
 
 
+STEPS = 50
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("cls", [RNet, MoFA])
 def test_training_fits_a_tiny_set(ict, batch, cls, seed, tmp_path):
-    """40 steps on 4 faces: the landmark error falls well below the mean face's."""
+    """STEPS steps on 4 faces: the landmark error falls well below the mean face's (at 40 steps the
+    RNet-0 case ended at 0.501 of its start with one thread and below 0.5 with two: too close)."""
 
     class Repeat(torch.utils.data.Dataset):
         def __len__(self):
@@ -207,7 +211,7 @@ def test_training_fits_a_tiny_set(ict, batch, cls, seed, tmp_path):
 
     m = cls(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3, seed=seed), **({"embedder": None} if cls is RNet else {}))
     before = m.validation_step(batch)["landmark_me_clean"]
-    res = T.train(m, Repeat(), tmp_path, T.TrainConfig(steps=40, batch_size=4, log_every=10), progress=False)
+    res = T.train(m, Repeat(), tmp_path, T.TrainConfig(steps=STEPS, batch_size=4, log_every=10), progress=False)
     after = m.validation_step(batch)["landmark_me_clean"]
     totals = [e["losses"]["total"] for e in res.log]
     assert totals[-1] < 0.5 * totals[0]
