@@ -25,13 +25,28 @@ def _option(text: str) -> tuple[str, object]:
         return key, value
 
 
+def run_folder(method: str, prof, run_dir: Path | None, options: dict) -> Path:
+    """Where a training goes: ``run_dir``, else the folder the method's chapter trains its default
+    configuration in (``runs/<chapter>/<profile>/<method>``), so the command line and ``make book``
+    share one run. A variant (``--set``) must name its own folder."""
+    from .methods import CHAPTERS
+    from .results import run_dir as chapter_run_dir
+
+    if run_dir is not None:
+        return Path(run_dir)
+    default = chapter_run_dir(CHAPTERS[method], prof.name, method)
+    if options:
+        raise FacelibError(f"--set makes a variant of {method}: give it its own --run-dir (the default folder "
+                           f"{default} holds the chapter's configuration), e.g. --run-dir {default}_variant")
+    return default
+
+
 def train_main(args: argparse.Namespace) -> int:
     from . import methods, runs
     from . import profile as profiles
     from .data import synthetic
     from .evaluation.runner import evaluate
     from .morphable import MorphableModel
-    from .results import run_dir as default_run_dir
     from .train import TrainingInterrupted, train_on_set
 
     prof = profiles.resolve(args.profile)
@@ -47,8 +62,8 @@ def train_main(args: argparse.Namespace) -> int:
             raise FacelibError(f"--teacher is for a method built from one finished run; {args.method} has "
                                f"{len(cls.prerequisites)}")
         prerequisite_runs[cls.prerequisites[0].argument] = args.teacher
+    out = run_folder(args.method, prof, args.run_dir, options)
     method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options)
-    out = args.run_dir or default_run_dir("train", prof.name, args.method)
     try:
         res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
                            progress=not args.quiet)
@@ -77,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--method", required=True, choices=NAMES)
     t.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
     t.add_argument("--steps", type=int, help="override the profile's training steps")
-    t.add_argument("--run-dir", type=Path, help="checkpoint folder (default runs/train/<profile>/<method>)")
+    t.add_argument("--run-dir", type=Path, help="checkpoint folder (default: the folder its chapter uses, "
+                   "runs/<chapter>/<profile>/<method>; required with --set)")
     t.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
     t.add_argument("--teacher", type=Path, help="the finished run a method is built from (sopi: an R-Net run, default "
                    "runs/05_baselines/<profile>/rnet; mopi: a SOPI run, default runs/06_orn/<profile>/sopi)")

@@ -301,3 +301,23 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     assert set(views) == {"clean", "occluded", "noisy"} and views["clean"]["landmark_me"]["n"] == 4
     with pytest.raises(FacelibError, match="another run"):
         cli.main(["train"] + args + ["--steps", "5"])
+
+
+def test_cli_trains_into_the_chapters_folder_and_a_variant_needs_its_own():
+    """`python -m facelib train --method sopi` must write where chapter 6 (and MOPI's default
+    teacher) read, and a --set variant must not overwrite or be refused by the default run."""
+    from pathlib import Path
+
+    from facelib import methods, profile, results, runs
+
+    cpu = profile.resolve("cpu")
+    for name in methods.NAMES:
+        assert cli.run_folder(name, cpu, None, {}) == results.run_dir(methods.CHAPTERS[name], "cpu", name)
+        assert cli.run_folder(name, cpu, None, {}).parts[-3:] == (methods.CHAPTERS[name], "cpu", name)
+    # every prerequisite is read from the folder the command line writes its method to
+    for name in methods.NAMES:
+        for p in methods.method_class(name).prerequisites:
+            assert runs.chapter_run_dir(p.chapter, "cpu", p.method) == cli.run_folder(p.method, cpu, None, {})
+    assert cli.run_folder("sopi", cpu, Path("elsewhere"), {"loss": "l1"}) == Path("elsewhere")
+    with pytest.raises(FacelibError, match="06_orn/cpu/sopi_variant"):
+        cli.run_folder("sopi", cpu, None, {"loss": "l1"})

@@ -24,6 +24,9 @@ REGISTRY = {
     "mopi": "facelib.methods.orn:MOPI",
 }
 NAMES = tuple(REGISTRY)
+#: method name -> the chapter that trains its default configuration (its run folder is
+#: ``runs/<chapter>/<profile>/<method>``, shared by ``make book`` and ``python -m facelib train``)
+CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn"}
 
 
 def method_class(name: str) -> type:
