@@ -140,7 +140,7 @@ def _missing_message(asset: Asset) -> str:
         f"asset {asset.name!r} is not in the cache {home() / asset.name} and {mirror_note}. "
         f"Fetch it with:\n    {FETCH_COMMAND} {asset.name}\n"
         f"(downloads from {asset.upstream}; offline, point FACELIB_MIRROR at a folder holding "
-        f"'{asset.name}/', e.g. the project's ../shared/assets)"
+        f"'{asset.name}/' — a copy made on a machine with internet by the same command)"
     )
 
 
@@ -192,7 +192,8 @@ def download(url: str, timeout: float = 60.0) -> bytes:
     except (urllib.error.URLError, OSError) as err:
         raise DownloadError(
             f"could not download {url} ({err}). Without internet, set FACELIB_MIRROR to a folder "
-            "holding a copy of the asset (the project's ../shared/assets) and run the command again."
+            "holding a copy of the asset (made where there is internet by `python -m data_scripts.fetch_assets`, "
+            "which leaves it in ~/.cache/facelib) and run the command again."
         ) from None
 
 

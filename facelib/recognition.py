@@ -494,13 +494,15 @@ def import_facenet_pytorch():
             why = "facenet-pytorch is not installed (`pip install --no-deps facenet-pytorch==2.6.0`)"
         else:
             why = (f"facenet-pytorch does not import ({err}); its package imports torchvision, "
-                   "which PyPI only ships as CUDA builds that fail to load with the CPU torch "
-                   "(DESIGN 4). It works where a matching torchvision is installed (Colab, GPU boxes)")
+                   "and a torchvision that does not match the installed torch (e.g. PyPI's CUDA build next "
+                   "to a CPU-only torch) fails to load. It works where a matching torchvision is installed "
+                   "(Colab, GPU boxes; `pip install torchvision` from the index your torch came from)")
         raise EmbedderUnavailable(f"FaceNet unavailable here because {why}") from None
     except Exception as err:  # a broken torchvision raises RuntimeError at import
         raise EmbedderUnavailable(
             f"FaceNet unavailable here because facenet-pytorch fails to import ({type(err).__name__}: "
-            f"{err}); it needs a torchvision built for this torch (DESIGN 4)") from None
+            f"{err}); it needs a torchvision built for this torch (install it from the index your torch "
+            "came from)") from None
     return facenet_pytorch
 
 
