@@ -56,6 +56,8 @@ CHANGES = {
     "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.25, "teacher": "other teacher"},
     "mopi": {"losses_used": ("label",), "variants": 3, "embedder": "facenet", "occluders": ("stars",),
              "init_from_sopi": False, "sopi": "other sopi", "weights": {"perceptual": 1.0}},
+    "rogue": {"embedder": None, "guidance": {"landmark": 1e-2}, "robust": {"consistency": 0.5},
+              "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
 

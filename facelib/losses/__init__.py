@@ -1,8 +1,8 @@
 """Every loss term of the book, one function each; every docstring cites the paper and equation.
 
 One module per paper — :mod:`.deep3d` (R-Net's terms, used by every method), :mod:`.mofa`,
-:mod:`.orn` — all re-exported here, so ``from facelib import losses; losses.landmark_loss`` works
-for any of them. ROGUE, FOCUS and the contour-guided method add their own module.
+:mod:`.orn`, :mod:`.rogue` — all re-exported here, so ``from facelib import losses; losses.landmark_loss`` works
+for any of them. FOCUS and the contour-guided method add their own module.
 """
 
 from .deep3d import (
@@ -25,9 +25,11 @@ from .orn import (
     select_label,
     squared_error_loss,
 )
+from .rogue import adversarial_consistency_loss, guidance_regularizer, resistive_photometric_loss, robust_objective
 
 __all__ = [
-    "DEEP3D_LANDMARK_WEIGHT", "DEEP3D_LANDMARK_WEIGHTED", "absolute_error_loss", "closest_label_index",
+    "DEEP3D_LANDMARK_WEIGHT", "DEEP3D_LANDMARK_WEIGHTED", "absolute_error_loss", "adversarial_consistency_loss",
+    "closest_label_index", "guidance_regularizer", "resistive_photometric_loss", "robust_objective",
     "coefficient_regularizer", "deep3d_landmark_weights", "gamma_loss", "gaussian_photometric_loss",
     "identity_loss", "label_loss", "landmark_loss", "multi_occlusion_perceptual_loss", "photometric_loss",
     "reflectance_loss", "select_label", "squared_error_loss",

@@ -4,7 +4,9 @@
 * :mod:`.base` — the contract; :mod:`.regressor` — image → coefficients with an encoder and a
   renderer, what every method here builds on;
 * :mod:`.rnet` — R-Net (Deep3D), :mod:`.mofa` — MoFA: the baselines;
-* :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI).
+* :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI);
+* :mod:`.rogue` — ROGUE's guidance and robustification pipelines with a coefficient discriminator;
+* :mod:`.refine` — test-time refinement of any trained method's prediction (not a trained method).
 
 :data:`REGISTRY` names every method the command line and the chapters can build; a new method
 adds one line here (README, "Adding a method"). Importing this package imports no method.
@@ -22,11 +24,13 @@ REGISTRY = {
     "mofa": "facelib.methods.mofa:MoFA",
     "sopi": "facelib.methods.orn:SOPI",
     "mopi": "facelib.methods.orn:MOPI",
+    "rogue": "facelib.methods.rogue:ROGUE",
 }
 NAMES = tuple(REGISTRY)
 #: method name -> the chapter that trains its default configuration (its run folder is
 #: ``runs/<chapter>/<profile>/<method>``, shared by ``make book`` and ``python -m facelib train``)
-CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn"}
+CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn",
+            "rogue": "07_rogue"}
 
 
 def method_class(name: str) -> type:
