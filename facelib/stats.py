@@ -27,6 +27,9 @@ from .errors import FacelibError
 LEVEL = 0.95
 RESAMPLES = 10_000
 HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
+#: fewer faces than this decide nothing: a bootstrap over 1-4 faces has at most 4^4 distinct
+#: resamples, and over one face a zero-width interval that would "decide" anything
+MIN_FACES = 5
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,12 @@ def paired_change(a, b, *, level: float = LEVEL, resamples: int = RESAMPLES, see
 
 def verdict(interval: Interval, threshold: float = 0.0, claim: str = "below") -> str:
     """:data:`HOLDS`, :data:`FAILS` or :data:`UNDECIDED` for the claim that the statistic is
-    ``claim`` (``"below"`` or ``"above"``) ``threshold``, decided by the whole interval."""
+    ``claim`` (``"below"`` or ``"above"``) ``threshold``, decided by the whole interval
+    (:data:`UNDECIDED` from fewer than :data:`MIN_FACES` faces)."""
     if claim not in ("below", "above"):
         raise FacelibError(f"claim must be 'below' or 'above', got {claim!r}")
     lo, hi = interval.low, interval.high
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if not (np.isfinite(lo) and np.isfinite(hi)) or interval.n < MIN_FACES:
         return UNDECIDED
     if claim == "below":
         return HOLDS if hi < threshold else FAILS if lo > threshold else UNDECIDED

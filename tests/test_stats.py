@@ -34,6 +34,11 @@ def test_relative_change_interval_and_its_verdicts():
     straddling = stats.Interval(1.0, -0.5, 2.5, 10)
     assert stats.verdict(straddling, 0.0, "below") == stats.UNDECIDED
     assert stats.verdict(stats.Interval(-2.0, -3.0, -1.0, 10), 0.0) == stats.HOLDS
+    # one face gives a zero-width interval; too few faces decide nothing
+    one = stats.paired_change([1.0], [2.0])
+    assert one.low == one.high == -50.0 and stats.verdict(one, 0.0, "below") == stats.UNDECIDED
+    assert stats.verdict(stats.Interval(-2.0, -3.0, -1.0, stats.MIN_FACES - 1), 0.0) == stats.UNDECIDED
+    assert stats.verdict(stats.Interval(-2.0, -3.0, -1.0, stats.MIN_FACES), 0.0) == stats.HOLDS
     claim = stats.decide("SOPI within 20 %", iv, 20.0)
     assert claim.sentence().startswith("SOPI within 20 %: does not hold (+30.0 [+30.0, +30.0], 95 % interval over 100")
 
