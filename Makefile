@@ -13,7 +13,7 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book test test-slow lint assets setup clean bench
+.PHONY: book html stage test test-slow lint assets setup clean bench
 
 setup: $(STAMP)
 
@@ -44,15 +44,26 @@ test-slow: assets
 # Execute every chapter with papermill (profile: $FACELIB_PROFILE, else gpu if CUDA, else cpu)
 # into a staging copy of the book, then build the HTML from the executed copies.
 book: assets
-	rm -rf $(STAGE) && mkdir -p $(STAGE)/book
-	cp _config.yml _toc.yml references.bib $(STAGE)/
-	cp book/*.md $(STAGE)/book/
-	ln -s ../../facelib $(STAGE)/facelib
+	$(MAKE) --no-print-directory stage
 	for nb in $(NOTEBOOKS); do \
 	    $(BIN)/papermill --cwd book -k python3 --log-level WARNING "$$nb" "$(STAGE)/$$nb" || exit 1; \
 	done
 	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
+
+# Build the HTML from the notebooks as stored (their outputs), executing nothing.
+html:
+	$(MAKE) --no-print-directory stage
+	cp $(NOTEBOOKS) $(STAGE)/book/
+	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
+	@echo "Book: $(abspath _build/html/index.html)"
+
+# The staging copy both builds start from (chapters' literalincludes reach facelib through the link).
+stage:
+	rm -rf $(STAGE) && mkdir -p $(STAGE)/book
+	cp _config.yml _toc.yml references.bib $(STAGE)/
+	cp book/*.md $(STAGE)/book/
+	ln -s ../../facelib $(STAGE)/facelib
 
 bench: assets
 	$(BIN)/python -m facelib.bench render
