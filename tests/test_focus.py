@@ -1,0 +1,79 @@
+"""FOCUS's loss terms (facelib.losses.focus), each on known values."""
+
+import pytest
+import torch
+
+from facelib.losses import focus as L
+
+
+def _region(h=6, w=6):
+    r = torch.zeros(1, 1, h, w)
+    r[..., 1:5, 1:5] = 1
+    return r
+
+
+def test_neighbour_loss_forgives_a_one_pixel_shift_that_the_pixel_loss_does_not():
+    torch.manual_seed(0)
+    region = torch.ones(1, 1, 8, 8)
+    render = torch.rand(1, 3, 8, 8)
+    target = torch.roll(render, shifts=1, dims=-1)  # the render, one pixel to the right
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., 2:6, 2:6] = 1  # interior: every pixel's shifted twin is in its neighbourhood
+    assert float(L.neighbour_loss(target, render, mask, region, radius=1)) == pytest.approx(0.0, abs=1e-7)
+    assert float(L.masked_pixel_loss(target, render, mask, region)) > 0.01
+    assert float(L.neighbour_loss(target, render, mask, region, radius=0)) == \
+        pytest.approx(float(L.masked_pixel_loss(target, render, mask, region)))
+
+
+def test_neighbour_loss_counts_only_kept_pixels_with_the_squared_distance():
+    region = torch.ones(1, 1, 4, 4)
+    render = torch.zeros(1, 3, 4, 4)
+    target = torch.zeros(1, 3, 4, 4)
+    target[:, :, 0, 0] = torch.tensor([0.3, 0.4, 0.0])  # distance 0.5 to every black neighbour
+    keep = torch.ones(1, 1, 4, 4)
+    assert float(L.neighbour_loss(target, render, keep, region)) == pytest.approx(0.25 / 16)
+    keep[..., 0, 0] = 0  # the segmentation drops that pixel: nothing left to pay
+    assert float(L.neighbour_loss(target, render, keep, region)) == 0.0
+
+
+def test_area_and_binary_terms():
+    region = _region()
+    mask = torch.zeros(1, 1, 6, 6)
+    mask[..., 1:5, 1:3] = 1  # half of the 16 rendered pixels
+    assert float(L.area_loss(mask, region)) == pytest.approx(-0.5)
+    assert float(L.binary_loss(mask, region)) == pytest.approx(-0.25)  # every pixel at 0 or 1
+    assert float(L.binary_loss(torch.full((1, 1, 6, 6), 0.5), region)) == 0.0
+
+
+def test_masked_pixel_loss_and_preliminary_mask():
+    region = _region()
+    target = torch.zeros(1, 3, 6, 6)
+    render = torch.zeros(1, 3, 6, 6)
+    render[:, 0, 1:3, 1:5] = 0.5  # 8 pixels off by 0.5 in red: squared error 0.25, above xi
+    render[:, 0, 3:5, 1:5] = 0.3  # 8 pixels off by 0.3: squared error 0.09, below xi
+    mask = torch.ones(1, 1, 6, 6)
+    assert float(L.masked_pixel_loss(target, render, mask, region)) == pytest.approx((8 * 0.25 + 8 * 0.09) / 16)
+    pre = L.preliminary_mask(target, render, region, xi=0.17)
+    assert float(pre.sum()) == 8 and float(pre[..., 3:5, 1:5].min()) == 1.0 and float(pre[..., 1:3, 1:5].max()) == 0.0
+    assert float(pre[..., 0, :].sum()) == 0  # outside the rendered face: never face
+
+
+def test_feature_terms_with_a_known_embedder():
+    embed = lambda x: x.flatten(1)  # noqa: E731 - the identity "embedder"
+    img = torch.rand(2, 3, 4, 4)
+    mask = torch.ones(2, 1, 4, 4)
+    assert float(L.preserve_loss(embed, img, mask)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.distance_loss(embed, img, img, mask)) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.perceptual_loss(embed, img, -img)) == pytest.approx(2.0)  # opposite features
+    assert float(L.cosine_distance(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]]))) == pytest.approx(1.0)
+
+
+def test_regularizer_and_misfit_prior():
+    c = {"id": torch.tensor([[1.0, 2.0]]), "exp": torch.tensor([[0.5]]), "tex": torch.tensor([[2.0]]),
+         "angle": torch.tensor([[9.0, 9.0, 9.0]])}
+    assert float(L.parameter_regularizer(c)) == pytest.approx(1 + 4 + 0.25 + 4)  # pose not regularised
+    truth = torch.zeros(3, 2, 3)
+    predicted = truth + torch.tensor([0.1, -0.2, 0.0])  # a constant bias on every face and vertex
+    prior = L.misfit_prior(predicted, truth)
+    assert torch.allclose(prior, torch.tensor([[0.1, -0.2, 0.0]] * 2))
+    assert torch.allclose(L.apply_misfit_prior(predicted, prior), truth)
