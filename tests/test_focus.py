@@ -19,10 +19,11 @@ def test_neighbour_loss_forgives_a_one_pixel_shift_that_the_pixel_loss_does_not(
     target = torch.roll(render, shifts=1, dims=-1)  # the render, one pixel to the right
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., 2:6, 2:6] = 1  # interior: every pixel's shifted twin is in its neighbourhood
-    assert float(L.neighbour_loss(target, render, mask, region, radius=1)) == pytest.approx(0.0, abs=1e-7)
-    assert float(L.masked_pixel_loss(target, render, mask, region)) > 0.01
-    assert float(L.neighbour_loss(target, render, mask, region, radius=0)) == \
-        pytest.approx(float(L.masked_pixel_loss(target, render, mask, region)))
+    assert float(L.neighbour_loss(target, render, mask, region, radius=1)) == pytest.approx(0.0, abs=1e-5)
+    assert float(L.masked_pixel_loss(target, render, mask, region)) > 0.1
+    # radius 0 is the pixel term (up to the normalisation: the rendered area vs the kept area)
+    assert float(L.neighbour_loss(target, render, mask, region, radius=0, squared=True)) == \
+        pytest.approx(float(L.masked_pixel_loss(target, render, mask, region, squared=True)) * 16 / 64)
 
 
 def test_neighbour_loss_counts_only_kept_pixels_with_the_squared_distance():
@@ -31,7 +32,8 @@ def test_neighbour_loss_counts_only_kept_pixels_with_the_squared_distance():
     target = torch.zeros(1, 3, 4, 4)
     target[:, :, 0, 0] = torch.tensor([0.3, 0.4, 0.0])  # distance 0.5 to every black neighbour
     keep = torch.ones(1, 1, 4, 4)
-    assert float(L.neighbour_loss(target, render, keep, region)) == pytest.approx(0.25 / 16)
+    assert float(L.neighbour_loss(target, render, keep, region)) == pytest.approx(0.5 / 16)
+    assert float(L.neighbour_loss(target, render, keep, region, squared=True)) == pytest.approx(0.25 / 16)
     keep[..., 0, 0] = 0  # the segmentation drops that pixel: nothing left to pay
     assert float(L.neighbour_loss(target, render, keep, region)) == 0.0
 
@@ -52,7 +54,11 @@ def test_masked_pixel_loss_and_preliminary_mask():
     render[:, 0, 1:3, 1:5] = 0.5  # 8 pixels off by 0.5 in red: squared error 0.25, above xi
     render[:, 0, 3:5, 1:5] = 0.3  # 8 pixels off by 0.3: squared error 0.09, below xi
     mask = torch.ones(1, 1, 6, 6)
-    assert float(L.masked_pixel_loss(target, render, mask, region)) == pytest.approx((8 * 0.25 + 8 * 0.09) / 16)
+    assert float(L.masked_pixel_loss(target, render, mask, region, squared=True)) == pytest.approx((8 * 0.25 + 8 * 0.09) / 16)
+    assert float(L.masked_pixel_loss(target, render, mask, region)) == pytest.approx((8 * 0.5 + 8 * 0.3) / 16)
+    half = torch.zeros(1, 1, 6, 6)
+    half[..., 3:5, 1:5] = 1  # keep only the well-fitted half: the mean is over the kept pixels
+    assert float(L.masked_pixel_loss(target, render, half, region)) == pytest.approx(0.3)
     pre = L.preliminary_mask(target, render, region, xi=0.17)
     assert float(pre.sum()) == 8 and float(pre[..., 3:5, 1:5].min()) == 1.0 and float(pre[..., 1:3, 1:5].max()) == 0.0
     assert float(pre[..., 0, :].sum()) == 0  # outside the rendered face: never face
@@ -71,9 +77,33 @@ def test_feature_terms_with_a_known_embedder():
 def test_regularizer_and_misfit_prior():
     c = {"id": torch.tensor([[1.0, 2.0]]), "exp": torch.tensor([[0.5]]), "tex": torch.tensor([[2.0]]),
          "angle": torch.tensor([[9.0, 9.0, 9.0]])}
-    assert float(L.parameter_regularizer(c)) == pytest.approx(1 + 4 + 0.25 + 4)  # pose not regularised
+    assert float(L.parameter_regularizer(c, scale=1.0)) == pytest.approx(1 + 4 + 0.25 + 4)  # pose not regularised
+    assert float(L.parameter_regularizer(c)) == pytest.approx((1 + 4 + 0.25 + 4) / 224)
     truth = torch.zeros(3, 2, 3)
     predicted = truth + torch.tensor([0.1, -0.2, 0.0])  # a constant bias on every face and vertex
     prior = L.misfit_prior(predicted, truth)
     assert torch.allclose(prior, torch.tensor([[0.1, -0.2, 0.0]] * 2))
     assert torch.allclose(L.apply_misfit_prior(predicted, prior), truth)
+
+
+def test_unet_keeps_the_size_learns_a_mask_and_refuses_odd_sizes():
+    from facelib.errors import FacelibError
+    from facelib.nets.unet import UNet
+
+    torch.manual_seed(0)
+    net = UNet(6, 1, width=8, depth=2)
+    x = torch.rand(4, 6, 16, 16)
+    assert net(x).shape == (4, 1, 16, 16)
+    with pytest.raises(FacelibError, match="divisible by 4"):
+        net(torch.rand(1, 6, 18, 18))
+    # it can learn a mask that depends on the input: "face" where channel 0 exceeds channel 3
+    target = (x[:, :1] > x[:, 3:4]).float()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), target)
+        loss.backward()
+        opt.step()
+    net.eval()
+    accuracy = ((net(x) > 0).float() == target).float().mean()
+    assert accuracy > 0.9, accuracy

@@ -18,17 +18,24 @@ def _area(region: torch.Tensor) -> torch.Tensor:
     return region.flatten(1).sum(-1).clamp_min(1.0)
 
 
+def _root(squared: torch.Tensor) -> torch.Tensor:
+    """``sqrt`` that is exactly 0 (with zero gradient) where its argument is 0."""
+    return torch.where(squared > 1e-12, torch.sqrt(squared.clamp_min(1e-12)), torch.zeros_like(squared))
+
+
 def cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """FOCUS Sec. 3.2: ``cos(X, Y) = 1 − X·Y / (‖X‖‖Y‖)`` per row of ``(B, D)`` features."""
     return 1.0 - F.cosine_similarity(x, y, dim=-1, eps=1e-12)
 
 
 def neighbour_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, region: torch.Tensor,
-                   radius: int = 1) -> torch.Tensor:
+                   radius: int = 2, squared: bool = False) -> torch.Tensor:
     """FOCUS Eq. (1): ``L_nbr = Σ_{x∈Ω} ‖ min_{x'∈N(x)} ‖I_T(x) − I_R(x')‖ ‖²`` — each target pixel
     against the closest rendered pixel of its ``(2 radius + 1)²`` neighbourhood (robust to small
     misalignments), counted where the segmentation keeps the pixel (Ω, weighted by ``mask``) inside
-    the rendered ``region``; neighbours outside the rendered face are not candidates. Mean over the
+    the rendered ``region``; neighbours outside the rendered face are not candidates. The authors'
+    code uses a 5×5 neighbourhood (``radius=2``) and the distance itself rather than its square
+    (``squared=False``, the default here, with which their weight η₁ = 15 was tuned). Mean over the
     batch of the region-normalised sum."""
     h, w = target.shape[-2:]
     pad = radius
@@ -43,7 +50,8 @@ def neighbour_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tenso
             d = torch.where(ok > 0.5, d, torch.full_like(d, float("inf")))
             best = d if best is None else torch.minimum(best, d)
     best = torch.where(torch.isfinite(best), best, torch.zeros_like(best))  # no rendered neighbour: nothing to compare
-    # ‖min ‖·‖ ‖² = min of the squared distances
+    # the min of the squared distances is the square of the min distance
+    best = best if squared else _root(best)
     return ((mask * region * best).flatten(1).sum(-1) / _area(region)).mean()
 
 
@@ -71,12 +79,16 @@ def binary_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return (-((mask - 0.5).square() * region).flatten(1).sum(-1) / _area(region)).mean()
 
 
-def masked_pixel_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tensor,
-                      region: torch.Tensor) -> torch.Tensor:
-    """FOCUS Eq. (5): ``L_pixel = ‖(I_T − I_R) ⊙ M‖²₂`` inside the rendered region (``mask`` = 1
-    everywhere gives R_syn's unmasked term of Sec. 3.4)."""
-    return ((mask * region * (target - render).square().sum(1, keepdim=True)).flatten(1).sum(-1)
-            / _area(region)).mean()
+def masked_pixel_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tensor, region: torch.Tensor,
+                      squared: bool = False) -> torch.Tensor:
+    """FOCUS Eq. (5): ``L_pixel = ‖(I_T − I_R) ⊙ M‖²₂`` over the kept part of the rendered region,
+    divided by its area (``mask`` = 1 everywhere gives R_syn's unmasked term of Sec. 3.4). The
+    authors' code averages the per-pixel Euclidean distance, not its square (``squared=False``, the
+    default here, with which their weight λ₁ = 0.5 was tuned)."""
+    kept = mask * region
+    err = (target - render).square().sum(1, keepdim=True)
+    err = err if squared else _root(err)
+    return ((kept * err).flatten(1).sum(-1) / _area(kept)).mean()
 
 
 def perceptual_loss(embed, target: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
@@ -84,11 +96,12 @@ def perceptual_loss(embed, target: torch.Tensor, render: torch.Tensor) -> torch.
     return cosine_distance(embed(target), embed(render)).mean()
 
 
-def parameter_regularizer(coeffs: dict[str, torch.Tensor]) -> torch.Tensor:
+def parameter_regularizer(coeffs: dict[str, torch.Tensor], scale: float = 1.0 / 224) -> torch.Tensor:
     """FOCUS Sec. 3.2: ``L_reg = ‖θ‖²₂`` on the model's statistical coefficients (identity,
     expression, texture), whose prior is the unit Gaussian; pose, light and translation have no
-    prior in the model, so they are not pulled to zero. Mean over the batch."""
-    return sum(coeffs[k].square().sum(-1) for k in ("id", "exp", "tex")).mean()
+    prior in the model, so they are not pulled to zero. The authors' code divides the sum by 224
+    (``scale``), the normalisation their weight λ₄ = 0.1 was tuned with. Mean over the batch."""
+    return scale * sum(coeffs[k].square().sum(-1) for k in ("id", "exp", "tex")).mean()
 
 
 def preliminary_mask(target: torch.Tensor, render: torch.Tensor, region: torch.Tensor, xi: float = 0.17) -> torch.Tensor:
