@@ -58,6 +58,8 @@ CHANGES = {
              "init_from_sopi": False, "sopi": "other sopi", "weights": {"perceptual": 1.0}},
     "rogue": {"embedder": None, "guidance": {"landmark": 1e-2}, "robust": {"consistency": 0.5},
               "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
+    "focus": {"schedule": "short schedule", "embedder": "facenet", "segmentation_weights": {"preserve": 0.25},
+              "reconstruction_weights": {"pixel": 1.0}, "xi": 0.1, "unet_width": 8, "segmentation_lr": 3e-4},
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
 
@@ -75,7 +77,10 @@ def prerequisites(ict):
     sopi.run_signature = "run-c"
     other_sopi = SOPI(ict, TINY, teacher)
     other_sopi.run_signature = "run-d"
-    return {"teacher": teacher, "other teacher": other_teacher, "sopi": sopi, "other sopi": other_sopi}
+    from facelib.methods.focus import EMSchedule
+
+    return {"teacher": teacher, "other teacher": other_teacher, "sopi": sopi, "other sopi": other_sopi,
+            "short schedule": EMSchedule(2, 1, 4, 1)}
 
 
 def _signature(method: Method) -> str:

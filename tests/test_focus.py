@@ -107,3 +107,96 @@ def test_unet_keeps_the_size_learns_a_mask_and_refuses_odd_sizes():
     net.eval()
     accuracy = ((net(x) > 0).float() == target).float().mean()
     assert accuracy > 0.9, accuracy
+
+
+# ---------------------------------------------------------------- the method: EM schedule and training
+
+def test_em_schedule_phases_and_its_profile_size():
+    from facelib.errors import FacelibError
+    from facelib.methods.focus import EMSchedule
+
+    s = EMSchedule(2, 1, 4, 1)
+    assert [s.phase(t) for t in range(11)] == (["reconstruct_init"] * 2 + ["segment_init"]
+                                               + ["segment"] + ["reconstruct"] * 3 + ["segment"] + ["reconstruct"] * 3)
+    cpu = EMSchedule.for_steps(1500)
+    assert (cpu.init_reconstruction, cpu.init_segmentation, cpu.cycle, cpu.segmentation) == (450, 150, 300, 50)
+    with pytest.raises(FacelibError, match="invalid EM schedule"):
+        EMSchedule(1, 1, 4, 4)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory, ict):
+    from facelib.data import synthetic
+
+    root = tmp_path_factory.mktemp("focus") / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=4),
+                       progress=False, model=ict)
+    return root
+
+
+def _focus(ict):
+    from facelib.methods.focus import FOCUS, EMSchedule
+    from facelib.methods.regressor import EncoderConfig
+
+    return FOCUS(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), schedule=EMSchedule(2, 1, 4, 1), unet_width=4)
+
+
+def test_each_phase_steps_only_its_own_network(ict, tiny_set):
+    from facelib.data.folder import FaceFolder
+
+    data = FaceFolder(tiny_set, "train", views=("clean", "occluded"))
+    batch = torch.utils.data.default_collate([data[i] for i in range(2)])
+    m = _focus(ict)
+    m.train_mode(True)
+    seen = []
+    for _ in range(5):
+        for net in m.nets.values():
+            net.zero_grad(set_to_none=True)
+        out = m.train_step(batch)
+        (key,) = [k for k in ("reconstruction", "segmentation") if k in out]
+        out[key].backward()
+        grads = {name: any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+                 for name, net in m.nets.items()}
+        seen.append((key, grads["encoder"], grads["segmenter"]))
+        assert torch.isfinite(out[key])
+    assert seen == [("reconstruction", True, False)] * 2 + [("segmentation", False, True)] * 2 \
+        + [("reconstruction", True, False)]
+    pred = m.predict(batch["occluded"])
+    assert pred["coefficients"].shape == (2, ict.layout.total) and pred["mask"].shape == (2, 1, 64, 64)
+    assert set(pred["mask"].unique().tolist()) <= {0.0, 1.0}
+
+
+class Interrupted:
+    """Mixin: SIGINT (the Jupyter interrupt) during the fourth training step."""
+
+    def train_step(self, batch):
+        import os
+        import signal
+
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().train_step(batch)
+
+
+def test_interrupted_em_resumes_in_the_same_phase_with_identical_weights(ict, tiny_set, tmp_path):
+    from facelib import train as T
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.focus import FOCUS
+
+    data = FaceFolder(tiny_set, "train", views=("clean", "occluded"))
+    cfg = T.TrainConfig(steps=7, batch_size=2, log_every=1, checkpoint_every=3)
+    straight = _focus(ict)
+    T.train(straight, data, tmp_path / "a", cfg, progress=False)
+    cut = _focus(ict)
+    cut.__class__ = type("InterruptedFOCUS", (Interrupted, FOCUS), {})
+    with pytest.raises(T.TrainingInterrupted):
+        T.train(cut, data, tmp_path / "b", cfg, progress=False)
+    resumed = _focus(ict)
+    res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)
+    assert res.started_at == 4 and resumed.em_step == straight.em_step == 7
+    for net in ("encoder", "segmenter"):
+        a, b = straight.nets[net].state_dict(), resumed.nets[net].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), net
+    phases = [e["losses"]["phase"] for e in res.log if "losses" in e]
+    assert phases == [0.0, 0.0, 1.0, 2.0, 3.0, 3.0, 3.0]  # the phase of each step, across the interrupt

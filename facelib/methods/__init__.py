@@ -6,6 +6,7 @@
 * :mod:`.rnet` — R-Net (Deep3D), :mod:`.mofa` — MoFA: the baselines;
 * :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI);
 * :mod:`.rogue` — ROGUE's guidance and robustification pipelines with a coefficient discriminator;
+* :mod:`.focus` — FOCUS's face autoencoder and outlier-segmentation U-Net, trained EM-style;
 * :mod:`.refine` — test-time refinement of any trained method's prediction (not a trained method).
 
 :data:`REGISTRY` names every method the command line and the chapters can build; a new method
@@ -25,12 +26,13 @@ REGISTRY = {
     "sopi": "facelib.methods.orn:SOPI",
     "mopi": "facelib.methods.orn:MOPI",
     "rogue": "facelib.methods.rogue:ROGUE",
+    "focus": "facelib.methods.focus:FOCUS",
 }
 NAMES = tuple(REGISTRY)
 #: method name -> the chapter that trains its default configuration (its run folder is
 #: ``runs/<chapter>/<profile>/<method>``, shared by ``make book`` and ``python -m facelib train``)
 CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn",
-            "rogue": "07_rogue"}
+            "rogue": "07_rogue", "focus": "08_focus"}
 
 
 def method_class(name: str) -> type:
@@ -48,6 +50,8 @@ def build(name: str, model, profile, **options):
     from .regressor import EncoderConfig
 
     cls = method_class(name)
+    if hasattr(cls, "profile_options"):  # options a method sizes by the profile (e.g. FOCUS's EM schedule)
+        options = {**cls.profile_options(profile), **options}
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}))
     return cls(model, encoder, **options)

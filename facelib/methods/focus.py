@@ -1,0 +1,226 @@
+"""FOCUS (Li et al., CVPR 2023): a model-based face autoencoder R and a U-Net S that segments the
+face from its outliers, trained in turn (EM-style) without any occlusion or skin label.
+
+* **R** (encoder + renderer) minimises ``λ₁ L_pixel + λ₂ L_per + λ₃ L_lm + λ₄ L_reg`` (Eq. 8): the
+  pixel term only where S keeps the pixel (Eq. 5).
+* **S** takes the target and R's render (face only, over black) stacked, and minimises
+  ``η₁ L_nbr + η₂ L_dist + η₃ L_area + η₄ L_presv + η₅ L_bin`` (Eqs. 1-4 and the binary term),
+  with R fixed.
+* **Unsupervised initialisation** (Sec. 3.3): R first trains with the preliminary masks of
+  Eq. (10) (squared error below ξ = 0.17), then S trains on those masks as labels; then the EM
+  cycles start. The authors' code trains S for 5,000 of every 30,000 steps and R for the rest;
+  :class:`EMSchedule` scales those shares to a run's length.
+
+Training data: the benchmark's clean and occluded views of each face, as two images (FOCUS trains
+on in-the-wild photos, occluded or not). :meth:`FOCUS.predict` returns the coefficients and S's
+mask, which the evaluation runner scores as a segmentation (Table 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from .. import losses, recognition
+from ..errors import FacelibError
+from ..losses import focus as focus_losses
+from ..morphable import MorphableModel
+from ..nets.unet import UNet
+from .regressor import EncoderConfig, Regressor
+
+#: η of L_S (Sec. 3.2); the authors' code uses 0.25 for "preserve" (:data:`CODE_PRESERVE_WEIGHT`)
+SEGMENTATION_WEIGHTS = {"neighbour": 15.0, "distance": 3.0, "area": 0.5, "preserve": 2.5, "binary": 10.0}
+CODE_PRESERVE_WEIGHT = 0.25
+#: λ of Eq. (8)
+RECONSTRUCTION_WEIGHTS = {"pixel": 0.5, "perceptual": 0.25, "landmark": 5e-4, "regularizer": 0.1}
+PHASES = ("reconstruct_init", "segment_init", "segment", "reconstruct")
+
+
+@dataclasses.dataclass(frozen=True)
+class EMSchedule:
+    """Which network a training step updates.
+
+    Steps ``[0, init_reconstruction)``: R with the preliminary masks; the next ``init_segmentation``
+    steps: S on those masks; then cycles of ``cycle`` steps whose first ``segmentation`` steps train
+    S and the rest R.
+    """
+
+    init_reconstruction: int
+    init_segmentation: int
+    cycle: int
+    segmentation: int
+
+    def __post_init__(self):
+        if min(self.init_reconstruction, self.init_segmentation) < 0 or not 0 < self.segmentation < self.cycle:
+            raise FacelibError(f"invalid EM schedule {self}: need non-negative initial stages and 0 < segmentation "
+                               "< cycle")
+
+    def phase(self, step: int) -> str:
+        """One of :data:`PHASES` for training step ``step`` (0-based)."""
+        if step < self.init_reconstruction:
+            return "reconstruct_init"
+        step -= self.init_reconstruction
+        if step < self.init_segmentation:
+            return "segment_init"
+        step -= self.init_segmentation
+        return "segment" if step % self.cycle < self.segmentation else "reconstruct"
+
+    @classmethod
+    def for_steps(cls, steps: int) -> EMSchedule:
+        """A run of ``steps`` steps: 30 % R initialisation, 10 % S initialisation, then three EM
+        cycles in which S takes one sixth of the steps (the authors' 5,000 of 30,000)."""
+        init_r, init_s = int(0.3 * steps), int(0.1 * steps)
+        cycle = max(2, (steps - init_r - init_s) // 3)
+        return cls(init_r, init_s, cycle, max(1, cycle // 6))
+
+
+class FOCUS(Regressor):
+    """FOCUS: face autoencoder R + segmentation U-Net S, trained EM-style.
+
+    Args:
+        model, encoder: the face model and R's encoder (backbone, input size, learning rate).
+        schedule: the :class:`EMSchedule` (:meth:`profile_options` sizes it to the profile's steps).
+        embedder: face-recognition network ``F`` of the perceptual terms.
+        segmentation_weights: overrides of :data:`SEGMENTATION_WEIGHTS` (η).
+        reconstruction_weights: overrides of :data:`RECONSTRUCTION_WEIGHTS` (λ).
+        xi: threshold of the preliminary masks (Eq. 10).
+        unet_width: channels of S's first stage.
+        segmentation_lr: Adam learning rate of S.
+    """
+
+    name = "focus"
+    views = ("clean", "occluded")
+    objectives = {"reconstruction": ("encoder",), "segmentation": ("segmenter",)}
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, schedule: EMSchedule = EMSchedule(450, 150, 300, 50),
+                 embedder: str = "dlib", segmentation_weights: dict | None = None,
+                 reconstruction_weights: dict | None = None, xi: float = 0.17, unet_width: int = 16,
+                 segmentation_lr: float = 1e-4):
+        super().__init__(model, encoder)
+        unknown = (set(segmentation_weights or {}) - set(SEGMENTATION_WEIGHTS)) | (
+            set(reconstruction_weights or {}) - set(RECONSTRUCTION_WEIGHTS))
+        if unknown:
+            raise FacelibError(f"unknown FOCUS weight(s) {sorted(unknown)}; S's are {sorted(SEGMENTATION_WEIGHTS)}, "
+                               f"R's {sorted(RECONSTRUCTION_WEIGHTS)}")
+        self.schedule = schedule
+        self.eta = {**SEGMENTATION_WEIGHTS, **(segmentation_weights or {})}
+        self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
+        self.xi = float(xi)
+        emb = recognition.load(embedder, allow_download=False)
+        for p in emb.parameters():
+            p.requires_grad_(False)
+        self.fixed["embedder"] = emb
+        depth = 3 if encoder.image_size % 8 == 0 else 2
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(encoder.seed + 2)
+            unet = UNet(6, 1, width=unet_width, depth=depth)
+        self.nets["segmenter"] = unet
+        self.optimizers["segmenter"] = torch.optim.Adam(unet.parameters(), lr=segmentation_lr)
+        self.em_step = 0
+
+    @classmethod
+    def profile_options(cls, profile) -> dict:
+        """Options sized by the profile (used by :func:`facelib.methods.build`)."""
+        return {"schedule": EMSchedule.for_steps(profile.train_steps)}
+
+    def derived_hyperparameters(self) -> dict:
+        return {"weights": dict(self.weights), "eta": dict(self.eta)}
+
+    def batch_items(self, images: int) -> int:
+        """Each item brings two images (clean and occluded)."""
+        return max(1, round(images / 2))
+
+    # -- the EM step counter travels with the checkpoint -----------------------------------------
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "em_step": self.em_step}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        super().load_state_dict(state, optimizers)
+        self.em_step = int(state.get("em_step", 0))
+
+    # -- the two networks --------------------------------------------------------------------
+    def render_face(self, coeffs: torch.Tensor, images: torch.Tensor):
+        """R's render of the face alone (over black, as S sees it)."""
+        return self.renderer(coeffs, background=torch.zeros_like(images))
+
+    def mask_logits(self, images: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
+        """S's logits for ``M = S(I_T, I_R)``."""
+        return self.nets["segmenter"](torch.cat([images, render], 1))
+
+    def embed(self, landmarks: torch.Tensor):
+        emb = self.fixed["embedder"]
+        return lambda x: emb.embed(x, landmarks)
+
+    def reconstruction_terms(self, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
+        """R's unweighted terms (Eqs. 5-7 and the regulariser)."""
+        return {"pixel": focus_losses.masked_pixel_loss(images, out.image, mask, out.mask),
+                "perceptual": focus_losses.perceptual_loss(self.embed(landmarks), images, out.image),
+                "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=self.image_size),
+                "regularizer": focus_losses.parameter_regularizer(self.layout.split(coeffs))}
+
+    def segmentation_terms(self, images, landmarks, render, region, mask) -> dict[str, torch.Tensor]:
+        """S's unweighted terms (Eqs. 1-4 and the binary term)."""
+        embed = self.embed(landmarks)
+        return {"neighbour": focus_losses.neighbour_loss(images, render, mask, region),
+                "distance": focus_losses.distance_loss(embed, images, render, mask),
+                "area": focus_losses.area_loss(mask, region),
+                "preserve": focus_losses.preserve_loss(embed, images, mask),
+                "binary": focus_losses.binary_loss(mask, region)}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        images = torch.cat([self._input(batch["clean"]), self._input(batch["occluded"])])
+        landmarks = torch.cat([batch["landmarks68"], batch["landmarks68"]])
+        phase = self.schedule.phase(self.em_step)
+        self.em_step += 1
+        code = {"phase": torch.tensor(float(PHASES.index(phase)))}
+        segmenter = self.nets["segmenter"]
+        if phase.startswith("reconstruct"):
+            coeffs = self.encode(images)
+            out = self.render_face(coeffs, images)
+            if phase == "reconstruct_init":
+                mask = focus_losses.preliminary_mask(images, out.image.detach(), out.mask.detach(), self.xi)
+            else:
+                was = segmenter.training
+                segmenter.eval()
+                with torch.no_grad():
+                    mask = torch.sigmoid(self.mask_logits(images, out.image.detach()))
+                segmenter.train(was)
+            terms = self.reconstruction_terms(images, landmarks, coeffs, out, mask)
+            total = sum(self.weights[k] * v for k, v in terms.items())
+            return {"reconstruction": total, **{k: v.detach() for k, v in terms.items()},
+                    "mask_kept": focus_losses.area_loss(mask, out.mask.detach()).detach().neg(), **code}
+        with torch.no_grad():
+            coeffs = self.encode(images)
+            out = self.render_face(coeffs, images)
+        logits = self.mask_logits(images, out.image)
+        if phase == "segment_init":
+            target = focus_losses.preliminary_mask(images, out.image, out.mask, self.xi)
+            bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            loss = ((bce * out.mask).flatten(1).sum(-1) / out.mask.flatten(1).sum(-1).clamp_min(1.0)).mean()
+            return {"segmentation": loss, "bce": loss.detach(), **code}
+        mask = torch.sigmoid(logits)
+        terms = self.segmentation_terms(images, landmarks, out.image, out.mask, mask)
+        total = sum(self.eta[k] * v for k, v in terms.items())
+        return {"segmentation": total, **{f"s_{k}": v.detach() for k, v in terms.items()}, **code}
+
+    @torch.no_grad()
+    def segment(self, images: torch.Tensor, coeffs: torch.Tensor | None = None) -> torch.Tensor:
+        """S's face mask ``(B, 1, H, W)`` in {0, 1} (1 = face) for ``images``, given R's prediction."""
+        images = self._input(images)
+        coeffs = self.encode(images) if coeffs is None else coeffs.to(self.device)
+        render = self.render_face(coeffs, images).image
+        return (self.mask_logits(images, render) > 0).float().cpu()
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> dict:
+        """``{"coefficients", "mask"}``: R's coefficients and S's face mask."""
+        was = {k: n.training for k, n in self.nets.items()}
+        self.train_mode(False)
+        try:
+            coeffs = self.encode(self._input(images))
+            return {"coefficients": coeffs.cpu(), "mask": self.segment(images, coeffs)}
+        finally:
+            for k, n in self.nets.items():
+                n.train(was[k])
