@@ -1,0 +1,89 @@
+"""The contour-guided method's building blocks: Canny edges (facelib.edges) and its loss terms
+(facelib.losses.contour), each on known inputs."""
+
+import math
+
+import pytest
+import torch
+
+from facelib.edges import canny, to_gray
+from facelib.errors import FacelibError
+from facelib.losses import contour as L
+
+
+def test_canny_finds_one_thin_line_at_a_step_and_nothing_on_a_flat_image():
+    img = torch.zeros(1, 1, 16, 16)
+    img[..., 8:] = 1.0  # a vertical step between columns 7 and 8
+    e = canny(img, sigma=1.0)
+    cols = e[0, 0].sum(0)
+    assert set(torch.nonzero(cols).flatten().tolist()) <= {7, 8} and cols.sum() >= 16  # one line, full height
+    assert (e[0, 0].sum(1) <= 2).all()  # at most two pixels wide in any row
+    assert canny(torch.full((1, 1, 16, 16), 0.4)).sum() == 0
+    # a bright square: a closed outline, empty inside
+    sq = torch.zeros(1, 1, 24, 24)
+    sq[..., 6:18, 6:18] = 1.0
+    e = canny(sq)
+    assert e[..., 10:14, 10:14].sum() == 0 and e[..., 4:20, 4:20].sum() > 30
+    with pytest.raises(FacelibError, match="low <= high"):
+        canny(img, low=0.5, high=0.1)
+    with pytest.raises(FacelibError, match="grey"):
+        canny(torch.zeros(1, 3, 8, 8))
+    assert torch.allclose(to_gray(torch.ones(1, 3, 2, 2)), torch.ones(1, 1, 2, 2))
+
+
+def test_hysteresis_keeps_weak_edges_only_when_connected_to_strong_ones():
+    # one vertical edge whose contrast fades from 1.0 (top) to 0.25 (bottom)
+    img = torch.zeros(1, 1, 20, 20)
+    img[..., 10:] = torch.linspace(1.0, 0.25, 20).view(1, 1, 20, 1)
+    low, high = 0.05, 0.2
+    bottom = canny(img, low, high)[0, 0, 15:, :].sum()
+    faint = torch.zeros(1, 1, 20, 20)
+    faint[..., 10:] = 0.25  # the faint edge alone
+    assert bottom > 0 and canny(faint, low, high).sum() == 0
+    assert canny(faint, low, 0.05).sum() > 0  # it is an edge, only a weak one
+
+
+def test_masking_and_goal_contours():
+    gray = torch.full((1, 1, 2, 2), 0.5)
+    cont = torch.ones(1, 1, 2, 2)
+    mask = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    g, c = L.masked_inputs(gray, cont, mask)
+    assert g[0, 0, 0, 0] == 0 and g[0, 0, 1, 1] == 0.5 and c.sum() == 3
+    syn = torch.zeros(1, 1, 2, 2)
+    assert torch.equal(L.goal_contours(cont, syn, mask), torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]]))
+
+
+def test_gan_terms():
+    zero = torch.zeros(4, 1)
+    assert float(L.discriminator_loss(zero, zero)) == pytest.approx(math.log(2))
+    assert float(L.discriminator_loss(torch.full((4, 1), 20.0), torch.full((4, 1), -20.0))) < 1e-6
+    assert float(L.generator_adversarial_loss(zero)) == pytest.approx(math.log(2))
+    assert float(L.generator_adversarial_loss(torch.full((4, 1), 20.0))) < 1e-6
+    real = [torch.ones(2, 3, 4, 4), torch.zeros(2, 5)]
+    fake = [torch.ones(2, 3, 4, 4) * 1.5, torch.full((2, 5), -2.0)]
+    assert float(L.feature_matching_loss(real, real)) == 0.0
+    assert float(L.feature_matching_loss(real, fake)) == pytest.approx(0.5 + 2.0)
+
+
+def test_inpainting_terms():
+    out, target = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    out[..., 0, 0] = 1.0  # 3 channel units of error
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :2] = 1  # 4 occluded pixels
+    assert float(L.mask_normalised_l1(out, target, mask)) == pytest.approx(3 / 4)
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # Q=2 maps of 1x2
+    g = L.gram_matrix(f)
+    assert torch.allclose(g, torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4)
+    assert float(L.style_loss([f], [f])) == 0.0
+    assert float(L.style_loss([f], [torch.zeros_like(f)])) == pytest.approx(float(g.abs().mean()))
+
+
+def test_regression_terms():
+    region = torch.zeros(1, 1, 2, 2)
+    region[..., 0, :] = 1
+    a, b = torch.zeros(1, 3, 2, 2), torch.zeros(1, 3, 2, 2)
+    b[:, :2, 0, 0] = torch.tensor([0.3, 0.4])  # distance 0.5 at one of the two region pixels
+    b[:, :, 1, 1] = 9.0  # outside the region
+    assert float(L.pixel_loss(a, b, region)) == pytest.approx(0.25, rel=1e-4)
+    x = torch.tensor([[1.0, 0.0]])
+    assert float(L.feature_loss(x, x)) == pytest.approx(0.0) and float(L.feature_loss(x, -x)) == pytest.approx(2.0)
