@@ -279,6 +279,24 @@ class DlibResNet(Embedder):
             x = block(x)
         return self.fc(x.mean((2, 3)))
 
+    #: the layers :meth:`trunk_features` returns by default (one per resolution before the last)
+    STYLE_LAYERS = ("conv32_3", "conv64_3", "conv128_2")
+
+    def trunk_features(self, images: torch.Tensor, names=STYLE_LAYERS) -> list[torch.Tensor]:
+        """Activations of the named residual blocks for ``[0, 1]`` RGB images as they are (no chip
+        alignment): a fixed, face-trained convolutional feature network for style and perceptual
+        image losses — the contour-guided method's Eq. (6) asks for VGG features, whose ImageNet
+        weights are not available offline."""
+        x = F.max_pool2d(F.relu(self.stem(self.normalise(images))), 3, 2)
+        out = []
+        for name, block in self.blocks.items():
+            x = block(x)
+            if name in names:
+                out.append(x)
+                if len(out) == len(names):
+                    break
+        return out
+
     def load_tfjs(self, weights: dict[str, np.ndarray]) -> "DlibResNet":
         self.stem.load_tfjs(weights, "conv32_down")
         for name, block in self.blocks.items():

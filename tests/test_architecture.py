@@ -60,6 +60,9 @@ CHANGES = {
               "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
     "focus": {"schedule": "short schedule", "embedder": "facenet", "segmentation_weights": {"preserve": 0.25},
               "reconstruction_weights": {"pixel": 1.0}, "xi": 0.1, "unet_width": 8, "segmentation_lr": 3e-4},
+    "contour": {"rnet": "other teacher", "schedule": "short contour schedule", "embedder": "facenet",
+                "weights": {"pixel": 1.0}, "gan_width": 8, "gan_blocks": 1, "unet_width": 8, "gan_lr": 3e-4,
+                "canny_sigma": 2.0},
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
 
@@ -77,10 +80,11 @@ def prerequisites(ict):
     sopi.run_signature = "run-c"
     other_sopi = SOPI(ict, TINY, teacher)
     other_sopi.run_signature = "run-d"
+    from facelib.methods.contour import ContourSchedule
     from facelib.methods.focus import EMSchedule
 
     return {"teacher": teacher, "other teacher": other_teacher, "sopi": sopi, "other sopi": other_sopi,
-            "short schedule": EMSchedule(2, 1, 4, 1)}
+            "rnet": teacher, "short schedule": EMSchedule(2, 1, 4, 1), "short contour schedule": ContourSchedule(1, 1, 1)}
 
 
 def _signature(method: Method) -> str:

@@ -87,3 +87,107 @@ def test_regression_terms():
     assert float(L.pixel_loss(a, b, region)) == pytest.approx(0.25, rel=1e-4)
     x = torch.tensor([[1.0, 0.0]])
     assert float(L.feature_loss(x, x)) == pytest.approx(0.0) and float(L.feature_loss(x, -x)) == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------- the method: stages and resumption
+
+def test_contour_schedule():
+    from facelib.methods.contour import ContourSchedule
+
+    s = ContourSchedule(1, 2, 2)
+    assert [s.stage(t) for t in range(7)] == ["mask", "edges", "edges", "inpaint", "inpaint", "regression",
+                                              "regression"]
+    cpu = ContourSchedule.for_steps(1500)
+    assert (cpu.mask, cpu.edges, cpu.inpaint) == (225, 450, 450)
+    with pytest.raises(FacelibError, match="non-negative"):
+        ContourSchedule(-1, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, ict):
+    from facelib.data import synthetic
+    from facelib.methods.regressor import EncoderConfig
+    from facelib.methods.rnet import RNet
+
+    root = tmp_path_factory.mktemp("contour") / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=5),
+                       progress=False, model=ict)
+    rnet = RNet(ict, EncoderConfig("resnet_tiny", 64), embedder=None)
+    rnet.run_signature = "run-r"
+    return root, rnet
+
+
+def _contour(ict, rnet, cls=None):
+    from facelib.methods.contour import Contour, ContourSchedule
+    from facelib.methods.regressor import EncoderConfig
+
+    return (cls or Contour)(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), rnet, schedule=ContourSchedule(1, 2, 2),
+                            gan_width=8, gan_blocks=1, unet_width=4)
+
+
+def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.contour import Contour
+
+    root, rnet = tiny
+    data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
+    batch = torch.utils.data.default_collate([data[i] for i in range(2)])
+    m = _contour(ict, rnet)
+    assert all(torch.equal(a, b) for a, b in zip(m.nets["encoder"].state_dict().values(),
+                                                 rnet.nets["encoder"].state_dict().values(), strict=True))
+    m.train_mode(True)
+    stages = []
+    for _ in range(6):
+        out = m.train_step(batch)
+        keys = sorted(k for k in out if k in m.objectives)
+        stages.append(tuple(keys))
+        for k in keys:
+            assert torch.isfinite(out[k])
+            for net in m.nets.values():
+                net.zero_grad(set_to_none=True)
+            out[k].backward(retain_graph=True)
+            touched = {n for n, net in m.nets.items() if any(p.grad is not None and p.grad.abs().sum() > 0
+                                                            for p in net.parameters())}
+            assert set(m.objectives[k]) <= touched, (k, touched)
+            assert "encoder" not in touched or k == "regression"
+    assert stages == ([("mask",)] + [("edge_discriminator", "edge_generator")] * 2
+                      + [("inpaint_discriminator", "inpaint_generator")] * 2 + [("regression",)])
+    pred = m.predict(batch["occluded"])
+    assert pred["coefficients"].shape == (2, ict.layout.total) and pred["mask"].shape == (2, 1, 64, 64)
+    chain = m.inpainted(batch["occluded"])
+    # outside the predicted mask the inpainted image is the input
+    keep = (1 - chain["mask"]).bool().expand(-1, 3, -1, -1)
+    assert torch.equal(chain["image"][keep], batch["occluded"][keep])
+
+
+def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_path):
+    import os
+    import signal
+
+    from facelib import train as T
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.contour import Contour
+
+    class Interrupted(Contour):
+        def train_step(self, batch):
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls == 3:  # during the edge GAN stage
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().train_step(batch)
+
+    root, rnet = tiny
+    data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
+    cfg = T.TrainConfig(steps=6, batch_size=2, log_every=1, checkpoint_every=2)
+    straight = _contour(ict, rnet)
+    T.train(straight, data, tmp_path / "a", cfg, progress=False)
+    with pytest.raises(T.TrainingInterrupted):
+        T.train(_contour(ict, rnet, Interrupted), data, tmp_path / "b", cfg, progress=False)
+    resumed = _contour(ict, rnet)
+    res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)
+    assert res.started_at == 3 and resumed.step_count == 6
+    for net in straight.nets:
+        a, b = straight.nets[net].state_dict(), resumed.nets[net].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), net
+    for name in straight.optimizers:
+        sa, sb = straight.optimizers[name].state_dict()["state"], resumed.optimizers[name].state_dict()["state"]
+        assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa), name

@@ -7,6 +7,7 @@
 * :mod:`.orn` — ORN's SOPI (distilled from a trained R-Net) and MOPI (from a trained SOPI);
 * :mod:`.rogue` — ROGUE's guidance and robustification pipelines with a coefficient discriminator;
 * :mod:`.focus` — FOCUS's face autoencoder and outlier-segmentation U-Net, trained EM-style;
+* :mod:`.contour` — the contour-guided method: occlusion mask, contour GAN, inpainting GAN, regression;
 * :mod:`.refine` — test-time refinement of any trained method's prediction (not a trained method).
 
 :data:`REGISTRY` names every method the command line and the chapters can build; a new method
@@ -27,12 +28,13 @@ REGISTRY = {
     "mopi": "facelib.methods.orn:MOPI",
     "rogue": "facelib.methods.rogue:ROGUE",
     "focus": "facelib.methods.focus:FOCUS",
+    "contour": "facelib.methods.contour:Contour",
 }
 NAMES = tuple(REGISTRY)
 #: method name -> the chapter that trains its default configuration (its run folder is
 #: ``runs/<chapter>/<profile>/<method>``, shared by ``make book`` and ``python -m facelib train``)
 CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn",
-            "rogue": "07_rogue", "focus": "08_focus"}
+            "rogue": "07_rogue", "focus": "08_focus", "contour": "09_contour"}
 
 
 def method_class(name: str) -> type:

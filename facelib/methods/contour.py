@@ -1,0 +1,248 @@
+"""The contour-guided method (Zhao et al. 2023): find the occluded face pixels, draw the face's
+contours inside them, inpaint the face from those contours, then regress the 3DMM coefficients
+from the inpainted face.
+
+Four stages, each a set of objectives of the one training loop, run one after the other
+(:class:`ContourSchedule`):
+
+1. **mask** — a U-Net ``Ω_m`` predicts which face pixels are occluded (the benchmark's exact
+   occluder ∩ face mask is the label; the paper's five face parts are merged into one face region);
+2. **edges** — the contour generator ``N_cont`` (EdgeConnect-style) completes the Canny contours of
+   the grey face inside the mask (Eq. 1) against a PatchGAN ``D₁``: adversarial (Eq. 2) and
+   feature-matching (Eq. 3) losses, λ₁ = 1, λ₂ = 11.5;
+3. **inpaint** — ``N_syn`` fills the masked image guided by ``C_goal`` against ``D₂``: adversarial
+   (Eq. 4), mask-normalised L1 (Eq. 5) and style (Eq. 6) losses, λ₃ = 0.1, λ₄ = 1, λ₅ = 250; the style
+   features come from the dlib face-recognition trunk (no ImageNet VGG weights offline);
+4. **regression** — the encoder regresses coefficients from the inpainted face with
+   ``L_3D = 1.4 L₆ + 0.25 L₇`` (Eqs. 11-12); it starts from chapter 5's trained R-Net (a choice: the
+   paper trains a ResNet-50 from its own initialisation, which a CPU budget cannot repeat).
+
+Stages 2-3 train with the true mask (teacher forcing, as EdgeConnect does); stage 4 and
+:meth:`Contour.predict` run the whole chain on the predicted mask. The GCN texture refinement of
+the paper is left out (it changes texture detail, not the coefficients the book measures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from .. import recognition
+from ..edges import canny, to_gray
+from ..errors import FacelibError
+from ..losses import contour as contour_losses
+from ..morphable import MorphableModel
+from ..nets.gan import Generator, PatchDiscriminator
+from ..nets.unet import UNet
+from .base import Prerequisite
+from .regressor import EncoderConfig, Regressor
+
+#: λ₁…λ₇ of Eqs. (7), (8) and L_3D
+WEIGHTS = {"edge_adversarial": 1.0, "edge_feature_matching": 11.5, "inpaint_adversarial": 0.1, "inpaint_l1": 1.0,
+           "inpaint_style": 250.0, "pixel": 1.4, "feature": 0.25}
+STAGES = ("mask", "edges", "inpaint", "regression")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContourSchedule:
+    """Steps of each stage, in order: ``mask``, ``edges``, ``inpaint``, then ``regression`` to the end."""
+
+    mask: int
+    edges: int
+    inpaint: int
+
+    def __post_init__(self):
+        if min(self.mask, self.edges, self.inpaint) < 0:
+            raise FacelibError(f"invalid contour schedule {self}: stage lengths must be non-negative")
+
+    def stage(self, step: int) -> str:
+        for name, length in zip(STAGES, (self.mask, self.edges, self.inpaint), strict=False):
+            if step < length:
+                return name
+            step -= length
+        return "regression"
+
+    @classmethod
+    def for_steps(cls, steps: int) -> ContourSchedule:
+        """15 % mask, 30 % edges, 30 % inpainting, 25 % regression."""
+        return cls(int(0.15 * steps), int(0.3 * steps), int(0.3 * steps))
+
+
+class Contour(Regressor):
+    """The contour-guided method, all stages in one trainable object.
+
+    Args:
+        model, encoder: face model and the regression encoder (R-Net's backbone and size).
+        rnet: chapter 5's trained R-Net, whose encoder the regression stage starts from (``None``:
+            for prediction only, e.g. to load a finished run).
+        schedule: :class:`ContourSchedule` (``profile_options`` sizes it to the profile's steps).
+        embedder: face-recognition network of ``L₇`` and of the style features.
+        weights: overrides of :data:`WEIGHTS`.
+        gan_width, gan_blocks, unet_width: network sizes.
+        gan_lr: Adam learning rate of the four GAN networks and the mask U-Net (betas 0, 0.9 for
+            the GANs, as EdgeConnect).
+        canny_sigma: smoothing of the ground-truth contours.
+    """
+
+    name = "contour"
+    views = ("clean", "occluded")
+    masks = ("face_mask", "occluder_mask")
+    prerequisites = (Prerequisite("rnet", "rnet", "05_baselines"),)
+    objectives = {"mask": ("masker",), "edge_generator": ("edge_generator",),
+                  "edge_discriminator": ("edge_discriminator",), "inpaint_generator": ("inpaint_generator",),
+                  "inpaint_discriminator": ("inpaint_discriminator",), "regression": ("encoder",)}
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, rnet: Regressor | None,
+                 schedule: ContourSchedule = ContourSchedule(225, 450, 450), embedder: str = "dlib",
+                 weights: dict | None = None, gan_width: int = 32, gan_blocks: int = 4, unet_width: int = 16,
+                 gan_lr: float = 1e-4, canny_sigma: float = 1.0):
+        super().__init__(model, encoder)
+        unknown = set(weights or {}) - set(WEIGHTS)
+        if unknown:
+            raise FacelibError(f"unknown contour weight(s) {sorted(unknown)}; known: {sorted(WEIGHTS)}")
+        self.weights = {**WEIGHTS, **(weights or {})}
+        self.schedule, self.canny_sigma = schedule, float(canny_sigma)
+        if rnet is not None:
+            if rnet.layout != self.layout:
+                raise FacelibError(f"the R-Net predicts layout {rnet.layout.sizes}, this encoder {self.layout.sizes}")
+            self.nets["encoder"].load_state_dict(rnet.nets["encoder"].state_dict())
+        emb = recognition.load(embedder, allow_download=False)
+        for p in emb.parameters():
+            p.requires_grad_(False)
+        self.fixed["embedder"] = emb
+        self.fixed["style"] = (emb if isinstance(emb, recognition.DlibResNet)
+                               else recognition.load("dlib", allow_download=False)).requires_grad_(False)
+        depth = 3 if encoder.image_size % 8 == 0 else 2
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(encoder.seed + 3)
+            nets = {"masker": UNet(3, 1, width=unet_width, depth=depth),
+                    "edge_generator": Generator(3, 1, gan_width, gan_blocks),
+                    "edge_discriminator": PatchDiscriminator(2, gan_width),
+                    "inpaint_generator": Generator(5, 3, gan_width, gan_blocks),
+                    "inpaint_discriminator": PatchDiscriminator(4, gan_width)}
+        for name, net in nets.items():
+            self.nets[name] = net
+            betas = (0.9, 0.999) if name == "masker" else (0.0, 0.9)
+            self.optimizers[name] = torch.optim.Adam(net.parameters(), lr=gan_lr, betas=betas)
+        self.step_count = 0
+
+    @classmethod
+    def profile_options(cls, profile) -> dict:
+        return {"schedule": ContourSchedule.for_steps(profile.train_steps)}
+
+    def derived_hyperparameters(self) -> dict:
+        return {"weights": dict(self.weights)}
+
+    def batch_items(self, images: int) -> int:
+        return images
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "step_count": self.step_count}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        super().load_state_dict(state, optimizers)
+        self.step_count = int(state.get("step_count", 0))
+
+    # -- the chain -----------------------------------------------------------------------------
+    def contours(self, images: torch.Tensor) -> torch.Tensor:
+        """Canny contours ``(B, 1, H, W)`` of the grey image (the ground truth of stage 2)."""
+        return canny(to_gray(images), sigma=self.canny_sigma)
+
+    def predicted_mask(self, images: torch.Tensor) -> torch.Tensor:
+        """``Ω_m``: occluded face pixels (1) of ``images``, thresholded at one half."""
+        return (self.nets["masker"](images) > 0).float()
+
+    def complete_contours(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) → ``C_syn``, then ``C_goal``: the visible contours outside the mask, the generated
+        ones inside."""
+        gray = to_gray(images)
+        known = self.contours(images)
+        gray_hat, contours_hat = contour_losses.masked_inputs(gray, known, mask)
+        synthesised = self.nets["edge_generator"](torch.cat([gray_hat, contours_hat, mask], 1))
+        return contour_losses.goal_contours(known, synthesised, mask), synthesised
+
+    def inpaint(self, images: torch.Tensor, mask: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """``I₁ = N_syn(Î, C_goal)``, composited: the generator's pixels inside the mask, the input's outside."""
+        hat = images * (1 - mask)
+        out = self.nets["inpaint_generator"](torch.cat([hat, goal, mask], 1))
+        return out * mask + hat
+
+    @torch.no_grad()
+    def inpainted(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The whole chain on ``images`` with the predicted mask: ``{"mask", "contours", "image"}``."""
+        images = self._input(images)
+        mask = self.predicted_mask(images)
+        goal, _ = self.complete_contours(images, mask)
+        return {"mask": mask, "contours": goal, "image": self.inpaint(images, mask, goal)}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        stage = self.schedule.stage(self.step_count)
+        self.step_count += 1
+        clean, occluded = self._input(batch["clean"]), self._input(batch["occluded"])
+        truth_mask = (batch["occluder_mask"] * batch["face_mask"]).float()
+        code = {"stage": torch.tensor(float(STAGES.index(stage)))}
+        w = self.weights
+        if stage == "mask":
+            logits = self.nets["masker"](occluded)
+            loss = F.binary_cross_entropy_with_logits(logits, truth_mask)
+            return {"mask": loss, "bce": loss.detach(), **code}
+        if stage == "edges":
+            gray = to_gray(clean)
+            c_true = self.contours(clean)
+            gray_hat, c_hat = contour_losses.masked_inputs(to_gray(occluded), c_true, truth_mask)
+            c_syn = self.nets["edge_generator"](torch.cat([gray_hat, c_hat, truth_mask], 1))
+            d = self.nets["edge_discriminator"]
+            fake_logits, fake_features = d(torch.cat([c_syn, gray], 1))
+            real_logits, real_features = d(torch.cat([c_true, gray], 1))
+            adversarial = contour_losses.generator_adversarial_loss(fake_logits)
+            matching = contour_losses.feature_matching_loss(real_features, fake_features)
+            generator = w["edge_adversarial"] * adversarial + w["edge_feature_matching"] * matching
+            fake_detached, _ = d(torch.cat([c_syn.detach(), gray], 1))
+            discriminator = contour_losses.discriminator_loss(real_logits, fake_detached)
+            return {"edge_generator": generator, "edge_discriminator": discriminator,
+                    "edge_adversarial": adversarial.detach(), "edge_feature_matching": matching.detach(), **code}
+        if stage == "inpaint":
+            with torch.no_grad():
+                goal, _ = self.complete_contours(occluded, truth_mask)
+            out = self.inpaint(occluded, truth_mask, goal)
+            d = self.nets["inpaint_discriminator"]
+            fake_logits, _ = d(torch.cat([out, goal], 1))
+            real_logits, _ = d(torch.cat([clean, goal], 1))
+            adversarial = contour_losses.generator_adversarial_loss(fake_logits)
+            l1 = contour_losses.mask_normalised_l1(out, clean, truth_mask)
+            style_net = self.fixed["style"]
+            style = contour_losses.style_loss(style_net.trunk_features(out), style_net.trunk_features(clean))
+            generator = (w["inpaint_adversarial"] * adversarial + w["inpaint_l1"] * l1 + w["inpaint_style"] * style)
+            fake_detached, _ = d(torch.cat([out.detach(), goal], 1))
+            discriminator = contour_losses.discriminator_loss(real_logits, fake_detached)
+            return {"inpaint_generator": generator, "inpaint_discriminator": discriminator,
+                    "inpaint_adversarial": adversarial.detach(), "inpaint_l1": l1.detach(),
+                    "inpaint_style": style.detach(), **code}
+        with torch.no_grad():
+            image = self.inpainted(occluded)["image"]
+        coeffs = self.encode(image)
+        out = self.renderer(coeffs, background=image)
+        emb = self.fixed["embedder"]
+        lm = batch["landmarks68"]
+        pixel = contour_losses.pixel_loss(image, out.image, out.mask)
+        with torch.no_grad():
+            target = emb.embed(image, lm)
+        feature = contour_losses.feature_loss(target, emb.embed(out.image, lm))
+        return {"regression": w["pixel"] * pixel + w["feature"] * feature, "pixel": pixel.detach(),
+                "feature": feature.detach(), **code}
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor) -> dict:
+        """``{"coefficients", "mask"}``: the coefficients regressed from the inpainted image, and the
+        face mask (1 = face, i.e. not occluded) the chain used."""
+        was = {k: n.training for k, n in self.nets.items()}
+        self.train_mode(False)
+        try:
+            chain = self.inpainted(images)
+            coeffs = self.encode(chain["image"])
+            return {"coefficients": coeffs.cpu(), "mask": (1 - chain["mask"]).cpu()}
+        finally:
+            for k, n in self.nets.items():
+                n.train(was[k])
