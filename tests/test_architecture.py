@@ -60,6 +60,8 @@ CHANGES = {
               "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
     "focus": {"schedule": "short schedule", "embedder": "facenet", "segmentation_weights": {"preserve": 0.25},
               "reconstruction_weights": {"pixel": 1.0}, "xi": 0.1, "unet_width": 8, "segmentation_lr": 3e-4},
+    "focus_backbone": {"mask": "truth", "augment": "cutout", "view": "clean", "embedder": "facenet",
+                       "reconstruction_weights": {"pixel": 1.0}},
     "contour": {"rnet": "other teacher", "schedule": "short contour schedule", "embedder": "facenet",
                 "weights": {"pixel": 1.0}, "gan_width": 8, "gan_blocks": 1, "unet_width": 8, "gan_lr": 3e-4,
                 "canny_sigma": 2.0},

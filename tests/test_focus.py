@@ -200,3 +200,95 @@ def test_interrupted_em_resumes_in_the_same_phase_with_identical_weights(ict, ti
         assert all(torch.equal(a[k], b[k]) for k in a), net
     phases = [e["losses"]["phase"] for e in res.log if "losses" in e]
     assert phases == [0.0, 0.0, 1.0, 2.0, 3.0, 3.0, 3.0]  # the phase of each step, across the interrupt
+
+
+# ---------------------------------------------------------------- baselines and the misfit prior
+
+class _Truth:
+    """A stand-in trained method: predicts each image's true coefficients (optionally changed)."""
+
+    name = "truth"
+
+    def __init__(self, model, root, change=None):
+        from facelib.evaluation.runner import ground_truth_predictor
+
+        self.model, self._predict = model, ground_truth_predictor(root, "train", change)
+
+    def predict(self, images):
+        return self._predict(images)
+
+
+def test_misfit_prior_is_the_mean_deviation_and_fixes_a_systematic_error(ict, tiny_set):
+    from facelib.methods.focus import MisfitCorrected, misfit_prior
+
+    exact = misfit_prior(_Truth(ict, tiny_set), tiny_set, batch_size=5)
+    assert exact.abs().max() < 1e-5  # a method without misfits has none
+
+    def mean_identity(c):
+        s = ict.layout.split(c)
+        s["id"] = torch.zeros_like(s["id"])
+        return ict.layout.join(s)
+
+    biased = _Truth(ict, tiny_set, mean_identity)
+    prior = misfit_prior(biased, tiny_set, batch_size=5)
+    # by hand: the mean over the split of (mean-identity mesh - true mesh)
+    from facelib.data.folder import FaceFolder
+
+    data = FaceFolder(tiny_set, "train", views=("clean",))
+    t = torch.stack([data[i]["coefficients"] for i in range(len(data))]).float()
+    by_hand = (ict.shape(torch.zeros_like(ict.layout.split(t)["id"]), ict.layout.split(t)["exp"])
+               - ict.shape(ict.layout.split(t)["id"], ict.layout.split(t)["exp"])).mean(0)
+    assert torch.allclose(prior, by_hand, atol=1e-5)
+    # corrected meshes are closer to the truth on average than the biased ones
+    batch = torch.utils.data.default_collate([data[i] for i in range(len(data))])
+    out = MisfitCorrected(biased, prior).predict(batch["clean"])
+    truth_v = ict.shape(ict.layout.split(t)["id"], ict.layout.split(t)["exp"])
+    c = ict.layout.split(out["coefficients"].float())
+    before = (ict.shape(c["id"], c["exp"]) - truth_v).norm(dim=-1).mean()
+    after = (out["vertices"] - truth_v).norm(dim=-1).mean()
+    assert after < before
+
+
+def test_the_runner_scores_the_vertices_a_prediction_brings(ict, tiny_set):
+    from facelib.evaluation.runner import evaluate, ground_truth_predictor
+
+    truth = ground_truth_predictor(tiny_set, "test")
+
+    def bumped(images):
+        c = truth(images)
+        s = ict.layout.split(c.float())
+        v = ict.shape(s["id"], s["exp"]).clone()
+        v[:, :50] *= 1.05  # a non-rigid change of part of the mesh
+        return {"coefficients": c, "vertices": v}
+
+    plain = evaluate(truth, tiny_set, method="t", chapter="x", profile="smoke", views=("clean",), embedders=(),
+                     write=False, progress=False, model=ict)
+    moved = evaluate(bumped, tiny_set, method="b", chapter="x", profile="smoke", views=("clean",), embedders=(),
+                     write=False, progress=False, model=ict)
+    assert plain["views"]["clean"]["shape_v2v_mm"]["mean"] < 1e-6
+    assert moved["views"]["clean"]["shape_v2v_mm"]["mean"] > 0.01
+    # the coefficients still drive the render metrics
+    assert moved["views"]["clean"]["landmark_me"]["mean"] == pytest.approx(plain["views"]["clean"]["landmark_me"]["mean"])
+
+
+def test_backbone_variants(ict, tiny_set):
+    from facelib.data.folder import FaceFolder
+    from facelib.errors import FacelibError
+    from facelib.methods.focus import FaceAutoencoder
+    from facelib.methods.regressor import EncoderConfig
+
+    enc = EncoderConfig("resnet_tiny", 64)
+    data = FaceFolder(tiny_set, "train", views=("occluded",), masks=("visible_mask",))
+    batch = torch.utils.data.default_collate([data[i] for i in range(3)])
+    sup = FaceAutoencoder(ict, enc, mask="truth")
+    assert sup.masks == ("visible_mask",)
+    hidden = dict(batch, visible_mask=torch.zeros_like(batch["visible_mask"]))
+    assert float(sup.train_step(hidden)["pixel"]) == 0.0  # nothing visible: no pixel to fit
+    assert float(FaceAutoencoder(ict, enc).train_step(batch)["pixel"]) > 0.0
+    cut = FaceAutoencoder(ict, enc, augment="cutout")
+    a = cut.augmented(batch["occluded"], batch["landmarks68"])
+    assert not torch.equal(a, batch["occluded"]) and torch.equal(a, cut.augmented(batch["occluded"], batch["landmarks68"]))
+    mix = FaceAutoencoder(ict, enc, augment="cutmix").augmented(batch["occluded"], batch["landmarks68"])
+    assert mix.shape == batch["occluded"].shape and not torch.equal(mix, batch["occluded"])
+    with pytest.raises(FacelibError, match="augment one of"):
+        FaceAutoencoder(ict, enc, augment="mixup")

@@ -162,7 +162,8 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
         lm_gt = batch["landmarks68"].double()
         clean = batch.get("clean")
         with torch.no_grad():
-            preds = {v: as_prediction(predict(batch[v])) for v in views}
+            raw = {v: predict(batch[v]) for v in views}
+            preds = {v: as_prediction(out) for v, out in raw.items()}
             clean_coeffs = preds["clean"][0].detach().float().cpu() if "clean" in preds else None
             # shared by every view of this batch: the clean images' embeddings and the true meshes
             clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
@@ -201,7 +202,10 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                             emb, clean, render, lm_gt, clean_embedding=clean_embeddings[name]))
                 if truth_v is not None:
                     split_c = model.layout.split(coeffs)
-                    pred_v = model.shape(split_c["id"], split_c["exp"]).double()
+                    given = raw[v].get("vertices") if isinstance(raw[v], dict) else None
+                    # a prediction may bring its own vertices (e.g. FOCUS-MP's misfit-corrected mesh)
+                    pred_v = (given.detach().cpu() if given is not None
+                              else model.shape(split_c["id"], split_c["exp"])).double()
                     v2v = M.vertex_error(pred_v, truth_v, mm)
                     col.add(v, "shape_v2v_mm", v2v, per_face=v2v.mean(1))
                     s2m = []

@@ -28,13 +28,14 @@ REGISTRY = {
     "mopi": "facelib.methods.orn:MOPI",
     "rogue": "facelib.methods.rogue:ROGUE",
     "focus": "facelib.methods.focus:FOCUS",
+    "focus_backbone": "facelib.methods.focus:FaceAutoencoder",
     "contour": "facelib.methods.contour:Contour",
 }
 NAMES = tuple(REGISTRY)
 #: method name -> the chapter that trains its default configuration (its run folder is
 #: ``runs/<chapter>/<profile>/<method>``, shared by ``make book`` and ``python -m facelib train``)
 CHAPTERS = {"rnet": "05_baselines", "mofa": "05_baselines", "sopi": "06_orn", "mopi": "06_orn",
-            "rogue": "07_rogue", "focus": "08_focus", "contour": "09_contour"}
+            "rogue": "07_rogue", "focus": "08_focus", "focus_backbone": "08_focus", "contour": "09_contour"}
 
 
 def method_class(name: str) -> type:

@@ -143,7 +143,9 @@ class Method:
 
     def predict(self, images: torch.Tensor) -> torch.Tensor | dict:
         """``(B, 3, H, W)`` images in [0, 1] → ``(B, layout.total)`` coefficients on the CPU, or a
-        dict with ``"coefficients"`` and optionally ``"mask"`` (``(B, 1, H, W)``, 1 = face)."""
+        dict with ``"coefficients"`` and optionally ``"mask"`` (``(B, 1, H, W)``, 1 = face) and
+        ``"vertices"`` (``(B, V, 3)`` model-space mesh, when the method corrects the coefficients'
+        mesh, as FOCUS-MP does; the shape metrics then use it)."""
         raise NotImplementedError
 
     def validation_step(self, batch: dict) -> dict[str, float]:

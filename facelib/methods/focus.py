@@ -23,11 +23,12 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from .. import losses, recognition
+from .. import losses, occlusion, recognition
 from ..errors import FacelibError
 from ..losses import focus as focus_losses
 from ..morphable import MorphableModel
 from ..nets.unet import UNet
+from .base import as_prediction
 from .regressor import EncoderConfig, Regressor
 
 #: η of L_S (Sec. 3.2); the authors' code uses 0.25 for "preserve" (:data:`CODE_PRESERVE_WEIGHT`)
@@ -36,6 +37,24 @@ CODE_PRESERVE_WEIGHT = 0.25
 #: λ of Eq. (8)
 RECONSTRUCTION_WEIGHTS = {"pixel": 0.5, "perceptual": 0.25, "landmark": 5e-4, "regularizer": 0.1}
 PHASES = ("reconstruct_init", "segment_init", "segment", "reconstruct")
+
+
+def reconstruction_terms(method: Regressor, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
+    """R's unweighted terms (FOCUS Eqs. 5-7 and the regulariser), for FOCUS and its baselines:
+    ``method`` brings the embedder (``fixed["embedder"]``), the layout and the image size."""
+    emb = method.fixed["embedder"]
+    embed = lambda x: emb.embed(x, landmarks)  # noqa: E731
+    return {"pixel": focus_losses.masked_pixel_loss(images, out.image, mask, out.mask),
+            "perceptual": focus_losses.perceptual_loss(embed, images, out.image),
+            "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=method.image_size),
+            "regularizer": focus_losses.parameter_regularizer(method.layout.split(coeffs))}
+
+
+def _frozen_embedder(name: str):
+    emb = recognition.load(name, allow_download=False)
+    for p in emb.parameters():
+        p.requires_grad_(False)
+    return emb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,10 +127,7 @@ class FOCUS(Regressor):
         self.eta = {**SEGMENTATION_WEIGHTS, **(segmentation_weights or {})}
         self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
         self.xi = float(xi)
-        emb = recognition.load(embedder, allow_download=False)
-        for p in emb.parameters():
-            p.requires_grad_(False)
-        self.fixed["embedder"] = emb
+        self.fixed["embedder"] = _frozen_embedder(embedder)
         depth = 3 if encoder.image_size % 8 == 0 else 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed + 2)
@@ -155,10 +171,7 @@ class FOCUS(Regressor):
 
     def reconstruction_terms(self, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
         """R's unweighted terms (Eqs. 5-7 and the regulariser)."""
-        return {"pixel": focus_losses.masked_pixel_loss(images, out.image, mask, out.mask),
-                "perceptual": focus_losses.perceptual_loss(self.embed(landmarks), images, out.image),
-                "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=self.image_size),
-                "regularizer": focus_losses.parameter_regularizer(self.layout.split(coeffs))}
+        return reconstruction_terms(self, images, landmarks, coeffs, out, mask)
 
     def segmentation_terms(self, images, landmarks, render, region, mask) -> dict[str, torch.Tensor]:
         """S's unweighted terms (Eqs. 1-4 and the binary term)."""
@@ -224,3 +237,108 @@ class FOCUS(Regressor):
         finally:
             for k, n in self.nets.items():
                 n.train(was[k])
+
+
+# ------------------------------------------------------------------ baselines and the misfit prior
+
+MASKS = ("none", "truth")
+AUGMENTATIONS = (None, "cutout", "cutmix")
+
+
+class FaceAutoencoder(Regressor):
+    """FOCUS's reconstruction network R alone, with R's losses (Eq. 8): the baselines of FOCUS's
+    Tables 1, 3 and 4, and ``R_syn`` of its misfit prior (Sec. 3.4).
+
+    Args:
+        model, encoder: as :class:`FOCUS`.
+        mask: ``"none"`` — every rendered pixel counts (**Backbone**; on the clean view, **R_syn**);
+            ``"truth"`` — only the benchmark's exact visible face (**Backbone-Supervised**).
+        augment: ``"cutout"`` / ``"cutmix"`` — the training image is first cut out or mixed with
+            another (**Backbone-cutout**, **Backbone-cutmix**), unmasked.
+        view: the benchmark view it trains on (``"occluded"``; ``"clean"`` for R_syn).
+        embedder, reconstruction_weights: as :class:`FOCUS`.
+    """
+
+    name = "focus_backbone"
+
+    def __init__(self, model: MorphableModel, encoder: EncoderConfig, mask: str = "none", augment: str | None = None,
+                 view: str = "occluded", embedder: str = "dlib", reconstruction_weights: dict | None = None):
+        super().__init__(model, encoder)
+        if mask not in MASKS or augment not in AUGMENTATIONS:
+            raise FacelibError(f"mask must be one of {MASKS} and augment one of {AUGMENTATIONS}; "
+                               f"got {mask!r}, {augment!r}")
+        unknown = set(reconstruction_weights or {}) - set(RECONSTRUCTION_WEIGHTS)
+        if unknown:
+            raise FacelibError(f"unknown FOCUS weight(s) {sorted(unknown)}; R's are {sorted(RECONSTRUCTION_WEIGHTS)}")
+        self.mask_source, self.augment, self.view = mask, augment, view
+        self.views = (view,)
+        self.masks = ("visible_mask",) if mask == "truth" else ()
+        self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
+        self.fixed["embedder"] = _frozen_embedder(embedder)
+        self.step_count = 0
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "step_count": self.step_count}
+
+    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
+        super().load_state_dict(state, optimizers)
+        self.step_count = int(state.get("step_count", 0))
+
+    def augmented(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """The training images after cutout or cutmix (seeded by the step, so a resumed run draws
+        the same boxes); cutmix pastes from the next image of the batch."""
+        seeds = [1_000_003 * self.step_count + i for i in range(len(images))]
+        if self.augment == "cutout":
+            return occlusion.occlude_batch(images, landmarks, ("cutout",), seeds).images
+        other = images.roll(1, 0)
+        out = [occlusion.cutmix(images[i].detach().cpu().double(), landmarks[i].detach().cpu().double(),
+                                torch.Generator().manual_seed(seeds[i]), other=other[i].detach().cpu().double()).image
+               for i in range(len(images))]
+        return torch.stack(out).to(images.device, images.dtype)
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        images = self._input(batch[self.view])
+        landmarks = batch["landmarks68"]
+        if self.augment is not None:
+            images = self.augmented(images, landmarks)
+        self.step_count += 1
+        coeffs = self.encode(images)
+        out = self.renderer(coeffs, background=torch.zeros_like(images))
+        mask = batch["visible_mask"].float() if self.mask_source == "truth" else torch.ones_like(out.mask)
+        terms = reconstruction_terms(self, images, landmarks, coeffs, out, mask)
+        return {"total": sum(self.weights[k] * v for k, v in terms.items()), **{k: v.detach() for k, v in terms.items()}}
+
+
+@torch.no_grad()
+def misfit_prior(method: Regressor, root, split: str = "train", view: str = "clean", limit: int | None = None,
+                 batch_size: int = 32) -> torch.Tensor:
+    """FOCUS Eq. (11) for a trained ``method`` (R_syn): the mean per-vertex deviation ``(V, 3)`` of its
+    predicted mesh from the true one over the synthetic set's ``split`` (model space; the faces are
+    renders of the model, so every deviation is the pipeline's own misfit)."""
+    from ..data.folder import FaceFolder
+
+    data = FaceFolder(root, split, views=(view,))
+    n = len(data) if limit is None else min(limit, len(data))
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(n)), batch_size=batch_size)
+    model, total, count = method.model, None, 0
+    for b in loader:  # the exact mean over all faces, accumulated batch by batch (a mesh per face is large)
+        p = model.layout.split(as_prediction(method.predict(b[view]))[0].float())
+        t = model.layout.split(b["coefficients"].float())
+        part = len(b[view]) * focus_losses.misfit_prior(model.shape(p["id"], p["exp"]), model.shape(t["id"], t["exp"]))
+        total, count = (part if total is None else total + part), count + len(b[view])
+    return total / count
+
+
+class MisfitCorrected:
+    """FOCUS-MP (Sec. 3.4): a method's prediction with the misfit prior subtracted from its mesh,
+    ``P_mf = P − E_MP`` — a predictor for the evaluation runner, whose shape metrics read
+    ``"vertices"``."""
+
+    def __init__(self, method: Regressor, prior: torch.Tensor):
+        self.method, self.prior, self.model = method, prior, method.model
+
+    def predict(self, images: torch.Tensor) -> dict:
+        coeffs, mask = as_prediction(self.method.predict(images))
+        c = self.model.layout.split(coeffs.float())
+        vertices = focus_losses.apply_misfit_prior(self.model.shape(c["id"], c["exp"]), self.prior)
+        return {"coefficients": coeffs, "vertices": vertices, **({"mask": mask} if mask is not None else {})}
