@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from facelib.data.folder import FaceFolder
 from facelib.losses import focus as L
 
 
@@ -292,3 +293,22 @@ def test_backbone_variants(ict, tiny_set):
     assert mix.shape == batch["occluded"].shape and not torch.equal(mix, batch["occluded"])
     with pytest.raises(FacelibError, match="augment one of"):
         FaceAutoencoder(ict, enc, augment="mixup")
+
+
+def test_focus_tables_regroup_and_pair_faces(tiny_set):
+    from facelib.evaluation.protocols import focus as protocol
+    from facelib.evaluation.reports import focus as report
+
+    kinds = FaceFolder(tiny_set, "test", views=("clean",)).annotations["occluder"]
+    n = len(kinds)
+    metrics = {"A": {"views": {v: {"faces": list(range(n)),
+                                   "per_face": {"visible_rmse": [float(i + (10 if v == "occluded" else 0)) for i in range(n)],
+                                                "seg_f1": [0.5] * n}} for v in ("clean", "occluded")}}}
+    out = protocol.with_overall(metrics, ["A"])
+    assert out["A"]["views"]["overall"]["per_face"]["visible_rmse"] == [5.0 + i for i in range(n)]
+    assert out["A"]["views"]["overall"]["visible_rmse"]["mean"] == pytest.approx(5.0 + (n - 1) / 2)
+    groups = protocol.segmentation_groups(metrics, ["A"], tiny_set)
+    for name, allowed in (("glasses", protocol.GLASSES_LIKE), ("scarf", protocol.SCARF_LIKE)):
+        assert all(str(kinds[f]) in allowed for f in groups["A"]["views"][name]["faces"])
+    assert groups["A"]["views"]["unoccluded"]["faces"] == list(range(n))
+    assert "8.38 ± 0.42" in report.paper_table1() and "0.97" in report.paper_table4()

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ... import metrics as M
-from ...data.folder import FaceFolder
+from . import occluder_groups, regrouped
 
 REACHOCC_LIKE = ("beard", "mustache", "hand", "food", "sunglasses", "surgical_mask_3d")
 SYNCHOCC_LIKE = ("turban", "surgical_mask", "eye_mask", "eye_mask_3d", "hat", "bangs", "spectacles")
@@ -31,28 +30,9 @@ GROUP_LABELS = {"reachocc": "ReaChOcc-like", "synchocc": "SynChOcc-like", "noise
 
 def group_faces(root: str | Path, split: str = "test") -> dict[str, list[int]]:
     """The test faces (dataset indices) of each group of :data:`GROUPS`."""
-    kinds = FaceFolder(root, split, views=("clean",)).annotations["occluder"]
-    return {g: [i for i in range(len(kinds)) if allowed is None or str(kinds[i]) in allowed]
-            for g, (_, allowed) in GROUPS.items()}
+    return {g: faces for g, (_, faces) in occluder_groups(root, GROUPS, split).items()}
 
 
 def grouped(metrics: dict, methods, faces: dict[str, list[int]], metric_names=None) -> dict:
-    """``metrics`` (a chapter's ``metrics`` dict) re-cut into the groups: ``{method: {"views":
-    {group: {metric: summary, "faces", "per_face"}}}}`` — the shape every function of
-    :mod:`facelib.evaluation.tables` reads, so tables and paired claims work per group. Only the
-    per-image metrics with per-face values are kept (``metric_names``: default all of them)."""
-    out = {}
-    for method in methods:
-        views = {}
-        for group, (view, _) in GROUPS.items():
-            row = metrics[method]["views"].get(view)
-            if row is None or "per_face" not in row:
-                continue
-            wanted = set(faces[group])
-            keep = [k for k, f in enumerate(row["faces"]) if f in wanted]
-            per_face = {name: [values[k] for k in keep] for name, values in row["per_face"].items()
-                        if metric_names is None or name in metric_names}
-            views[group] = {**{name: M.summary([v for v in values if v is not None]) for name, values in per_face.items()},
-                            "faces": [row["faces"][k] for k in keep], "per_face": per_face}
-        out[method] = {"views": views}
-    return out
+    """``metrics`` re-cut into ROGUE's groups (:func:`facelib.evaluation.protocols.regrouped`)."""
+    return regrouped(metrics, methods, {g: (GROUPS[g][0], f) for g, f in faces.items()}, metric_names)
