@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from toys import interrupting, tiny_synthetic_set
 
 from facelib.edges import canny, to_gray
 from facelib.errors import FacelibError
@@ -105,13 +106,10 @@ def test_contour_schedule():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, ict):
-    from facelib.data import synthetic
     from facelib.methods.regressor import EncoderConfig
     from facelib.methods.rnet import RNet
 
-    root = tmp_path_factory.mktemp("contour") / "set"
-    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=5),
-                       progress=False, model=ict)
+    root = tiny_synthetic_set(tmp_path_factory, ict, "contour", seed=5)
     rnet = RNet(ict, EncoderConfig("resnet_tiny", 64), embedder=None)
     rnet.run_signature = "run-r"
     return root, rnet
@@ -161,19 +159,9 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
 
 
 def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_path):
-    import os
-    import signal
-
     from facelib import train as T
     from facelib.data.folder import FaceFolder
     from facelib.methods.contour import Contour
-
-    class Interrupted(Contour):
-        def train_step(self, batch):
-            self.calls = getattr(self, "calls", 0) + 1
-            if self.calls == 3:  # during the edge GAN stage
-                os.kill(os.getpid(), signal.SIGINT)
-            return super().train_step(batch)
 
     root, rnet = tiny
     data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
@@ -181,7 +169,8 @@ def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_
     straight = _contour(ict, rnet)
     T.train(straight, data, tmp_path / "a", cfg, progress=False)
     with pytest.raises(T.TrainingInterrupted):
-        T.train(_contour(ict, rnet, Interrupted), data, tmp_path / "b", cfg, progress=False)
+        T.train(_contour(ict, rnet, interrupting(Contour, 3)),  # during the edge GAN stage
+                data, tmp_path / "b", cfg, progress=False)
     resumed = _contour(ict, rnet)
     res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)
     assert res.started_at == 3 and resumed.step_count == 6

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from toys import interrupting, tiny_synthetic_set
 
 from facelib.data.folder import FaceFolder
 from facelib.losses import focus as L
@@ -127,19 +128,14 @@ def test_em_schedule_phases_and_its_profile_size():
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory, ict):
-    from facelib.data import synthetic
-
-    root = tmp_path_factory.mktemp("focus") / "set"
-    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=4),
-                       progress=False, model=ict)
-    return root
+    return tiny_synthetic_set(tmp_path_factory, ict, "focus", seed=4)
 
 
-def _focus(ict):
+def _focus(ict, cls=None):
     from facelib.methods.focus import FOCUS, EMSchedule
     from facelib.methods.regressor import EncoderConfig
 
-    return FOCUS(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), schedule=EMSchedule(2, 1, 4, 1), unet_width=4)
+    return (cls or FOCUS)(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), schedule=EMSchedule(2, 1, 4, 1), unet_width=4)
 
 
 def test_each_phase_steps_only_its_own_network(ict, tiny_set):
@@ -167,19 +163,6 @@ def test_each_phase_steps_only_its_own_network(ict, tiny_set):
     assert set(pred["mask"].unique().tolist()) <= {0.0, 1.0}
 
 
-class Interrupted:
-    """Mixin: SIGINT (the Jupyter interrupt) during the fourth training step."""
-
-    def train_step(self, batch):
-        import os
-        import signal
-
-        self.calls = getattr(self, "calls", 0) + 1
-        if self.calls == 4:
-            os.kill(os.getpid(), signal.SIGINT)
-        return super().train_step(batch)
-
-
 def test_interrupted_em_resumes_in_the_same_phase_with_identical_weights(ict, tiny_set, tmp_path):
     from facelib import train as T
     from facelib.data.folder import FaceFolder
@@ -189,10 +172,8 @@ def test_interrupted_em_resumes_in_the_same_phase_with_identical_weights(ict, ti
     cfg = T.TrainConfig(steps=7, batch_size=2, log_every=1, checkpoint_every=3)
     straight = _focus(ict)
     T.train(straight, data, tmp_path / "a", cfg, progress=False)
-    cut = _focus(ict)
-    cut.__class__ = type("InterruptedFOCUS", (Interrupted, FOCUS), {})
     with pytest.raises(T.TrainingInterrupted):
-        T.train(cut, data, tmp_path / "b", cfg, progress=False)
+        T.train(_focus(ict, interrupting(FOCUS, 4)), data, tmp_path / "b", cfg, progress=False)
     resumed = _focus(ict)
     res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)
     assert res.started_at == 4 and resumed.em_step == straight.em_step == 7

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from toys import tiny_synthetic_set
 
 from facelib import cli, losses, metrics, occlusion
 from facelib import train as T
@@ -225,12 +226,7 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory, ict):
-    from facelib.data import synthetic
-
-    root = tmp_path_factory.mktemp("orn") / "set"
-    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=2),
-                       progress=False, model=ict)
-    return root
+    return tiny_synthetic_set(tmp_path_factory, ict, "orn", seed=2)
 
 
 def test_occlusion_conditions_show_every_method_the_same_occluders(tiny_set, ict):

@@ -1,11 +1,9 @@
 """ROGUE (facelib.methods.rogue, facelib.losses.rogue): each equation on known values, the
 direction of the adversarial game, and training through the one loop with both players resumed."""
 
-import os
-import signal
-
 import pytest
 import torch
+from toys import interrupting, tiny_synthetic_set
 
 from facelib import train as T
 from facelib.data.folder import FaceFolder
@@ -49,12 +47,7 @@ def test_robust_objective_and_resistive_terms():
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory, ict):
-    from facelib.data import synthetic
-
-    root = tmp_path_factory.mktemp("rogue") / "set"
-    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=3),
-                       progress=False, model=ict)
-    return root
+    return tiny_synthetic_set(tmp_path_factory, ict, "rogue", seed=3)
 
 
 def _batch(root, n=4):
@@ -98,23 +91,13 @@ def test_the_encoder_and_the_discriminator_pull_the_discriminator_output_opposit
     assert d_occluded() < before
 
 
-class Interrupted(ROGUE):
-    """ROGUE that receives SIGINT (the Jupyter interrupt) during its third step."""
-
-    def train_step(self, batch):
-        self.calls = getattr(self, "calls", 0) + 1
-        if self.calls == 3:
-            os.kill(os.getpid(), signal.SIGINT)
-        return super().train_step(batch)
-
-
 def test_rogue_trains_through_the_loop_and_an_interrupted_run_resumes_identically(ict, tiny_set, tmp_path):
     data = FaceFolder(tiny_set, "train", views=ROGUE.views)
     cfg = T.TrainConfig(steps=5, batch_size=2, log_every=1, checkpoint_every=2)
     straight = ROGUE(ict, TINY, embedder=None)
     T.train(straight, data, tmp_path / "a", cfg, progress=False)
     with pytest.raises(T.TrainingInterrupted):
-        T.train(Interrupted(ict, TINY, embedder=None), data, tmp_path / "b", cfg, progress=False)
+        T.train(interrupting(ROGUE, 3)(ict, TINY, embedder=None), data, tmp_path / "b", cfg, progress=False)
     # a new process rebuilds the method and resumes from the checkpoint written at the interrupt
     resumed = ROGUE(ict, TINY, embedder=None)
     res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)

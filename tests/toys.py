@@ -58,3 +58,28 @@ class Toy(Method):
 
 
 CONFIG = T.TrainConfig(steps=30, batch_size=8, seed=3, log_every=5, val_every=10, checkpoint_every=12)
+
+
+def tiny_synthetic_set(factory, model, name: str, seed: int, identities: int = 4, variants: int = 3, size: int = 64):
+    """A small synthetic benchmark (``factory``: pytest's ``tmp_path_factory``) for method tests."""
+    from facelib.data import synthetic
+
+    root = factory.mktemp(name) / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=identities, variants=variants, image_size=size,
+                                                       seed=seed), progress=False, model=model)
+    return root
+
+
+def interrupting(cls, at: int):
+    """A subclass of method class ``cls`` whose ``train_step`` receives SIGINT (as from the Jupyter
+    interrupt button) during its ``at``-th call; same name and arguments, so the same run."""
+
+    class Interrupting(cls):
+        def train_step(self, batch):
+            self._calls = getattr(self, "_calls", 0) + 1
+            if self._calls == at:
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().train_step(batch)
+
+    Interrupting.__name__ = f"Interrupting{cls.__name__}"
+    return Interrupting

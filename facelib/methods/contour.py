@@ -37,7 +37,7 @@ from ..morphable import MorphableModel
 from ..nets.gan import Generator, PatchDiscriminator
 from ..nets.unet import UNet
 from .base import Prerequisite
-from .regressor import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: λ₁…λ₇ of Eqs. (7), (8) and L_3D
 WEIGHTS = {"edge_adversarial": 1.0, "edge_feature_matching": 11.5, "inpaint_adversarial": 0.1, "inpaint_l1": 1.0,
@@ -108,12 +108,8 @@ class Contour(Regressor):
             if rnet.layout != self.layout:
                 raise FacelibError(f"the R-Net predicts layout {rnet.layout.sizes}, this encoder {self.layout.sizes}")
             self.nets["encoder"].load_state_dict(rnet.nets["encoder"].state_dict())
-        emb = recognition.load(embedder, allow_download=False)
-        for p in emb.parameters():
-            p.requires_grad_(False)
-        self.fixed["embedder"] = emb
-        self.fixed["style"] = (emb if isinstance(emb, recognition.DlibResNet)
-                               else recognition.load("dlib", allow_download=False)).requires_grad_(False)
+        emb = self.fixed["embedder"] = frozen_embedder(embedder)
+        self.fixed["style"] = emb if isinstance(emb, recognition.DlibResNet) else frozen_embedder("dlib")
         depth = 3 if encoder.image_size % 8 == 0 else 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed + 3)

@@ -23,13 +23,13 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from .. import losses, occlusion, recognition
+from .. import losses, occlusion
 from ..errors import FacelibError
 from ..losses import focus as focus_losses
 from ..morphable import MorphableModel
 from ..nets.unet import UNet
 from .base import as_prediction
-from .regressor import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: η of L_S (Sec. 3.2); the authors' code uses 0.25 for "preserve" (:data:`CODE_PRESERVE_WEIGHT`)
 SEGMENTATION_WEIGHTS = {"neighbour": 15.0, "distance": 3.0, "area": 0.5, "preserve": 2.5, "binary": 10.0}
@@ -48,13 +48,6 @@ def reconstruction_terms(method: Regressor, images, landmarks, coeffs, out, mask
             "perceptual": focus_losses.perceptual_loss(embed, images, out.image),
             "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=method.image_size),
             "regularizer": focus_losses.parameter_regularizer(method.layout.split(coeffs))}
-
-
-def _frozen_embedder(name: str):
-    emb = recognition.load(name, allow_download=False)
-    for p in emb.parameters():
-        p.requires_grad_(False)
-    return emb
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,7 +120,7 @@ class FOCUS(Regressor):
         self.eta = {**SEGMENTATION_WEIGHTS, **(segmentation_weights or {})}
         self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
         self.xi = float(xi)
-        self.fixed["embedder"] = _frozen_embedder(embedder)
+        self.fixed["embedder"] = frozen_embedder(embedder)
         depth = 3 if encoder.image_size % 8 == 0 else 2
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed + 2)
@@ -274,7 +267,7 @@ class FaceAutoencoder(Regressor):
         self.views = (view,)
         self.masks = ("visible_mask",) if mask == "truth" else ()
         self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
-        self.fixed["embedder"] = _frozen_embedder(embedder)
+        self.fixed["embedder"] = frozen_embedder(embedder)
         self.step_count = 0
 
     def state_dict(self) -> dict:

@@ -24,11 +24,11 @@ import copy
 
 import torch
 
-from .. import losses, occlusion, recognition
+from .. import losses, occlusion
 from ..errors import FacelibError
 from ..morphable import MorphableModel
 from .base import Prerequisite, unwrap
-from .regressor import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: ORN's artificial training occluders: squares (DSOFI, DHOFI, SHOFI) and random patterns
 TRAIN_OCCLUDERS = occlusion.ORN
@@ -155,7 +155,7 @@ class MOPI(Regressor):
         self.weights = {k: {**MOPI_WEIGHTS, **(weights or {})}[k] for k in self.losses_used}
         self.variants, self.occluders = int(variants), tuple(occluders)
         self.embedder_name = embedder
-        self.fixed["embedder"] = _frozen(recognition.load(embedder, allow_download=False))
+        self.fixed["embedder"] = frozen_embedder(embedder).eval()
 
     def train_mode(self, on: bool = True) -> None:
         """Started from SOPI, MOPI keeps SOPI's BatchNorm statistics: a batch of 2 faces × 7 near

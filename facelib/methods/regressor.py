@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import recognition
 from ..camera import REFERENCE_SIZE
 from ..errors import FacelibError
 from ..metrics import landmark_errors, shape_scores
@@ -20,6 +21,15 @@ from ..morphable import MorphableModel
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
 from .base import Method
+
+
+def frozen_embedder(name: str):
+    """The face-recognition network ``name`` (:func:`facelib.recognition.load`, offline only) with
+    its parameters frozen: the fixed ``F`` of every perceptual or identity term."""
+    emb = recognition.load(name, allow_download=False)
+    for p in emb.parameters():
+        p.requires_grad_(False)
+    return emb
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import torch
 
-from .. import losses, recognition, skin
+from .. import losses, skin
 from ..errors import FacelibError
 from ..morphable import MorphableModel
 from ..render import RenderOutput
-from .regressor import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 ATTENTIONS = ("skin", "face_mask", "none")
 DEEP3D_WEIGHTS = {"photometric": 1.92, "landmark": 1.6e-3, "identity": 0.2, "coefficients": 3e-4,
@@ -57,10 +57,7 @@ class RNet(Regressor):
         if embedder is None:
             self.weights.pop("identity")
         else:
-            emb = recognition.load(embedder, allow_download=False)
-            for p in emb.parameters():
-                p.requires_grad_(False)
-            self.fixed["embedder"] = emb
+            self.fixed["embedder"] = frozen_embedder(embedder)
 
     def attention_map(self, batch: dict, images: torch.Tensor, out: RenderOutput) -> torch.Tensor:
         """Per-pixel weight of the photometric loss: the choice of ``attention`` × the rendered mask."""

@@ -27,11 +27,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .. import losses, recognition
+from .. import losses
 from ..errors import FacelibError
 from ..losses import rogue as rogue_losses
 from ..morphable import MorphableModel
-from .regressor import EncoderConfig, Regressor
+from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: α of L_guide: Deep3D's weights of the same terms (landmark, photometric, perceptual, regulariser)
 GUIDANCE_WEIGHTS = {"landmark": 1.6e-3, "photometric": 1.92, "perceptual": 0.2, "regularizer": 3e-4}
@@ -83,10 +83,7 @@ class ROGUE(Regressor):
         if embedder is None:
             self.weights.pop("perceptual")
         else:
-            emb = recognition.load(embedder, allow_download=False)
-            for p in emb.parameters():
-                p.requires_grad_(False)
-            self.fixed["embedder"] = emb
+            self.fixed["embedder"] = frozen_embedder(embedder)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed + 1)
             disc = CoefficientDiscriminator(self.layout.total)
