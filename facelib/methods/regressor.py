@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from .. import recognition
 from ..camera import REFERENCE_SIZE
 from ..errors import FacelibError
+from ..losses import identity_loss
 from ..metrics import landmark_errors, shape_scores
 from ..morphable import MorphableModel
 from ..nets.resnet import resnet
@@ -111,6 +112,14 @@ class Regressor(Method):
                    out: RenderOutput) -> dict[str, torch.Tensor]:
         """Unweighted loss terms, keys as in :attr:`weights`."""
         raise NotImplementedError
+
+    def identity_term(self, images: torch.Tensor, render: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        """``1 − cos(F(I), F(I'))`` through the method's frozen embedder ``fixed["embedder"]``
+        (:func:`facelib.losses.identity_loss`, Deep3D Eq. 5); the input's features carry no gradient."""
+        emb = self.fixed["embedder"]
+        with torch.no_grad():
+            target = emb.embed(images, landmarks)
+        return identity_loss(target, emb.embed(render, landmarks))
 
     def train_view(self) -> str:
         return self.views[0]

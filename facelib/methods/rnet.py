@@ -78,10 +78,7 @@ class RNet(Regressor):
             "reflectance": losses.reflectance_loss(self.model.albedo(c["tex"]), self.model.skin),
         }
         if "identity" in self.weights:
-            emb = self.fixed["embedder"]
-            with torch.no_grad():
-                target = emb.embed(images, lm)
-            terms["identity"] = losses.identity_loss(target, emb.embed(out.image, lm))
+            terms["identity"] = self.identity_term(images, out.image, lm)
         return terms
 
     @torch.no_grad()
