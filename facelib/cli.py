@@ -1,4 +1,5 @@
-"""The command line: ``python -m facelib train --method NAME --profile cpu [...]``.
+"""The command line: ``python -m facelib train --method NAME --profile cpu [...]`` and
+``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve).
 
 Trains any registered method (:data:`facelib.methods.REGISTRY`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
@@ -81,6 +82,34 @@ def train_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def refine_main(args: argparse.Namespace) -> int:
+    """Print the test-time refinement curve of a finished run (chapter 5's shape lever)."""
+    from . import profile as profiles
+    from . import runs
+    from .data import synthetic
+    from .evaluation.shape import TRUTH, refinement_curve
+    from .morphable import MorphableModel
+
+    prof = profiles.resolve(args.profile)
+    root = args.root or synthetic.default_root(prof.name)
+    if args.root is None:
+        synthetic.generate(root, synthetic.config_for(prof), progress=False)
+    model = MorphableModel.from_ict()
+    method = runs.finished(args.method, model, prof, run_folder(args.method, prof, args.run_dir, {}))
+    predict = getattr(method, "predict_with_mask", None) if args.mask else None
+    steps = tuple(int(s) for s in args.steps.split(","))
+    anchors = tuple(a for a in args.anchors.split(",")) if args.anchors else ("network", "detector", TRUTH)
+    curve = refinement_curve(method, root, predict=predict, steps=steps, anchors=anchors, limit=args.faces, model=model)
+    rows = {"mean face": {k: curve["mean_face"][k]["mean"] for k in ("shape_v2v_mm", "identity_cosine", "landmark_me")}}
+    for anchor, points in curve["curves"].items():
+        for k, v in points.items():
+            rows[f"{anchor} {k} steps"] = {m: v[m]["mean"] for m in ("shape_v2v_mm", "identity_cosine", "landmark_me")}
+            rows[f"{anchor} {k} steps"]["seconds_per_face"] = v["seconds_per_face"]
+    print(json.dumps({"method": args.method, "profile": prof.name, "faces": len(curve["faces"]), "rows": rows},
+                     indent=1))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from .methods import NAMES
 
@@ -106,6 +135,18 @@ def parser() -> argparse.ArgumentParser:
                         "<run-dir>/metrics.json")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(run=train_main)
+    r = sub.add_parser("refine", help="test-time refinement curve of a finished run (chapter 5's shape lever)",
+                       description="Refine a finished run's predictions on clean test faces for several step "
+                       "counts and landmark anchors; print shape error, identity cosine and landmark ME (JSON).")
+    r.add_argument("--method", required=True, choices=NAMES)
+    r.add_argument("--profile", default="auto")
+    r.add_argument("--run-dir", type=Path, help="the finished run (default: its chapter's folder)")
+    r.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")
+    r.add_argument("--faces", type=int, default=16, help="clean test faces (default 16)")
+    r.add_argument("--steps", default="0,50,100,200", help="comma-separated refinement steps")
+    r.add_argument("--anchors", default="", help="comma-separated: network, detector, truth (default all)")
+    r.add_argument("--mask", action="store_true", help="fit only the method's predicted mask (R-Net: its skin)")
+    r.set_defaults(run=refine_main)
     return p
 
 

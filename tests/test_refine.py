@@ -105,3 +105,23 @@ def test_a_face_seen_again_is_not_fitted_twice(ict, scene, monkeypatch):
     fresh = target.image.flip(-1)
     r.predict(torch.cat([target.image[:1], fresh[:1]]))  # only the new face is fitted
     assert calls == [1]
+
+
+def test_refine_command_prints_the_curve_of_a_finished_run(tmp_path, ict, capsys):
+    import json
+
+    from facelib import cli
+    from facelib.data import synthetic
+
+    root = tmp_path / "set"
+    synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=3, image_size=64, seed=6),
+                       progress=False, model=ict)
+    base = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run")]
+    assert cli.main(["train", *base, "--steps", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["refine", *base, "--faces", "3", "--steps", "0,3", "--anchors", "network,truth"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["faces"] == 3 and set(out["rows"]) == {"mean face", "network 0 steps", "network 3 steps",
+                                                      "truth 0 steps", "truth 3 steps"}
+    # zero steps is the network's own prediction, whatever the anchor
+    assert out["rows"]["network 0 steps"]["shape_v2v_mm"] == out["rows"]["truth 0 steps"]["shape_v2v_mm"]
