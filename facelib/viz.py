@@ -10,10 +10,13 @@ from .render import Renderer
 
 
 def setup_notebook() -> None:
-    """Make plotly figures appear in the built HTML (DESIGN 4) and in Jupyter/Colab."""
+    """Make plotly figures appear in the built HTML (DESIGN 4) and in Jupyter; in Colab keep
+    Colab's own renderer (each Colab output is a separate frame that must load plotly itself)."""
+    import sys
+
     import plotly.io as pio
 
-    pio.renderers.default = "plotly_mimetype+notebook_connected"
+    pio.renderers.default = "colab" if "google.colab" in sys.modules else "plotly_mimetype+notebook_connected"
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:

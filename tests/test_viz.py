@@ -1,0 +1,31 @@
+"""Figure helpers (facelib.viz): the notebook renderer choice and the refinement figure."""
+
+import sys
+import types
+
+import plotly.io as pio
+
+from facelib import viz
+
+
+def test_plotly_renderer_is_colabs_in_colab_and_the_books_elsewhere(monkeypatch):
+    before = pio.renderers.default
+    try:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+        viz.setup_notebook()
+        assert pio.renderers.default == "plotly_mimetype+notebook_connected"
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+        viz.setup_notebook()
+        assert pio.renderers.default == "colab"
+    finally:
+        pio.renderers.default = before
+
+
+def test_refinement_figure_draws_one_line_per_anchor_and_panel():
+    point = {"shape_v2v_mm": {"mean": 3.0}, "identity_cosine": {"mean": 0.2}, "landmark_me": {"mean": 5.0}}
+    curve = {"mean_face": point, "curves": {"network": {"0": point, "50": point}, "truth": {"0": point, "50": point}}}
+    fig = viz.refinement_figure(curve)
+    lines = [t for t in fig.data if t.type == "scatter"]
+    assert len(lines) == 2 * 3  # two anchors, three panels
+    assert [int(x) for x in lines[0].x] == [0, 50]
+    assert lines[0].name == viz.ANCHOR_NAMES["network"] and sum(t.showlegend for t in lines) == 2
