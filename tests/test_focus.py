@@ -268,10 +268,15 @@ def test_backbone_variants(ict, tiny_set):
     assert float(sup.train_step(hidden)["pixel"]) == 0.0  # nothing visible: no pixel to fit
     assert float(FaceAutoencoder(ict, enc).train_step(batch)["pixel"]) > 0.0
     cut = FaceAutoencoder(ict, enc, augment="cutout")
-    a = cut.augmented(batch["occluded"], batch["landmarks68"])
-    assert not torch.equal(a, batch["occluded"]) and torch.equal(a, cut.augmented(batch["occluded"], batch["landmarks68"]))
-    mix = FaceAutoencoder(ict, enc, augment="cutmix").augmented(batch["occluded"], batch["landmarks68"])
-    assert mix.shape == batch["occluded"].shape and not torch.equal(mix, batch["occluded"])
+    a, covered = cut.augmented(batch["occluded"], batch["landmarks68"])
+    assert not torch.equal(a, batch["occluded"]) and torch.equal(a, cut.augmented(batch["occluded"], batch["landmarks68"])[0])
+    assert covered.shape == (3, 1, 64, 64) and torch.equal(a[covered.expand_as(a) == 0], batch["occluded"][covered.expand_as(a) == 0])
+    mix, covered = FaceAutoencoder(ict, enc, augment="cutmix").augmented(batch["occluded"], batch["landmarks68"])
+    assert mix.shape == batch["occluded"].shape and not torch.equal(mix, batch["occluded"]) and covered.sum() > 0
+    # supervised + cutout: a box covering everything leaves nothing to fit
+    sup_cut = FaceAutoencoder(ict, enc, mask="truth", augment="cutout")
+    sup_cut.augmented = lambda images, landmarks: (images, torch.ones_like(images[:, :1]))
+    assert float(sup_cut.train_step(batch)["pixel"]) == 0.0
     with pytest.raises(FacelibError, match="augment one of"):
         FaceAutoencoder(ict, enc, augment="mixup")
 

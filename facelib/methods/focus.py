@@ -98,6 +98,8 @@ class FOCUS(Regressor):
         segmentation_weights: overrides of :data:`SEGMENTATION_WEIGHTS` (η).
         reconstruction_weights: overrides of :data:`RECONSTRUCTION_WEIGHTS` (λ).
         xi: threshold of the preliminary masks (Eq. 10).
+        neighbour_radius: half-width of L_nbr's neighbourhood (2: the authors' 5×5; 0: the plain
+            per-pixel error of Eq. 5 as S's image term — the paper's "Baseline" ablation).
         unet_width: channels of S's first stage.
         segmentation_lr: Adam learning rate of S.
     """
@@ -108,8 +110,8 @@ class FOCUS(Regressor):
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, schedule: EMSchedule = EMSchedule(450, 150, 300, 50),
                  embedder: str = "dlib", segmentation_weights: dict | None = None,
-                 reconstruction_weights: dict | None = None, xi: float = 0.17, unet_width: int = 16,
-                 segmentation_lr: float = 1e-4):
+                 reconstruction_weights: dict | None = None, xi: float = 0.17, neighbour_radius: int = 2,
+                 unet_width: int = 16, segmentation_lr: float = 1e-4):
         super().__init__(model, encoder)
         unknown = (set(segmentation_weights or {}) - set(SEGMENTATION_WEIGHTS)) | (
             set(reconstruction_weights or {}) - set(RECONSTRUCTION_WEIGHTS))
@@ -119,7 +121,7 @@ class FOCUS(Regressor):
         self.schedule = schedule
         self.eta = {**SEGMENTATION_WEIGHTS, **(segmentation_weights or {})}
         self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
-        self.xi = float(xi)
+        self.xi, self.neighbour_radius = float(xi), int(neighbour_radius)
         self.fixed["embedder"] = frozen_embedder(embedder)
         depth = 3 if encoder.image_size % 8 == 0 else 2
         with torch.random.fork_rng(devices=[]):
@@ -169,7 +171,7 @@ class FOCUS(Regressor):
     def segmentation_terms(self, images, landmarks, render, region, mask) -> dict[str, torch.Tensor]:
         """S's unweighted terms (Eqs. 1-4 and the binary term)."""
         embed = self.embed(landmarks)
-        return {"neighbour": focus_losses.neighbour_loss(images, render, mask, region),
+        return {"neighbour": focus_losses.neighbour_loss(images, render, mask, region, radius=self.neighbour_radius),
                 "distance": focus_losses.distance_loss(embed, images, render, mask),
                 "area": focus_losses.area_loss(mask, region),
                 "preserve": focus_losses.preserve_loss(embed, images, mask),
@@ -277,27 +279,33 @@ class FaceAutoencoder(Regressor):
         super().load_state_dict(state, optimizers)
         self.step_count = int(state.get("step_count", 0))
 
-    def augmented(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """The training images after cutout or cutmix (seeded by the step, so a resumed run draws
-        the same boxes); cutmix pastes from the next image of the batch."""
+    def augmented(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training images after cutout or cutmix, and the covered pixels ``(B, 1, H, W)``
+        (seeded by the step, so a resumed run draws the same boxes); cutmix pastes from the next
+        image of the batch."""
         seeds = [1_000_003 * self.step_count + i for i in range(len(images))]
         if self.augment == "cutout":
-            return occlusion.occlude_batch(images, landmarks, ("cutout",), seeds).images
+            out = occlusion.occlude_batch(images, landmarks, ("cutout",), seeds)
+            return out.images, out.alpha
         other = images.roll(1, 0)
-        out = [occlusion.cutmix(images[i].detach().cpu().double(), landmarks[i].detach().cpu().double(),
-                                torch.Generator().manual_seed(seeds[i]), other=other[i].detach().cpu().double()).image
-               for i in range(len(images))]
-        return torch.stack(out).to(images.device, images.dtype)
+        mixed = [occlusion.cutmix(images[i].detach().cpu().double(), landmarks[i].detach().cpu().double(),
+                                  torch.Generator().manual_seed(seeds[i]), other=other[i].detach().cpu().double())
+                 for i in range(len(images))]
+        return (torch.stack([m.image for m in mixed]).to(images.device, images.dtype),
+                torch.stack([m.alpha for m in mixed])[:, None].to(images.device, images.dtype))
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         images = self._input(batch[self.view])
         landmarks = batch["landmarks68"]
+        covered = torch.zeros_like(images[:, :1])
         if self.augment is not None:
-            images = self.augmented(images, landmarks)
+            images, covered = self.augmented(images, landmarks)
         self.step_count += 1
         coeffs = self.encode(images)
         out = self.renderer(coeffs, background=torch.zeros_like(images))
-        mask = batch["visible_mask"].float() if self.mask_source == "truth" else torch.ones_like(out.mask)
+        # supervised: the exact visible face, less what the augmentation covered
+        mask = (batch["visible_mask"].float() * (covered == 0).float() if self.mask_source == "truth"
+                else torch.ones_like(out.mask))
         terms = reconstruction_terms(self, images, landmarks, coeffs, out, mask)
         return {"total": sum(self.weights[k] * v for k, v in terms.items()), **{k: v.detach() for k, v in terms.items()}}
 
