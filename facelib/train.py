@@ -237,6 +237,18 @@ class TrainResult:
         """``[{"step": s, <metric>: value, ...}]`` — the validation entries of the log."""
         return [{"step": e["step"], **e["val"]} for e in self.log if "val" in e]
 
+    def seconds_by(self, key: str, names: tuple[str, ...]) -> dict[str, float]:
+        """Training seconds per stage for a method that logs its stage index as loss ``key``
+        (FOCUS's ``phase``, the contour method's ``stage``): each logged interval goes to the
+        stage its mean index rounds to (intervals straddling a boundary are split by that rounding)."""
+        out, last = dict.fromkeys(names, 0.0), 0.0
+        for e in self.log:
+            if "time" not in e or key not in e.get("losses", {}):
+                continue
+            out[names[int(round(e["losses"][key]))]] += e["time"] - last
+            last = e["time"]
+        return out
+
 
 class _Stop:
     """Remembers SIGINT/SIGTERM during training instead of dying mid-step."""

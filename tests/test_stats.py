@@ -85,3 +85,13 @@ def test_tables_compare_methods_on_the_faces_they_share():
     del M["a"]["views"]["clean"]["per_face"]
     with pytest.raises(KeyError, match="re-run its evaluation"):
         tables.change_against(M, "a", "b", "clean", "landmark_me")
+
+
+def test_interval_grid_prints_each_cell_with_its_interval_and_a_dash_where_missing():
+    from facelib.evaluation import tables
+
+    M = {"A": {"views": {"clean": {"faces": [0, 1, 2, 3, 4], "per_face": {"x": [1.0] * 5}}}},
+         "B": {"views": {"clean": {"faces": [0, 1], "per_face": {"y": [2.0, 2.0]}}}}}
+    text = tables.interval_grid(M, ["A", "B"], [("x on clean", "clean", "x"), ("y", "clean", "y")], labels={"A": "a"})
+    assert text.splitlines()[0] == "| method | x on clean | y |"
+    assert "| a | 1.00 [1.00, 1.00] | – |" in text and "| B | – | 2.00 [2.00, 2.00] |" in text

@@ -121,3 +121,10 @@ def test_non_finite_loss_and_missing_objective_are_clear(tmp_path):
 
     with pytest.raises(FacelibError, match="none of its objectives"):
         T.train(Wrong(), Points(), tmp_path / "w", T.TrainConfig(steps=2, batch_size=8), progress=False)
+
+
+def test_seconds_by_stage_from_the_log(tmp_path):
+    res = T.TrainResult(tmp_path, 0, 0, 0.0, log=[
+        {"step": 1, "time": 2.0, "losses": {"stage": 0.0}}, {"step": 2, "time": 5.0, "losses": {"stage": 0.0}},
+        {"step": 2, "val": {"x": 1.0}}, {"step": 3, "time": 6.0, "losses": {"stage": 1.0}}])
+    assert res.seconds_by("stage", ("a", "b", "c")) == {"a": 5.0, "b": 1.0, "c": 0.0}

@@ -129,6 +129,23 @@ def markdown_table(header: list[str], rows: list[list], align: str | None = None
     return "\n".join(lines)
 
 
+def interval_grid(metrics: dict, methods: list[str], columns: list[tuple[str, str, str]], spec: str = ".2f",
+                  labels: dict[str, str] | None = None) -> str:
+    """A Markdown table with one row per method and one column per ``(header, view, metric)``: each
+    cell the mean over the faces with its 95 % bootstrap interval, "–" where the method lacks it
+    (e.g. a segmentation score of a method that predicts no mask)."""
+    rows = []
+    for method in methods:
+        cells = []
+        for _, view, metric in columns:
+            try:
+                cells.append(interval_of(metrics, method, view, metric).format(spec))
+            except KeyError:
+                cells.append("–")
+        rows.append([(labels or {}).get(method, method), *cells])
+    return markdown_table(["method", *[h for h, _, _ in columns]], rows)
+
+
 def mean_of(metrics: dict, method: str, view: str, metric: str, section: str = "views") -> float:
     """``metrics[method][section][view][metric]["mean"]`` with an error naming what is missing."""
     try:
