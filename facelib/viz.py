@@ -91,13 +91,14 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
 
 
 def loss_curves(history: list[dict], keys: list[str], title: str = "", log: bool = True):
-    """Plotly line chart of logged losses over steps."""
+    """Plotly line chart of logged losses over steps (a key is drawn where it was logged: a method
+    with phases logs each network's terms only in its own phases)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    steps = [h["step"] for h in history]
     for k in keys:
-        fig.add_trace(go.Scatter(x=steps, y=[h[k] for h in history], mode="lines", name=k))
+        points = [(h["step"], h[k]) for h in history if k in h]
+        fig.add_trace(go.Scatter(x=[s for s, _ in points], y=[v for _, v in points], mode="lines", name=k))
     fig.update_layout(title=title, xaxis_title="step", yaxis_type="log" if log else "linear",
                       height=320, margin=dict(l=40, r=10, t=40, b=40))
     return fig

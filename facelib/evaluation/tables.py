@@ -133,15 +133,16 @@ def interval_grid(metrics: dict, methods: list[str], columns: list[tuple[str, st
                   labels: dict[str, str] | None = None) -> str:
     """A Markdown table with one row per method and one column per ``(header, view, metric)``: each
     cell the mean over the faces with its 95 % bootstrap interval, "–" where the method lacks it
-    (e.g. a segmentation score of a method that predicts no mask)."""
+    (e.g. a segmentation score of a method that predicts no mask) or has no face in the view."""
     rows = []
     for method in methods:
         cells = []
         for _, view, metric in columns:
             try:
-                cells.append(interval_of(metrics, method, view, metric).format(spec))
+                values = per_face(metrics, method, view, metric)
             except KeyError:
-                cells.append("–")
+                values = {}
+            cells.append(mean_interval(list(values.values())).format(spec) if values else "–")
         rows.append([(labels or {}).get(method, method), *cells])
     return markdown_table(["method", *[h for h, _, _ in columns]], rows)
 
