@@ -55,6 +55,34 @@ def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, pea
     return 10 * torch.log10(peak**2 / mse.clamp_min(1e-12))
 
 
+def ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, sigma: float = 1.5,
+         peak: float = 1.0) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004) per image: the SSIM map of luminance, contrast and
+    structure in an 11×11 Gaussian window (σ = 1.5, constants ``(0.01 peak)²``, ``(0.03 peak)²``),
+    averaged over channels and over the pixels of ``mask`` ``(B, 1, H, W)`` (all pixels without)."""
+    radius = 5
+    x = torch.arange(-radius, radius + 1, dtype=a.dtype, device=a.device)
+    g = torch.exp(-0.5 * (x / sigma) ** 2)
+    g = g / g.sum()
+    c = a.shape[1]
+    kx, ky = g.view(1, 1, 1, -1).expand(c, 1, 1, -1), g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
+
+    def blur(t):
+        t = F.conv2d(F.pad(t, (radius, radius, 0, 0), mode="reflect"), kx, groups=c)
+        return F.conv2d(F.pad(t, (0, 0, radius, radius), mode="reflect"), ky, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+    m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    m = m.mean(1, keepdim=True)
+    if mask is None:
+        return m.mean((1, 2, 3))
+    mask = _mask(mask, m)
+    return (m * mask).sum((1, 2, 3)) / mask.sum((1, 2, 3)).clamp_min(1.0)
+
+
 def visible_rmse(image: torch.Tensor, render: torch.Tensor, visible: torch.Tensor,
                  scale: float = 255.0) -> torch.Tensor:
     """Root-mean-square error between input and reconstruction inside the visible face region,

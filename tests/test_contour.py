@@ -180,3 +180,27 @@ def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_
     for name in straight.optimizers:
         sa, sb = straight.optimizers[name].state_dict()["state"], resumed.optimizers[name].state_dict()["state"]
         assert all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa), name
+
+
+def test_fills_and_ssim_on_known_images():
+    from facelib.fill import blur_fill, mean_fill
+    from facelib.metrics import psnr, ssim
+
+    img = torch.zeros(1, 3, 16, 16)
+    img[:, 0] = 0.2
+    img[:, 1, :, 8:] = 0.6  # a colour step
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:8, 4:8] = 1
+    filled = mean_fill(img, mask)
+    known = (1 - mask).bool().expand_as(img)
+    assert torch.equal(filled[known], img[known])  # known pixels untouched
+    mean = (img * (1 - mask)).sum((2, 3)) / (1 - mask).sum()
+    assert torch.allclose(filled[0, :, 5, 5], mean[0])
+    flat = torch.full((1, 3, 16, 16), 0.3)
+    assert torch.allclose(blur_fill(flat, mask), flat, atol=1e-6)  # a flat image is refilled exactly
+    assert torch.equal(blur_fill(img, mask)[known], img[known])
+    # SSIM: 1 for identical images, lower for a perturbed one, only the masked pixels when asked
+    assert float(ssim(img, img)) == pytest.approx(1.0, abs=1e-5)
+    noisy = img + 0.1 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert float(ssim(noisy, img)) < 0.9
+    assert float(psnr(filled, img, mask)) < float(psnr(img, img, mask))
