@@ -204,3 +204,26 @@ def test_fills_and_ssim_on_known_images():
     noisy = img + 0.1 * torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     assert float(ssim(noisy, img)) < 0.9
     assert float(psnr(filled, img, mask)) < float(psnr(img, img, mask))
+
+
+def test_inpainting_quality_pairs_fills_on_the_occluded_faces(ict, tiny):
+    from facelib.data.folder import FaceFolder
+    from facelib.evaluation import tables
+    from facelib.evaluation.protocols.contour import inpainting_quality, occluded_face_mask
+    from facelib.fill import mean_fill
+
+    root, _ = tiny
+    clean_of = {}
+    data = FaceFolder(root, "test", views=("clean", "occluded"), masks=("face_mask", "occluder_mask"))
+    for i in range(len(data)):
+        item = data[i]
+        clean_of[item["occluded"].numpy().tobytes()] = item["clean"]
+    oracle = lambda images, mask: torch.stack([clean_of[im.numpy().tobytes()] for im in images])  # noqa: E731
+    q = inpainting_quality({"oracle": oracle, "mean": mean_fill}, root)
+    faces = q["oracle"]["views"]["inpainted"]["faces"]
+    assert faces == q["mean"]["views"]["inpainted"]["faces"] and len(faces) >= 1
+    assert all(occluded_face_mask({k: data[f][k][None] for k in ("face_mask", "occluder_mask")}).sum() > 0 for f in faces)
+    assert min(q["oracle"]["views"]["inpainted"]["per_face"]["psnr"]) >= 100  # exact restoration (capped error)
+    assert max(q["mean"]["views"]["inpainted"]["per_face"]["psnr"]) < 60
+    d = tables.difference_against(q, "oracle", "mean", "inpainted", "ssim")
+    assert d.estimate > 0
