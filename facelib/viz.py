@@ -284,7 +284,8 @@ def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, title
     cols = [images]
     for m in methods.values():
         with torch.no_grad():
-            c = m.predict(images).to(m.device)
+            c = m.predict(images)
+            c = (c["coefficients"] if isinstance(c, dict) else c).to(m.device)  # methods that segment return a dict
             out = m.renderer(c, background=images.to(m.device)) if lit else m.renderer(c, lit=False)
         cols.append(out.image.clamp(0, 1).detach().cpu())
     panels = torch.stack(cols, 1).flatten(0, 1)
