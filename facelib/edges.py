@@ -8,19 +8,11 @@ where connected to strong ones). Thresholds are on the gradient magnitude of a [
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
 from .errors import FacelibError
-
-
-def _gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
+from .filters import gaussian_blur
 
 
 def to_gray(images: torch.Tensor) -> torch.Tensor:
@@ -38,10 +30,7 @@ def canny(gray: torch.Tensor, low: float = 0.1, high: float = 0.2, sigma: float 
         raise FacelibError(f"canny needs 0 <= low <= high, got low={low}, high={high}")
     x = gray.float()
     if sigma > 0:
-        k = _gaussian_kernel(sigma).to(x)
-        r = (len(k) - 1) // 2
-        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-        x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+        x = gaussian_blur(x, sigma)
     sx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device) / 4
     padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
     gx = F.conv2d(padded, sx.view(1, 1, 3, 3))

@@ -11,7 +11,8 @@ method, chapter 9).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from .filters import gaussian_blur
 
 
 def mean_fill(images: torch.Tensor, mask: torch.Tensor, region: torch.Tensor | None = None) -> torch.Tensor:
@@ -23,13 +24,8 @@ def mean_fill(images: torch.Tensor, mask: torch.Tensor, region: torch.Tensor | N
 
 
 def _gaussian(t: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian filter with zero padding (so that it also spreads a weight map)."""
-    radius = int(3 * sigma)
-    x = torch.arange(-radius, radius + 1, dtype=t.dtype, device=t.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    c = t.shape[1]
-    t = F.conv2d(F.pad(t, (radius, radius, 0, 0)), g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(F.pad(t, (0, 0, radius, radius)), g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    """Unnormalised Gaussian filter with zero padding (so that it also spreads a weight map)."""
+    return gaussian_blur(t, sigma, radius=int(3 * sigma), padding="zeros", normalise=False)
 
 
 def blur_fill(images: torch.Tensor, mask: torch.Tensor, sigmas=(2.0, 4.0, 8.0, 16.0, 32.0)) -> torch.Tensor:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from .camera import rotate_directions
 from .errors import FacelibError
+from .filters import gaussian_blur
 from .lighting import shade
 
 # --------------------------------------------------------------------------- aggregation
@@ -60,16 +61,8 @@ def ssim(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None, sig
     """Structural similarity (Wang et al. 2004) per image: the SSIM map of luminance, contrast and
     structure in an 11×11 Gaussian window (σ = 1.5, constants ``(0.01 peak)²``, ``(0.03 peak)²``),
     averaged over channels and over the pixels of ``mask`` ``(B, 1, H, W)`` (all pixels without)."""
-    radius = 5
-    x = torch.arange(-radius, radius + 1, dtype=a.dtype, device=a.device)
-    g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
-    c = a.shape[1]
-    kx, ky = g.view(1, 1, 1, -1).expand(c, 1, 1, -1), g.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-
     def blur(t):
-        t = F.conv2d(F.pad(t, (radius, radius, 0, 0), mode="reflect"), kx, groups=c)
-        return F.conv2d(F.pad(t, (0, 0, radius, radius), mode="reflect"), ky, groups=c)
+        return gaussian_blur(t, sigma, radius=5, padding="reflect")
 
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b = blur(a * a) - mu_a**2, blur(b * b) - mu_b**2

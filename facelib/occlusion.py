@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import FacelibError
+from .filters import gaussian_blur
 from .landmarks import five_points
 
 SUPERSAMPLING = 4
@@ -730,17 +731,6 @@ SEVERITY = {
 }
 
 
-def _gaussian_blur(image: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype)
-    k = torch.exp(-(x ** 2) / (2 * sigma ** 2))
-    k = k / k.sum()
-    img = F.pad(image[None], (radius, radius, radius, radius), mode="replicate")
-    img = F.conv2d(img, k.view(1, 1, 1, -1).expand(3, 1, 1, -1), groups=3)
-    img = F.conv2d(img, k.view(1, 1, -1, 1).expand(3, 1, -1, 1), groups=3)
-    return img[0]
-
-
 def add_noise(image: torch.Tensor, kind: str, severity: int, generator: torch.Generator) -> torch.Tensor:
     """ROGUE's image noise (Tiwari et al., BMVC 2022, Sec. 4: "noisy variant of CelebA-test"):
     ``kind`` in :data:`NOISE_KINDS`, ``severity`` 1 (mild) to 5 (heavy), see :data:`SEVERITY`.
@@ -764,7 +754,7 @@ def add_noise(image: torch.Tensor, kind: str, severity: int, generator: torch.Ge
         hit = r < level
         out = torch.where(hit, salt.to(x.dtype), x)
     elif kind == "blur":
-        out = _gaussian_blur(x, level * x.shape[-1] / 112)
+        out = gaussian_blur(x[None], level * x.shape[-1] / 112)[0]
     else:  # jpeg
         from PIL import Image
 

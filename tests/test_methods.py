@@ -289,6 +289,16 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     assert shape["mean_identity"] > 0.5
     bleed = evaluate.albedo_bleeding(truth, root, model=ict)
     assert bleed["shift"]["mean"] == pytest.approx(0.0, abs=1e-7) and bleed["images"] == 4
+    frame = evaluate.framing(truth, root, model=ict)
+    assert frame["centre_offset"]["mean"] < 1e-3 and frame["off_frame"] == 0.0 and frame["images"] == 4
+    assert 0.1 < frame["coverage"]["mean"] < 0.9  # a face fills part of the picture, not all of it
+
+    def moved(c):  # the face translated far to the side: nothing of it is left in the picture
+        c[:, -3] += 50.0
+        return c
+
+    gone = evaluate.framing(evaluate.ground_truth_predictor(root, "test", moved), root, model=ict)
+    assert gone["off_frame"] == 1.0 and gone["coverage"]["mean"] == 0.0 and gone["centre_offset"]["mean"] > 224
 
     args = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run"),
             "--quiet"]

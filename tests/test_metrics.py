@@ -279,3 +279,27 @@ def test_evaluation_runner_rejects_sets_without_the_views(small_set):
         evaluate.ground_truth_predictor(small_set)(torch.zeros(1, 3, 64, 64))
     with pytest.raises(FacelibError, match="none of the views"):
         evaluate.evaluate(lambda x: x, small_set, method="m", chapter="c", views=("image",), write=False)
+
+
+def test_gaussian_blur_impulse_response_and_borders():
+    """The one Gaussian filter behind Canny, filling, SSIM and blur noise: an impulse comes back as
+    the outer product of the 1-D kernel, a constant image stays constant with replicate and reflect
+    borders, and zero padding lets the unnormalised filter spread a weight map."""
+    from facelib.filters import gaussian_blur, gaussian_kernel
+
+    k = gaussian_kernel(1.5)
+    assert len(k) == 11 and k.sum().item() == pytest.approx(1.0)
+    assert k[5].item() == pytest.approx(1 / sum(math.exp(-0.5 * (x / 1.5) ** 2) for x in range(-5, 6)))
+    impulse = torch.zeros(1, 2, 21, 21, dtype=torch.float64)
+    impulse[:, :, 10, 10] = 1.0
+    out = gaussian_blur(impulse, 1.5)
+    kd = k.double()
+    assert torch.allclose(out[0, 1, 5:16, 5:16], kd[:, None] * kd[None, :], atol=1e-12)
+    flat = torch.full((1, 3, 9, 9), 0.3)
+    for padding in ("replicate", "reflect"):
+        assert torch.allclose(gaussian_blur(flat, 2.0, padding=padding), flat, atol=1e-6)
+    ones = torch.ones(1, 1, 9, 9)
+    spread = gaussian_blur(ones, 2.0, radius=6, padding="zeros", normalise=False)
+    assert spread[0, 0, 4, 4] > spread[0, 0, 0, 0] > 0  # the border sees fewer known pixels
+    with pytest.raises(FacelibError, match="sigma > 0"):
+        gaussian_blur(flat, 0.0)

@@ -367,6 +367,35 @@ def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test",
             "per_face": {k: rounded(v) for k, v in cat.items()}}
 
 
+def framing(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",
+            limit: int | None = None, model=None, batch_size: int = 32) -> dict:
+    """Where ``predict`` puts the face in the image, per face of ``view``: ``coverage`` (fraction of
+    the image its render covers) and ``centre_offset`` (px of a 224 px crop between the centroids
+    of the projected and the true 68 landmarks); ``off_frame`` is the fraction of faces whose
+    render covers no pixel at all. A loss that only compares renders with each other (MOPI's
+    L_perc alone) is minimised by a face moved out of the picture: this is how to see it.
+
+    Returns ``{"coverage" | "centre_offset": summary, "off_frame": float, "images": n,
+    "faces": [index], "per_face": {key: [value per face]}}``."""
+    from ..render import Renderer
+
+    model = model or model_for(read_index(root))
+    n, loader = split_batches(root, split, limit, (view,), batch_size=batch_size)
+    coverage, offset, faces, renderer = [], [], [], None
+    with torch.no_grad():
+        for b in loader:
+            images = b[view]
+            renderer = renderer or Renderer(model, images.shape[-1])
+            out = renderer(as_prediction(predict(images))[0].detach().float().cpu())
+            coverage.append(out.mask.flatten(1).mean(1).double())
+            centre = out.landmarks.double().mean(1) - b["landmarks68"].double().mean(1)
+            offset.append(centre.norm(dim=-1) * REFERENCE_SIZE / images.shape[-1])
+            faces += b["index"].tolist()
+    cov, off = torch.cat(coverage), torch.cat(offset)
+    return {"coverage": M.summary(cov), "centre_offset": M.summary(off), "off_frame": float((cov == 0).double().mean()),
+            "images": n, "faces": faces, "per_face": {"coverage": rounded(cov), "centre_offset": rounded(off)}}
+
+
 def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",
                     limit: int | None = None, model=None) -> dict:
     """:func:`facelib.metrics.shape_breakdown` of ``predict`` on ``view`` of a synthetic split (all
