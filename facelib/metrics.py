@@ -315,13 +315,14 @@ def albedo_colour_change(model, coeffs_by_colour: torch.Tensor, coeffs_clean: to
             "albedo": albedo, "clean": clean}
 
 
-def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor, mm_per_unit: float) -> dict[str, float]:
+def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:
     """Where a shape error comes from (a diagnostic, not a paper's metric): the mean
     similarity-aligned vertex error (:func:`vertex_error`, mm) of the predicted identity and
     expression (``both``), of the predicted identity with the true expression (``identity``), of
     the true identity with the predicted expression (``expression``) and of the mean identity with
     the true expression (``mean_identity``) — plus ``identity_cosine``, the mean cosine between
-    predicted and true identity coefficients (0: the identity was not learned).
+    predicted and true identity coefficients (0: the identity was not learned). ``both`` and
+    ``identity_cosine`` are the means of :func:`shape_scores`.
 
     Args:
         model: the :class:`~facelib.morphable.MorphableModel`; predicted, truth: ``(B, total)``.
@@ -329,13 +330,15 @@ def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor, mm_per_
     lay = model.layout
     p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
     true_v = model.shape(t["id"], t["exp"]).double()
+    mm = millimetres_per_unit(model.info.units)
 
     def err(idc, expc) -> float:
-        return float(vertex_error(model.shape(idc, expc).double(), true_v, mm_per_unit).mean())
+        return float(vertex_error(model.shape(idc, expc).double(), true_v, mm).mean())
 
-    return {"both": err(p["id"], p["exp"]), "identity": err(p["id"], t["exp"]),
+    scores = shape_scores(model, predicted, truth)
+    return {"both": float(scores["shape_v2v_mm"].mean()), "identity": err(p["id"], t["exp"]),
             "expression": err(t["id"], p["exp"]), "mean_identity": err(torch.zeros_like(t["id"]), t["exp"]),
-            "identity_cosine": float(F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12).mean())}
+            "identity_cosine": float(scores["identity_cosine"].mean())}
 
 
 def shape_scores(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -70,9 +70,12 @@ def test_feature_terms_with_a_known_embedder():
     embed = lambda x: x.flatten(1)  # noqa: E731 - the identity "embedder"
     img = torch.rand(2, 3, 4, 4)
     mask = torch.ones(2, 1, 4, 4)
-    assert float(L.preserve_loss(embed, img, mask)) == pytest.approx(0.0, abs=1e-6)
-    assert float(L.distance_loss(embed, img, img, mask)) == pytest.approx(0.0, abs=1e-6)
-    assert float(L.perceptual_loss(embed, img, -img)) == pytest.approx(2.0)  # opposite features
+    assert float(L.preserve_loss(embed(img * mask), embed(img))) == pytest.approx(0.0, abs=1e-6)
+    assert float(L.distance_loss(embed(img * mask), embed(img * mask))) == pytest.approx(0.0, abs=1e-6)
+    half = torch.cat([torch.ones(2, 1, 4, 2), torch.zeros(2, 1, 4, 2)], -1)
+    flat = torch.ones(2, 3, 4, 4)  # masking half of a constant image keeps half of its feature norm
+    assert float(L.preserve_loss(embed(flat * half), embed(flat))) == pytest.approx(1 - 0.5**0.5)
+    assert float(L.perceptual_loss(embed(img), embed(-img))) == pytest.approx(2.0)  # opposite features
     assert float(L.cosine_distance(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 3.0]]))) == pytest.approx(1.0)
 
 

@@ -405,5 +405,5 @@ def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test",
     b = next(iter(loader))
     with torch.no_grad():
         pred = as_prediction(predict(b[view]))[0]
-    out = M.shape_breakdown(model, pred, b["coefficients"], M.millimetres_per_unit(model.info.units))
+    out = M.shape_breakdown(model, pred, b["coefficients"])
     return {**out, "images": n}

@@ -55,10 +55,11 @@ def neighbour_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tenso
     return ((mask * region * best).flatten(1).sum(-1) / _area(region)).mean()
 
 
-def distance_loss(embed, target: torch.Tensor, render: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def distance_loss(masked_target: torch.Tensor, masked_render: torch.Tensor) -> torch.Tensor:
     """FOCUS Eq. (2): ``L_dist = cos(F(I_T ⊙ M), F(I_R ⊙ M))`` — the masked target and masked render
-    must look alike to the face-recognition network ``embed`` (images → ``(B, D)``)."""
-    return cosine_distance(embed(target * mask), embed(render * mask)).mean()
+    must look alike to the face-recognition network ``F``; arguments are those two ``(B, D)``
+    features (the caller embeds each image once for all the terms that use it)."""
+    return cosine_distance(masked_target, masked_render).mean()
 
 
 def area_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -67,10 +68,10 @@ def area_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     return (-(mask * region).flatten(1).sum(-1) / _area(region)).mean()
 
 
-def preserve_loss(embed, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def preserve_loss(masked_target: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """FOCUS Eq. (4): ``L_presv = cos(F(I_T ⊙ M), F(I_T))`` — masking must not change what the
-    recognition network sees in the target."""
-    return cosine_distance(embed(target * mask), embed(target)).mean()
+    recognition network sees in the target; arguments are the two ``(B, D)`` features."""
+    return cosine_distance(masked_target, target).mean()
 
 
 def binary_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
@@ -91,9 +92,9 @@ def masked_pixel_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Te
     return ((kept * err).flatten(1).sum(-1) / _area(kept)).mean()
 
 
-def perceptual_loss(embed, target: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
-    """FOCUS Eq. (6): ``L_per = cos(F(I_T), F(I_R))``."""
-    return cosine_distance(embed(target), embed(render)).mean()
+def perceptual_loss(target: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
+    """FOCUS Eq. (6): ``L_per = cos(F(I_T), F(I_R))`` of the features ``(B, D)`` of target and render."""
+    return cosine_distance(target, render).mean()
 
 
 def parameter_regularizer(coeffs: dict[str, torch.Tensor], scale: float = 1.0 / 224) -> torch.Tensor:

@@ -131,9 +131,6 @@ class Contour(Regressor):
     def derived_hyperparameters(self) -> dict:
         return {"weights": dict(self.weights)}
 
-    def batch_items(self, images: int) -> int:
-        return images
-
     def state_dict(self) -> dict:
         return {**super().state_dict(), "step_count": self.step_count}
 

@@ -43,9 +43,10 @@ def reconstruction_terms(method: Regressor, images, landmarks, coeffs, out, mask
     """R's unweighted terms (FOCUS Eqs. 5-7 and the regulariser), for FOCUS and its baselines:
     ``method`` brings the embedder (``fixed["embedder"]``), the layout and the image size."""
     emb = method.fixed["embedder"]
-    embed = lambda x: emb.embed(x, landmarks)  # noqa: E731
+    with torch.no_grad():  # the input's features are a fixed target
+        target = emb.embed(images, landmarks)
     return {"pixel": focus_losses.masked_pixel_loss(images, out.image, mask, out.mask),
-            "perceptual": focus_losses.perceptual_loss(embed, images, out.image),
+            "perceptual": focus_losses.perceptual_loss(target, emb.embed(out.image, landmarks)),
             "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=method.image_size),
             "regularizer": focus_losses.parameter_regularizer(method.layout.split(coeffs))}
 
@@ -160,21 +161,20 @@ class FOCUS(Regressor):
         """S's logits for ``M = S(I_T, I_R)``."""
         return self.nets["segmenter"](torch.cat([images, render], 1))
 
-    def embed(self, landmarks: torch.Tensor):
-        emb = self.fixed["embedder"]
-        return lambda x: emb.embed(x, landmarks)
-
     def reconstruction_terms(self, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
         """R's unweighted terms (Eqs. 5-7 and the regulariser)."""
         return reconstruction_terms(self, images, landmarks, coeffs, out, mask)
 
     def segmentation_terms(self, images, landmarks, render, region, mask) -> dict[str, torch.Tensor]:
         """S's unweighted terms (Eqs. 1-4 and the binary term)."""
-        embed = self.embed(landmarks)
+        emb = self.fixed["embedder"]
+        with torch.no_grad():  # R's render and the input are fixed in S's step
+            target = emb.embed(images, landmarks)
+        masked_target = emb.embed(images * mask, landmarks)  # once for Eqs. 2 and 4
         return {"neighbour": focus_losses.neighbour_loss(images, render, mask, region, radius=self.neighbour_radius),
-                "distance": focus_losses.distance_loss(embed, images, render, mask),
+                "distance": focus_losses.distance_loss(masked_target, emb.embed(render * mask, landmarks)),
                 "area": focus_losses.area_loss(mask, region),
-                "preserve": focus_losses.preserve_loss(embed, images, mask),
+                "preserve": focus_losses.preserve_loss(masked_target, target),
                 "binary": focus_losses.binary_loss(mask, region)}
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
