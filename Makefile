@@ -63,6 +63,7 @@ stage:
 	rm -rf $(STAGE) && mkdir -p $(STAGE)/book
 	cp _config.yml _toc.yml references.bib $(STAGE)/
 	cp book/*.md $(STAGE)/book/
+	cp -r book/_ext $(STAGE)/book/
 	ln -s ../../facelib $(STAGE)/facelib
 
 bench: assets

@@ -9,14 +9,37 @@ from .morphable import MorphableModel
 from .render import Renderer
 
 
+BOOK_RENDERER = "book_html"
+
+
+def _register_book_renderer() -> None:
+    """``book_html``: each figure as a ``<div>`` and the script that draws it with the page's
+    ``Plotly`` — no plotly.js or MathJax from a CDN in the output. The built book ships plotly.js
+    once per page (``book/_ext/offline_assets.py``) and MathJax once (sphinx-mathjax-offline), so
+    the HTML works without a network; Jupyter and VS Code draw the plotly mime type beside it."""
+    import plotly.io as pio
+    from plotly.io._base_renderers import MimetypeRenderer
+
+    class BookHtml(MimetypeRenderer):
+        def to_mimebundle(self, fig_dict):
+            html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                               default_width="100%", default_height=525, validate=False)
+            return {"text/html": html}
+
+    if BOOK_RENDERER not in pio.renderers:
+        pio.renderers[BOOK_RENDERER] = BookHtml()
+
+
 def setup_notebook() -> None:
-    """Make plotly figures appear in the built HTML (DESIGN 4) and in Jupyter; in Colab keep
-    Colab's own renderer (each Colab output is a separate frame that must load plotly itself)."""
+    """Make plotly figures appear in the built HTML (DESIGN 4, offline: :data:`BOOK_RENDERER`) and
+    in Jupyter; in Colab keep Colab's own renderer (each Colab output is a separate frame that must
+    load plotly itself)."""
     import sys
 
     import plotly.io as pio
 
-    pio.renderers.default = "colab" if "google.colab" in sys.modules else "plotly_mimetype+notebook_connected"
+    _register_book_renderer()
+    pio.renderers.default = "colab" if "google.colab" in sys.modules else f"plotly_mimetype+{BOOK_RENDERER}"
 
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:

@@ -13,7 +13,13 @@ def test_plotly_renderer_is_colabs_in_colab_and_the_books_elsewhere(monkeypatch)
     try:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
         viz.setup_notebook()
-        assert pio.renderers.default == "plotly_mimetype+notebook_connected"
+        assert pio.renderers.default == "plotly_mimetype+book_html"
+        import plotly.graph_objects as go
+
+        bundle = pio.renderers._build_mime_bundle(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])).to_dict())
+        html = bundle["text/html"]
+        assert "Plotly.newPlot" in html and "application/vnd.plotly.v1+json" in bundle
+        assert "cdn" not in html.lower() and "mathjax" not in html.lower()  # nothing fetched from a network
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
         viz.setup_notebook()
         assert pio.renderers.default == "colab"

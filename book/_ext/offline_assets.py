@@ -1,0 +1,44 @@
+"""Sphinx extension of the book: the built HTML needs no network.
+
+* plotly.js, from the installed ``plotly`` package, is copied into ``_static`` and loaded once per
+  page (figures are stored by ``facelib.viz``'s ``book_html`` renderer, which loads nothing itself);
+* wide tables in cell outputs scroll inside the text column instead of overflowing it.
+
+MathJax comes from the ``sphinx-mathjax-offline`` extension (``_config.yml``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+CSS = """/* book/_ext/offline_assets.py: wide output tables scroll inside the text column */
+div.cell_output table { display: block; max-width: 100%; overflow-x: auto; }
+div.cell_output .plotly-graph-div { max-width: 100%; }
+"""
+
+
+def _plotly_js() -> Path:
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall plotly (`make setup`)")
+    return path
+
+
+def _copy(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_plotly_js(), static / "plotly.min.js")
+    (static / "offline.css").write_text(CSS)
+
+
+def setup(app):
+    _plotly_js()  # fail at the start of a build, not after it
+    app.add_js_file("plotly.min.js")
+    app.add_css_file("offline.css")
+    app.connect("build-finished", _copy)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
