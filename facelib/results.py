@@ -39,8 +39,13 @@ def run_dir(chapter: str, profile: str, name: str) -> Path:
     return base / chapter / profile / name
 
 
-def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = None) -> Path:
-    """Write ``metrics.json`` with the metrics, the run's config and the machine; returns its path."""
+def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = None, run: dict | None = None) -> Path:
+    """Write ``metrics.json`` with the metrics, the run's config and the machine; returns its path.
+    ``run`` (what :class:`facelib.viz.RunBanner` records: date, commit, wall time per section) is
+    kept from the existing file when not given."""
+    path = results_dir(chapter, profile.name) / "metrics.json"
+    if run is None and path.is_file():
+        run = json.loads(path.read_text()).get("run")
     record = {
         "chapter": chapter,
         "profile": profile.name,
@@ -51,8 +56,8 @@ def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = No
                     "device": "cuda" if torch.cuda.is_available() else "cpu",
                     "threads": torch.get_num_threads()},
         "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        **({"run": run} if run else {}),
     }
-    path = results_dir(chapter, profile.name) / "metrics.json"
     path.write_text(json.dumps(record, indent=1, sort_keys=True))
     return path
 
@@ -60,6 +65,34 @@ def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = No
 def read_metrics(chapter: str, profile: str) -> dict:
     """The record written by :func:`write_metrics`."""
     return json.loads((results_dir(chapter, profile) / "metrics.json").read_text())
+
+
+def record_run(chapter: str, profile, run: dict) -> Path:
+    """Store the chapter run's description ``run`` at the top of its ``metrics.json``."""
+    path = results_dir(chapter, profile.name) / "metrics.json"
+    existing = json.loads(path.read_text()) if path.is_file() else {}
+    return write_metrics(chapter, profile, existing.get("metrics", {}), existing.get("config", {}), run)
+
+
+def code_version() -> str:
+    """The commit the running facelib comes from (``abc1234``, ``+ local changes`` when its checkout
+    differs from it), or ``facelib <version> (installed)`` outside a git checkout."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--",
+                                "facelib"], capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"facelib {version('facelib')} (installed)"
+        except PackageNotFoundError:
+            return "facelib (unknown version)"
+    return commit + (" + local changes" if dirty else "")
 
 
 def add_to_metrics(chapter: str, profile, method: str, key: str, value) -> Path:

@@ -8,7 +8,6 @@ import torch
 from .morphable import MorphableModel
 from .render import Renderer
 
-
 BOOK_RENDERER = "book_html"
 
 
@@ -320,3 +319,75 @@ def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, title
             row = [f"{titles[r]}: {row[0]}".rstrip(": ")] + row[1:]
         labels += row
     return image_grid(panels, labels, cols=len(head), height=height)
+
+
+class RunBanner:
+    """The note a chapter opens with, generated from its own run: profile, date, commit, machine
+    and — once :meth:`finish` runs in the chapter's last cell — the wall time of each section (the
+    first cell's output is updated in place). A smoke run says plainly that its numbers are a wiring
+    check. :meth:`finish` also stores the same facts as ``run`` in the chapter's ``metrics.json``.
+
+    ``RunBanner(chapter, profile)`` in the setup cell, ``banner.section("Evaluation")`` where a
+    section's work starts, ``banner.finish()`` at the end."""
+
+    def __init__(self, chapter: str, profile, show: bool = True):
+        import platform
+        import time
+
+        from . import results
+
+        self.chapter, self.profile = chapter, profile
+        self.started = time.time()
+        self.sections: list[tuple[str, float]] = [("setup", self.started)]
+        self.seconds: dict[str, float] | None = None
+        self.facts = {"profile": profile.name, "date": time.strftime("%Y-%m-%d", time.gmtime(self.started)),
+                      "commit": results.code_version(),
+                      "machine": (f"{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else
+                                  f"CPU, {torch.get_num_threads()} threads") + f", torch {torch.__version__}, "
+                                 f"Python {platform.python_version()}"}
+        self.handle = None
+        if show:
+            from IPython.display import Markdown, display
+
+            self.handle = display(Markdown(self.text()), display_id=True)
+
+    def section(self, name: str) -> None:
+        """The work of section ``name`` starts now (the previous section ends)."""
+        import time
+
+        self.sections.append((name, time.time()))
+
+    def finish(self) -> None:
+        """Close the last section, update the banner, record the run (also kept as :attr:`record`)."""
+        import time
+
+        from . import results
+
+        ends = [t for _, t in self.sections[1:]] + [time.time()]
+        self.seconds = {}
+        for (name, start), end in zip(self.sections, ends, strict=True):
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + end - start, 1)
+        self.record = {**self.facts, "seconds": self.seconds, "total_seconds": round(sum(self.seconds.values()), 1)}
+        results.record_run(self.chapter, self.profile, self.record)
+        if self.handle is not None:
+            from IPython.display import Markdown
+
+            self.handle.update(Markdown(self.text()))
+
+    def text(self) -> str:
+        p, f = self.profile, self.facts
+        size = f"{p.backbone} at {p.image_size} px, batch {p.batch_size}, {p.train_steps} training steps per run"
+        lines = [f"**The outputs below come from one run of this chapter**: profile `{p.name}` ({size}), "
+                 f"{f['date']}, code at `{f['commit']}`, {f['machine']}."]
+        if self.seconds is None:
+            lines.append("Wall time per section: written when the chapter's last cell has run.")
+        else:
+            parts = ", ".join(f"{name} {s / 60:.1f}" for name, s in self.seconds.items())
+            lines.append(f"Wall time {sum(self.seconds.values()) / 60:.1f} min ({parts}; trainings that had "
+                         "finished earlier are loaded, not counted).")
+        text = " ".join(lines)
+        if p.name == "smoke":
+            text = ("> **Smoke profile: these numbers are a wiring check, not results.** A tiny network "
+                    "trains for a few dozen steps on a tiny set, so every table and verdict below only shows "
+                    "that the code runs end to end. The book's reference run is the `cpu` profile.\n\n" + text)
+        return text

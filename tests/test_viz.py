@@ -35,3 +35,28 @@ def test_refinement_figure_draws_one_line_per_anchor_and_panel():
     assert len(lines) == 2 * 3  # two anchors, three panels
     assert [int(x) for x in lines[0].x] == [0, 50]
     assert lines[0].name == viz.ANCHOR_NAMES["network"] and sum(t.showlegend for t in lines) == 2
+
+
+def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
+    import json
+    import time
+
+    from facelib import profile, results
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    smoke = profile.resolve("smoke")
+    banner = viz.RunBanner("x", smoke, show=False)
+    assert "wiring check, not results" in banner.text() and "Wall time per section: written" in banner.text()
+    time.sleep(0.05)
+    banner.section("training")
+    banner.section("evaluation")
+    results.add_to_metrics("x", smoke, "m", "v", 1)  # written before finish: kept
+    banner.finish()
+    record = banner.record
+    assert list(record["seconds"]) == ["setup", "training", "evaluation"] and record["seconds"]["setup"] >= 0.0
+    assert record["profile"] == "smoke" and record["commit"]
+    results.add_to_metrics("x", smoke, "m", "w", 2)  # written after: the run record survives
+    stored = json.loads((tmp_path / "x" / "smoke" / "metrics.json").read_text())
+    assert stored["run"] == record and stored["metrics"]["m"] == {"v": 1, "w": 2}
+    assert "Wall time" in banner.text() and "training 0.0" in banner.text()
+    assert "wiring check" not in viz.RunBanner("x", profile.resolve("cpu"), show=False).text()
