@@ -9,6 +9,24 @@ from .morphable import MorphableModel
 from .render import Renderer
 
 BOOK_RENDERER = "book_html"
+#: values glued where myst-nb is not installed (Colab, a plain kernel): name -> value
+GLUED: dict = {}
+
+
+def glue(name: str, value, display: bool = True):
+    """myst-nb's ``glue`` (a number for the prose of the built book) where myst-nb is installed;
+    elsewhere the value is kept in :data:`GLUED` (and shown when ``display``), so a chapter opened
+    in Colab without the book's tools still runs."""
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        GLUED[name] = value
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return None
+    return myst_glue(name, value, display=display)
 
 
 def _register_book_renderer() -> None:

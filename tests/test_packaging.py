@@ -102,3 +102,33 @@ def test_renderer_costs_at_most_half_a_resnet18_at_112px():
 
     rec = bench_render("torch", 112, 16, repeats=5, device="cpu")
     assert rec["ratio_render_to_resnet18"] <= 0.5, rec
+
+
+def test_colab_setup_fetches_the_chapters_assets_and_picks_the_cpu_profile(monkeypatch, capsys):
+    """What a chapter's first cell runs after installing facelib in Colab (here: a plain kernel)."""
+    from facelib import assets, colab
+
+    assert colab.chapter_assets("01_morphable_model") == ("ict-facekit-light",)
+    assert set(colab.chapter_assets("05_baselines")) == set(assets.REGISTRY)
+    no_deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["facelib"]["no-deps"]
+    assert colab.FACENET in no_deps  # the same pin `make` installs
+    monkeypatch.delenv("FACELIB_PROFILE", raising=False)
+    monkeypatch.setattr(colab, "install_facenet", lambda: "FaceNet: (not tried in this test)")
+    assert colab.setup("02_differentiable_rendering") == "cpu"  # not gpu: 30,000 steps per run
+    out = capsys.readouterr().out
+    assert "asset ict-facekit-light" in out and "profile cpu" in out
+    assert profile.resolve("auto").name == "cpu"
+    monkeypatch.setenv("FACELIB_PROFILE", "smoke")
+    assert colab.setup("02_differentiable_rendering", facenet=False) == "smoke"
+
+
+def test_colab_facenet_is_skipped_without_a_working_torchvision(monkeypatch):
+    import importlib.util
+
+    from facelib import colab
+
+    if importlib.util.find_spec("torchvision"):
+        pytest.skip("torchvision is installed here")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(colab.importlib.util, "find_spec", lambda n, *a: None if n == "facenet_pytorch" else real(n, *a))
+    assert colab.install_facenet().startswith("FaceNet: skipped (torchvision does not import here")

@@ -60,3 +60,9 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     assert stored["run"] == record and stored["metrics"]["m"] == {"v": 1, "w": 2}
     assert "Wall time" in banner.text() and "training 0.0" in banner.text()
     assert "wiring check" not in viz.RunBanner("x", profile.resolve("cpu"), show=False).text()
+
+
+def test_glue_works_without_myst_nb(monkeypatch):
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as in Colab without the book's tools
+    viz.glue("answer", 42, display=False)
+    assert viz.GLUED["answer"] == 42
