@@ -13,7 +13,7 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book html stage test test-slow lint assets setup clean bench
+.PHONY: book html publish stage test test-slow lint assets setup clean bench
 
 setup: $(STAMP)
 
@@ -37,6 +37,7 @@ test: assets lint
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/ruff check facelib tests data_scripts
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 test-slow: assets
 	$(BIN)/python -m pytest -q -m "slow" tests
@@ -57,6 +58,11 @@ html:
 	cp $(NOTEBOOKS) $(STAGE)/book/
 	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
+
+# The HTML as GitHub Pages serves it (.github/workflows/book.yml deploys it from main).
+publish: html
+	touch _build/html/.nojekyll
+	@echo "Ready for GitHub Pages: $(abspath _build/html)"
 
 # The staging copy both builds start from (chapters' literalincludes reach facelib through the link).
 stage:
