@@ -67,6 +67,18 @@ def read_metrics(chapter: str, profile: str) -> dict:
     return json.loads((results_dir(chapter, profile) / "metrics.json").read_text())
 
 
+def earlier_chapter(chapter: str, profile: str) -> dict:
+    """The ``metrics`` an earlier chapter wrote for ``profile`` (a later chapter's reference rows),
+    with an error naming the notebook to run when they are missing."""
+    from .errors import FacelibError
+
+    path = results_dir(chapter, profile) / "metrics.json"
+    if not path.is_file():
+        raise FacelibError(f"chapter {chapter}'s results for profile {profile} are missing ({path}): run "
+                           f"book/{chapter}.ipynb first (`make book` runs the chapters in order)")
+    return json.loads(path.read_text())["metrics"]
+
+
 def record_run(chapter: str, profile, run: dict) -> Path:
     """Store the chapter run's description ``run`` at the top of its ``metrics.json``."""
     path = results_dir(chapter, profile.name) / "metrics.json"

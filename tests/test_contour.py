@@ -156,6 +156,16 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     # outside the predicted mask the inpainted image is the input
     keep = (1 - chain["mask"]).bool().expand(-1, 3, -1, -1)
     assert torch.equal(chain["image"][keep], batch["occluded"][keep])
+    assert all(net.training for net in m.nets.values())  # the chain ran in eval mode and left them as they were
+    # a given mask (the true occluded face) replaces the predicted one; as a fill it changes only that mask
+    given = torch.zeros(2, 1, 64, 64)
+    given[:, :, 20:40, 10:50] = 1
+    filled = m.fill(batch["occluded"], given)
+    outside = (given == 0).expand(-1, 3, -1, -1)
+    assert torch.equal(filled[outside], batch["occluded"][outside]) and not torch.equal(filled, batch["occluded"])
+    # R-Net on the restored image: the same coefficients as R-Net's own predict on that image
+    restored = m.restoring(rnet.predict)(batch["occluded"])
+    assert torch.allclose(restored, rnet.predict(chain["image"]), atol=1e-6)
 
 
 def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_path):
@@ -227,3 +237,28 @@ def test_inpainting_quality_pairs_fills_on_the_occluded_faces(ict, tiny):
     assert max(q["mean"]["views"]["inpainted"]["per_face"]["psnr"]) < 60
     d = tables.difference_against(q, "oracle", "mean", "inpainted", "ssim")
     assert d.estimate > 0
+
+
+def test_contour_claims_are_computed_from_paired_faces():
+    from facelib import stats
+    from facelib.evaluation.protocols.contour import claims
+
+    def row(values, view="occluded", metric="landmark_me"):
+        return {"views": {view: {"faces": list(range(len(values))), "per_face": {metric: values}}}}
+
+    n = 40
+    rng = torch.Generator().manual_seed(0)
+    base = (10 + torch.rand(n, generator=rng)).tolist()
+    better = [v * 0.8 for v in base]  # 20 % lower on every face
+    metrics = {"R-Net": row(base), "contour-guided": row(better), "R-Net on the inpainted image": row(base)}
+    for m in metrics.values():
+        m["views"]["occluded"]["per_face"]["perceptual_dlib"] = m["views"]["occluded"]["per_face"]["landmark_me"]
+    quality = {"contour-guided": row([20.0 + 0.1 * i for i in range(n)], "inpainted", "psnr"),
+               "mean fill": row([15.0 + 0.1 * i for i in range(n)], "inpainted", "psnr")}
+    out = claims(metrics, quality)
+    assert out["psnr_above_mean_fill"].verdict == stats.HOLDS
+    assert out["psnr_above_mean_fill"].interval.estimate == pytest.approx(5.0)
+    assert out["me_below_rnet"].verdict == stats.HOLDS and out["me_below_rnet"].interval.estimate == pytest.approx(-20.0)
+    assert out["perc_below_rnet"].verdict == stats.HOLDS
+    assert out["rnet_inpainted_me_below_rnet"].verdict != stats.HOLDS  # identical values: no change
+    assert set(claims({"R-Net": metrics["R-Net"]}, {})) == set()  # missing rows: no claim

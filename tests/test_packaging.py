@@ -132,3 +132,13 @@ def test_colab_facenet_is_skipped_without_a_working_torchvision(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(colab.importlib.util, "find_spec", lambda n, *a: None if n == "facenet_pytorch" else real(n, *a))
     assert colab.install_facenet().startswith("FaceNet: skipped (torchvision does not import here")
+
+
+def test_a_missing_earlier_chapter_names_the_notebook_to_run(tmp_path, monkeypatch):
+    from facelib import results
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    with pytest.raises(FacelibError, match=r"run book/05_baselines.ipynb first"):
+        results.earlier_chapter("05_baselines", "cpu")
+    results.add_to_metrics("05_baselines", profile.resolve("cpu"), "R-Net", "x", 1)
+    assert results.earlier_chapter("05_baselines", "cpu") == {"R-Net": {"x": 1}}

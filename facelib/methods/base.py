@@ -15,6 +15,7 @@ fix (e.g. the effective loss weights, which also depend on module constants).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -184,6 +185,17 @@ class Method:
             m.train(on)
         for m in self.fixed.values():
             m.eval()
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Every trained network in eval mode inside the block, each back in its own mode after."""
+        was = {k: n.training for k, n in self.nets.items()}
+        self.train_mode(False)
+        try:
+            yield self
+        finally:
+            for k, n in self.nets.items():
+                n.train(was[k])
 
     def state_dict(self) -> dict:
         return {"nets": {k: unwrap(m).state_dict() for k, m in self.nets.items()},

@@ -163,12 +163,30 @@ class Contour(Regressor):
         return out * mask + hat
 
     @torch.no_grad()
-    def inpainted(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The whole chain on ``images`` with the predicted mask: ``{"mask", "contours", "image"}``."""
-        images = self._input(images)
-        mask = self.predicted_mask(images)
-        goal, _ = self.complete_contours(images, mask)
-        return {"mask": mask, "contours": goal, "image": self.inpaint(images, mask, goal)}
+    def inpainted(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The whole chain on ``images`` (networks in eval mode): ``{"mask", "contours", "image"}``,
+        with the mask ``Ω_m`` predicts, or a given ``(B, 1, H, W)`` one (the true occluded-face mask,
+        to judge the contours and the fill alone)."""
+        with self.evaluating():
+            images = self._input(images)
+            if mask is None:
+                mask = self.predicted_mask(images)
+            else:
+                mask = F.interpolate(mask.to(self.device, torch.float32), size=images.shape[-2:], mode="nearest")
+            goal, _ = self.complete_contours(images, mask)
+            return {"mask": mask, "contours": goal, "image": self.inpaint(images, mask, goal)}
+
+    def fill(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The inpainting as a fill of ``mask`` = 1 pixels (the signature of :mod:`facelib.fill`'s fills)."""
+        return self.inpainted(images, mask)["image"].cpu()
+
+    def restoring(self, predict):
+        """``predict`` (e.g. R-Net's) applied to the chain's inpainted image instead of the input."""
+
+        def on_inpainted(images: torch.Tensor):
+            return predict(self.inpainted(images)["image"])
+
+        return on_inpainted
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         stage = self.schedule.stage(self.step_count)
@@ -230,12 +248,7 @@ class Contour(Regressor):
     def predict(self, images: torch.Tensor) -> dict:
         """``{"coefficients", "mask"}``: the coefficients regressed from the inpainted image, and the
         face mask (1 = face, i.e. not occluded) the chain used."""
-        was = {k: n.training for k, n in self.nets.items()}
-        self.train_mode(False)
-        try:
+        with self.evaluating():
             chain = self.inpainted(images)
             coeffs = self.encode(chain["image"])
             return {"coefficients": coeffs.cpu(), "mask": (1 - chain["mask"]).cpu()}
-        finally:
-            for k, n in self.nets.items():
-                n.train(was[k])

@@ -224,14 +224,9 @@ class FOCUS(Regressor):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> dict:
         """``{"coefficients", "mask"}``: R's coefficients and S's face mask."""
-        was = {k: n.training for k, n in self.nets.items()}
-        self.train_mode(False)
-        try:
+        with self.evaluating():
             coeffs = self.encode(self._input(images))
             return {"coefficients": coeffs.cpu(), "mask": self.segment(images, coeffs)}
-        finally:
-            for k, n in self.nets.items():
-                n.train(was[k])
 
 
 # ------------------------------------------------------------------ baselines and the misfit prior

@@ -99,13 +99,8 @@ class Regressor(Method):
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        net = self.nets["encoder"]
-        was = net.training
-        net.eval()
-        try:
+        with self.evaluating():
             return self.encode(images).cpu()
-        finally:
-            net.train(was)
 
     # -- training --------------------------------------------------------------------------------
     def loss_terms(self, batch: dict, images: torch.Tensor, coeffs: torch.Tensor,

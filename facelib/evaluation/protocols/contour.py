@@ -48,3 +48,37 @@ def inpainting_quality(fills: dict[str, Callable], root: str | Path, *, split: s
         out[name] = {"views": {"inpainted": {**{k: M.summary(x) for k, x in cat.items() if len(x)},
                                              "faces": v["faces"], "per_face": {k: rounded(x) for k, x in cat.items()}}}}
     return out
+
+
+def claims(metrics: dict, quality: dict) -> dict:
+    """The contour-guided method's claims as computed verdicts (:mod:`facelib.stats`). The paper
+    gives no numbers (only Fig. 3, qualitative); these are what its method section promises,
+    measured on the benchmark (``metrics``: the chapter's evaluations on the occluded view, with
+    chapter 5's ``R-Net`` row; ``quality``: :func:`inpainting_quality`'s result):
+
+    * ``psnr_above_mean_fill`` — inside the true occluded-face mask, the inpainting's PSNR above the
+      mean fill's (dB, paired over faces);
+    * ``me_below_rnet``, ``perc_below_rnet`` — the method's landmark ME and perceptual error on the
+      occluded faces below R-Net's on the same occluded input (%);
+    * ``rnet_inpainted_me_below_rnet`` — R-Net itself on the inpainted image below R-Net on the
+      occluded one: is it the inpainting, or the new regressor, that helps?
+
+    Claims whose rows are missing are left out.
+    """
+    from ...stats import decide
+    from ..tables import change_against, difference_against
+
+    out = {}
+    if {"contour-guided", "mean fill"} <= set(quality):
+        out["psnr_above_mean_fill"] = decide(
+            "the inpainting's PSNR inside the occluded face above the mean fill's",
+            difference_against(quality, "contour-guided", "mean fill", "inpainted", "psnr"), 0.0, "above", unit=" dB")
+    rows = (("me_below_rnet", "contour-guided", "landmark_me", "the contour-guided reconstruction's landmark ME"),
+            ("perc_below_rnet", "contour-guided", "perceptual_dlib", "the contour-guided reconstruction's perceptual error"),
+            ("rnet_inpainted_me_below_rnet", "R-Net on the inpainted image", "landmark_me",
+             "R-Net's landmark ME on the inpainted image"))
+    for key, method, metric, text in rows:
+        if method in metrics and "R-Net" in metrics:
+            out[key] = decide(f"{text} below R-Net's on the occluded input",
+                              change_against(metrics, method, "R-Net", "occluded", metric), 0.0, "below", unit=" %")
+    return out
