@@ -201,6 +201,7 @@ def validation_figure(runs: dict, panels: dict[str, str], reference: dict[str, f
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels.values()))
+    fig.update_annotations(font_size=12)
     for i, (name, run) in enumerate(runs.items()):
         colour = RUN_COLOURS.get(name, qualitative.Plotly[i % len(qualitative.Plotly)])
         for col, key in enumerate(panels, start=1):
@@ -210,13 +211,17 @@ def validation_figure(runs: dict, panels: dict[str, str], reference: dict[str, f
     for col, key in enumerate(panels, start=1):
         if reference and key in reference:
             fig.add_hline(y=reference[key], line_dash="dash", line_color="grey", row=1, col=col,
-                          annotation_text="mean face" if col == 1 else None)
+                          annotation_text="mean face")
         fig.update_xaxes(title_text="training step", row=1, col=col)
     fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40))
     return fig
 
 
 ANCHOR_NAMES = {"network": "network's landmarks", "detector": "dlib's landmarks", "truth": "true landmarks (oracle)"}
+
+
+REFINEMENT_PANELS = (("shape_v2v_mm", "shape v2v (mm)"), ("identity_cosine", "cos(identity, truth)"),
+                     ("landmark_me", "landmark ME (px@224)"))
 
 
 def refinement_figure(curve: dict, height: int = 340):
@@ -226,9 +231,9 @@ def refinement_figure(curve: dict, height: int = 340):
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
 
-    panels = (("shape_v2v_mm", "shape error v2v (mm)"), ("identity_cosine", "cos(identity, truth)"),
-              ("landmark_me", "landmark ME (px at 224)"))
+    panels = REFINEMENT_PANELS
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for _, t in panels])
+    fig.update_annotations(font_size=12)  # the titles fit a book column
     for i, (anchor, points) in enumerate(curve["curves"].items()):
         steps = sorted(points, key=int)
         for col, (key, _) in enumerate(panels, start=1):
@@ -238,7 +243,7 @@ def refinement_figure(curve: dict, height: int = 340):
                 line=dict(color=qualitative.Plotly[i], dash="dot" if anchor == "truth" else "solid")), row=1, col=col)
     for col, (key, _) in enumerate(panels, start=1):
         fig.add_hline(y=curve["mean_face"][key]["mean"], line_dash="dash", line_color="grey", row=1, col=col,
-                      annotation_text="mean face" if col == 1 else None)
+                      annotation_text="mean face")
         fig.update_xaxes(title_text="refinement steps", row=1, col=col)
     fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40))
     return fig

@@ -35,6 +35,9 @@ def test_refinement_figure_draws_one_line_per_anchor_and_panel():
     assert len(lines) == 2 * 3  # two anchors, three panels
     assert [int(x) for x in lines[0].x] == [0, 50]
     assert lines[0].name == viz.ANCHOR_NAMES["network"] and sum(t.showlegend for t in lines) == 2
+    # every panel's reference line is labelled: an annotation without text shows plotly's "new text"
+    labels = [a.text for a in fig.layout.annotations if a.text not in {t for _, t in viz.REFINEMENT_PANELS}]
+    assert labels == ["mean face"] * 3
 
 
 def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
