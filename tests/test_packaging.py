@@ -142,3 +142,15 @@ def test_a_missing_earlier_chapter_names_the_notebook_to_run(tmp_path, monkeypat
         results.earlier_chapter("05_baselines", "cpu")
     results.add_to_metrics("05_baselines", profile.resolve("cpu"), "R-Net", "x", 1)
     assert results.earlier_chapter("05_baselines", "cpu") == {"R-Net": {"x": 1}}
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_first_cell_installs_what_its_chapter_needs(nb):
+    """Colab cell 1: chapters after 2 need dlib (the [data] extra); a runtime that already has plain
+    facelib (another chapter opened first) must still get it, and the assets fetched are this chapter's."""
+    source = "".join(json.loads(nb.read_text())["cells"][1]["source"])
+    assert "FACELIB_INSTALL_SOURCE" in source and f'colab.setup("{nb.stem}"' in source
+    if nb.stem in ("01_morphable_model", "02_differentiable_rendering"):
+        assert '"facelib @ {source}"' in source.replace("f\"", "\"")
+    else:
+        assert "facelib[data] @" in source and '("facelib", "dlib")' in source
