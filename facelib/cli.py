@@ -110,6 +110,14 @@ def refine_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def timings_main(args: argparse.Namespace) -> int:
+    """Print the measured time per chapter (README's table) from the committed results."""
+    from .results import timings_markdown
+
+    print(timings_markdown(args.profile))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from .methods import NAMES
 
@@ -147,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--anchors", default="", help="comma-separated: network, detector, truth (default all)")
     r.add_argument("--mask", action="store_true", help="fit only the method's predicted mask (R-Net: its skin)")
     r.set_defaults(run=refine_main)
+    w = sub.add_parser("timings", help="measured wall time per chapter and training (README's table)",
+                       description="Wall time of each chapter's committed run and of each training whose log "
+                       "is committed under results/<chapter>/<profile>/logs/, as a Markdown table.")
+    w.add_argument("--profile", default="cpu")
+    w.set_defaults(run=timings_main)
     return p
 
 

@@ -115,3 +115,36 @@ def add_to_metrics(chapter: str, profile, method: str, key: str, value) -> Path:
     table = existing.get("metrics", {})
     table.setdefault(method, {})[key] = value
     return write_metrics(chapter, profile, table, existing.get("config", {}))
+
+
+def timings(profile: str, base: Path | None = None) -> list[dict]:
+    """Measured wall time per chapter in ``profile``, from what the runs committed: the chapter's own
+    run (``metrics.json`` → ``run.total_seconds``, trainings that had finished earlier loaded, not
+    counted) and each training's log (``logs/<run>.jsonl``: the last logged ``time``). One dict per
+    chapter folder, in chapter order: ``chapter``, ``chapter_seconds`` (None when not run),
+    ``trainings`` (run name → seconds)."""
+    base = Path(base or os.environ.get("FACELIB_RESULTS") or project_root() / "results")
+    rows = []
+    for folder in sorted(p for p in base.glob(f"*/{profile}") if p.is_dir()):
+        metrics = folder / "metrics.json"
+        run = json.loads(metrics.read_text()).get("run", {}) if metrics.is_file() else {}
+        trainings = {}
+        for log in sorted((folder / "logs").glob("*.jsonl")):
+            times = [json.loads(line)["time"] for line in log.read_text().splitlines() if '"time"' in line]
+            if times:
+                trainings[log.stem] = float(times[-1])
+        if run or trainings:
+            rows.append({"chapter": folder.parent.name, "chapter_seconds": run.get("total_seconds"),
+                         "trainings": trainings})
+    return rows
+
+
+def timings_markdown(profile: str, base: Path | None = None) -> str:
+    """:func:`timings` as the Markdown table README shows (``python -m facelib timings``)."""
+    lines = [f"| chapter ({profile} profile) | chapter run, trainings loaded | trainings (one each) |",
+             "|---|---:|---|"]
+    for row in timings(profile, base):
+        own = "not run yet" if row["chapter_seconds"] is None else f"{row['chapter_seconds'] / 60:.0f} min"
+        runs = ", ".join(f"{name} {s / 60:.0f} min" for name, s in row["trainings"].items()) or "—"
+        lines.append(f"| {row['chapter']} | {own} | {runs} |")
+    return "\n".join(lines)

@@ -154,3 +154,27 @@ def test_first_cell_installs_what_its_chapter_needs(nb):
         assert '"facelib @ {source}"' in source.replace("f\"", "\"")
     else:
         assert "facelib[data] @" in source and '("facelib", "dlib")' in source
+
+
+def test_readme_time_table_is_the_one_the_committed_runs_give():
+    from facelib.results import timings_markdown
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- timings:cpu -->\n")[1].split("\n<!-- /timings:cpu -->")[0]
+    assert block == timings_markdown("cpu", ROOT / "results"), "regenerate it: python -m facelib timings --profile cpu"
+
+
+def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
+    from facelib.results import timings, timings_markdown
+
+    folder = tmp_path / "07_x" / "cpu"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 600.0}, "metrics": {}}))
+    (folder / "logs" / "a.jsonl").write_text('{"step": 10, "time": 12.5, "losses": {}}\n'
+                                             '{"step": 20, "time": 130.0, "losses": {}}\n{"step": 20, "val": {}}\n')
+    (tmp_path / "08_y" / "cpu" / "logs").mkdir(parents=True)
+    (tmp_path / "08_y" / "cpu" / "logs" / "b.jsonl").write_text('{"step": 1, "time": 240.0}\n')
+    assert timings("cpu", tmp_path) == [{"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 130.0}},
+                                        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}}]
+    assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min |",
+                                                                  "| 08_y | not run yet | b 4 min |"]
