@@ -486,8 +486,9 @@ class FaceNet(Embedder):
 FACENET_FILE = "20180402-114759-vggface2.pt"
 FACENET_URL = f"https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/{FACENET_FILE}"
 ARCFACE_FILE = "backbone.pth"
-WEIGHTS_HELP = (
-    "put the file in $FACELIB_MIRROR/{folder}/ or {cache}/{folder}/ (or pass weights=PATH)")
+WEIGHTS_HELP = (  # names no folder of this machine: the text ends up in stored notebook outputs
+    "put the file in $FACELIB_MIRROR/{folder}/ or $FACELIB_HOME/{folder}/ (default ~/.cache/facelib; "
+    "or pass weights=PATH)")
 
 
 def local_weights(folder: str, filename: str, extra: tuple[Path, ...] = ()) -> Path | None:
@@ -539,7 +540,7 @@ def facenet(weights: str | Path = "vggface2", allow_download: bool = True) -> Fa
             if not allow_download:
                 raise EmbedderUnavailable(
                     f"FaceNet unavailable here because its weights {FACENET_FILE} are not local and "
-                    f"downloads are off; " + WEIGHTS_HELP.format(folder="facenet-vggface2", cache=assets.home()))
+                    f"downloads are off; " + WEIGHTS_HELP.format(folder="facenet-vggface2"))
             try:
                 path = Path(assets.home() / "facenet-vggface2" / FACENET_FILE)
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -547,7 +548,7 @@ def facenet(weights: str | Path = "vggface2", allow_download: bool = True) -> Fa
             except FacelibError as err:
                 raise EmbedderUnavailable(
                     f"FaceNet unavailable here because its weights could not be downloaded ({err}); "
-                    + WEIGHTS_HELP.format(folder="facenet-vggface2", cache=assets.home())) from None
+                    + WEIGHTS_HELP.format(folder="facenet-vggface2")) from None
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = {k: v for k, v in state.items() if not k.startswith("logits.")}
         net.load_state_dict(state)
@@ -566,7 +567,7 @@ def arcface(weights: str | Path = "ms1mv3") -> IResNet:
                 "ArcFace unavailable here because the iresnet-50 weights (insightface arcface_torch "
                 "ms1mv3_arcface_r50_fp16/backbone.pth, distributed through OneDrive/Baidu links in "
                 "the insightface model zoo, on no package registry) are not present; "
-                + WEIGHTS_HELP.format(folder="arcface-r50", cache=assets.home()))
+                + WEIGHTS_HELP.format(folder="arcface-r50"))
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict({k: v.float() for k, v in state.items()})
     return net.float().eval().requires_grad_(False)

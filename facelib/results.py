@@ -107,14 +107,15 @@ def code_version() -> str:
     return commit + (" + local changes" if dirty else "")
 
 
-def add_to_metrics(chapter: str, profile, method: str, key: str, value) -> Path:
+def add_to_metrics(chapter: str, profile, method: str, key: str, value) -> None:
     """Store ``value`` as ``metrics[method][key]`` in the chapter's ``metrics.json`` (created when
-    missing), keeping everything else — for numbers a chapter computes beside the evaluation runner."""
+    missing), keeping everything else — for numbers a chapter computes beside the evaluation runner.
+    Returns nothing, so a cell that ends with it shows no path of the machine it ran on."""
     path = results_dir(chapter, profile.name) / "metrics.json"
     existing = json.loads(path.read_text()) if path.is_file() else {}
     table = existing.get("metrics", {})
     table.setdefault(method, {})[key] = value
-    return write_metrics(chapter, profile, table, existing.get("config", {}))
+    write_metrics(chapter, profile, table, existing.get("config", {}))
 
 
 def timings(profile: str, base: Path | None = None) -> list[dict]:
@@ -148,3 +149,13 @@ def timings_markdown(profile: str, base: Path | None = None) -> str:
         runs = ", ".join(f"{name} {s / 60:.0f} min" for name, s in row["trainings"].items()) or "—"
         lines.append(f"| {row['chapter']} | {own} | {runs} |")
     return "\n".join(lines)
+
+
+def portable_path(path) -> str:
+    """``path`` as a committed file may record it: relative to the checkout when inside it (no
+    machine's folder layout in ``results/``), else as given."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(project_root()).as_posix()
+    except ValueError:
+        return str(path)

@@ -178,3 +178,18 @@ def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
                                         {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}}]
     assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min |",
                                                                   "| 08_y | not run yet | b 4 min |"]
+
+
+def test_committed_paths_are_relative_to_the_checkout(tmp_path, monkeypatch):
+    from facelib.results import portable_path
+
+    monkeypatch.chdir(ROOT)
+    assert portable_path(ROOT / "data" / "synthetic" / "cpu") == "data/synthetic/cpu"
+    assert portable_path(tmp_path) == str(tmp_path.resolve())
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_stored_outputs_show_no_path_of_the_machine_they_ran_on(nb):
+    text = nb.read_text()
+    for marker in ("PosixPath(", "/work/", "/home/", "/root/", "/tmp/"):
+        assert marker not in text, f"{nb.name} stores a machine path ({marker!r}): re-run the cell that prints it"

@@ -220,7 +220,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
     report = col.report(per_image={"shape_v2v_mm": False, "shape_s2m_mm": False})
     if not has_mask:
         skipped["segmentation"] = f"{method} predicts no face/outlier mask"
-    run_config = {"root": str(root), "set": index.get("name"), "set_checksum": index.get("checksum"),
+    run_config = {"root": results.portable_path(root), "set": index.get("name"), "set_checksum": index.get("checksum"),
                   "split": split, "images": n, "views": views, "batch_size": batch_size,
                   "scan_points": scan_points, "icp_iterations": icp_iterations,
                   "embedders": sorted(embed), "seconds": round(seconds, 2), **(config or {})}
