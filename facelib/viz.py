@@ -366,7 +366,7 @@ class RunBanner:
         self.facts = {"profile": profile.name, "date": time.strftime("%Y-%m-%d", time.gmtime(self.started)),
                       "commit": results.code_version(),
                       "machine": (f"{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else
-                                  f"CPU, {torch.get_num_threads()} threads") + f", torch {torch.__version__}, "
+                                  f"CPU, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}") + f", torch {torch.__version__}, "
                                  f"Python {platform.python_version()}"}
         self.handle = None
         if show:
