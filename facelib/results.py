@@ -140,13 +140,18 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
     return rows
 
 
+def duration(seconds: float) -> str:
+    """``42 s`` under two minutes, else ``17 min``."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def timings_markdown(profile: str, base: Path | None = None) -> str:
     """:func:`timings` as the Markdown table README shows (``python -m facelib timings``)."""
     lines = [f"| chapter ({profile} profile) | chapter run, trainings loaded | trainings (one each) |",
              "|---|---:|---|"]
     for row in timings(profile, base):
-        own = "not run yet" if row["chapter_seconds"] is None else f"{row['chapter_seconds'] / 60:.0f} min"
-        runs = ", ".join(f"{name} {s / 60:.0f} min" for name, s in row["trainings"].items()) or "—"
+        own = "not run yet" if row["chapter_seconds"] is None else duration(row["chapter_seconds"])
+        runs = ", ".join(f"{name} {duration(s)}" for name, s in row["trainings"].items()) or "—"
         lines.append(f"| {row['chapter']} | {own} | {runs} |")
     return "\n".join(lines)
 

@@ -171,13 +171,17 @@ def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
     (folder / "logs").mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 600.0}, "metrics": {}}))
     (folder / "logs" / "a.jsonl").write_text('{"step": 10, "time": 12.5, "losses": {}}\n'
-                                             '{"step": 20, "time": 130.0, "losses": {}}\n{"step": 20, "val": {}}\n')
+                                             '{"step": 20, "time": 150.0, "losses": {}}\n{"step": 20, "val": {}}\n')
     (tmp_path / "08_y" / "cpu" / "logs").mkdir(parents=True)
     (tmp_path / "08_y" / "cpu" / "logs" / "b.jsonl").write_text('{"step": 1, "time": 240.0}\n')
-    assert timings("cpu", tmp_path) == [{"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 130.0}},
-                                        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}}]
+    (tmp_path / "09_z" / "cpu").mkdir(parents=True)
+    (tmp_path / "09_z" / "cpu" / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 31.6}}))
+    assert timings("cpu", tmp_path) == [{"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 150.0}},
+                                        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}},
+                                        {"chapter": "09_z", "chapter_seconds": 31.6, "trainings": {}}]
     assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min |",
-                                                                  "| 08_y | not run yet | b 4 min |"]
+                                                                  "| 08_y | not run yet | b 4 min |",
+                                                                  "| 09_z | 32 s | — |"]
 
 
 def test_committed_paths_are_relative_to_the_checkout(tmp_path, monkeypatch):
