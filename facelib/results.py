@@ -24,10 +24,14 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
+def results_base() -> Path:
+    """``$FACELIB_RESULTS`` or ``<root>/results``: the folder holding every chapter's results."""
+    return Path(os.environ.get("FACELIB_RESULTS") or project_root() / "results")
+
+
 def results_dir(chapter: str, profile: str) -> Path:
-    """``$FACELIB_RESULTS`` or ``<root>/results``, then ``<chapter>/<profile>/`` (created)."""
-    base = Path(os.environ.get("FACELIB_RESULTS") or project_root() / "results")
-    out = base / chapter / profile
+    """:func:`results_base`, then ``<chapter>/<profile>/`` (created)."""
+    out = results_base() / chapter / profile
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -124,7 +128,7 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
     counted) and each training's log (``logs/<run>.jsonl``: the last logged ``time``). One dict per
     chapter folder, in chapter order: ``chapter``, ``chapter_seconds`` (None when not run),
     ``trainings`` (run name → seconds)."""
-    base = Path(base or os.environ.get("FACELIB_RESULTS") or project_root() / "results")
+    base = Path(base) if base is not None else results_base()
     rows = []
     for folder in sorted(p for p in base.glob(f"*/{profile}") if p.is_dir()):
         metrics = folder / "metrics.json"

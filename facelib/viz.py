@@ -363,11 +363,12 @@ class RunBanner:
         self.started = time.time()
         self.sections: list[tuple[str, float]] = [("setup", self.started)]
         self.seconds: dict[str, float] | None = None
+        threads = torch.get_num_threads()
+        device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+                  else f"CPU, {threads} thread{'s' if threads > 1 else ''}")
         self.facts = {"profile": profile.name, "date": time.strftime("%Y-%m-%d", time.gmtime(self.started)),
                       "commit": results.code_version(),
-                      "machine": (f"{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else
-                                  f"CPU, {torch.get_num_threads()} thread{'s' if torch.get_num_threads() > 1 else ''}") + f", torch {torch.__version__}, "
-                                 f"Python {platform.python_version()}"}
+                      "machine": f"{device}, torch {torch.__version__}, Python {platform.python_version()}"}
         self.handle = None
         if show:
             from IPython.display import Markdown, display
