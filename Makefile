@@ -52,10 +52,12 @@ book: assets
 	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
 
-# Build the HTML from the notebooks as stored (their outputs), executing nothing.
+# Build the HTML from the notebooks as stored (their outputs), executing nothing. The stored
+# notebooks carry a PNG twin of each plotly figure for GitHub; the HTML draws the interactive one.
 html:
 	$(MAKE) --no-print-directory stage
 	cp $(NOTEBOOKS) $(STAGE)/book/
+	$(BIN)/python -m facelib static-figures --remove $(STAGE)/book/*.ipynb >/dev/null
 	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
 

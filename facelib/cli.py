@@ -1,5 +1,7 @@
 """The command line: ``python -m facelib train --method NAME --profile cpu [...]`` and
-``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve).
+``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve), plus the
+book's housekeeping: ``timings`` (README's time table), ``store`` (an executed chapter into
+``book/``) and ``static-figures`` (PNG twins of the stored plotly figures).
 
 Trains any registered method (:data:`facelib.methods.REGISTRY`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
@@ -118,6 +120,25 @@ def timings_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def store_main(args: argparse.Namespace) -> int:
+    """Store an executed chapter's outputs into the book's notebook, with static figure twins."""
+    from .notebooks import store
+
+    for note in store(args.executed, args.target, twins=not args.no_figures):
+        print(note)
+    print(f"stored {args.executed} -> {args.target}")
+    return 0
+
+
+def figures_main(args: argparse.Namespace) -> int:
+    """Add (or remove) the static PNG twins of the plotly figures stored in notebooks."""
+    from .notebooks import static_figures_main
+
+    for path, n in static_figures_main(args.notebooks, remove=args.remove).items():
+        print(f"{path}: {n} static twin{'s' * (n != 1)} {'removed' if args.remove else 'drawn'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from .methods import NAMES
 
@@ -160,6 +181,21 @@ def parser() -> argparse.ArgumentParser:
                        "is committed under results/<chapter>/<profile>/logs/, as a Markdown table.")
     w.add_argument("--profile", default="cpu")
     w.set_defaults(run=timings_main)
+    s = sub.add_parser("store", help="store an executed chapter's outputs into book/ (with static figures)",
+                       description="Copy the outputs of an executed chapter (papermill's output notebook) into "
+                       "the book's notebook, keeping the book's sources, and add a PNG twin after every plotly "
+                       "figure so that GitHub shows it (needs kaleido and Chrome/Chromium).")
+    s.add_argument("executed", type=Path)
+    s.add_argument("target", type=Path)
+    s.add_argument("--no-figures", action="store_true", help="skip the static PNG twins")
+    s.set_defaults(run=store_main)
+    f = sub.add_parser("static-figures", help="add or remove PNG twins of stored plotly figures",
+                       description="Draw a PNG twin after every plotly figure stored in the notebooks (redrawing "
+                       "existing twins), or remove them (--remove; `make html` does, the HTML has the "
+                       "interactive figure).")
+    f.add_argument("notebooks", type=Path, nargs="+")
+    f.add_argument("--remove", action="store_true")
+    f.set_defaults(run=figures_main)
     return p
 
 

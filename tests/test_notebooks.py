@@ -1,0 +1,91 @@
+"""Storing a chapter's reference run into book/ and the static PNG twins of its figures."""
+
+import base64
+import io
+import os
+import shutil
+
+import nbformat
+import pytest
+from PIL import Image
+
+from facelib import notebooks
+from facelib.errors import FacelibError
+
+from .conftest import ROOT
+
+HAS_BROWSER = bool(os.environ.get("BROWSER_PATH")) or any(
+    shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "chrome"))
+needs_browser = pytest.mark.skipif(not HAS_BROWSER, reason="kaleido needs Chrome/Chromium")
+
+
+def _figure(height=300):
+    return {"data": [{"type": "scatter", "x": [0, 1, 2], "y": [2, 0, 1]}],
+            "layout": {"width": 400, "height": height, "title": {"text": "three points"}}}
+
+
+def _notebook(figures=1):
+    v4 = nbformat.v4
+    outputs = [v4.new_output("stream", name="stdout", text="before\n")]
+    for i in range(figures):
+        outputs.append(v4.new_output("display_data", data={notebooks.PLOTLY_MIME: _figure(200 + 100 * i),
+                                                           "text/html": "<div></div>"}))
+    outputs.append(v4.new_output("stream", name="stdout", text="after\n"))
+    code = v4.new_code_cell("fig.show()", outputs=outputs)
+    return v4.new_notebook(cells=[v4.new_markdown_cell("# A chapter"), code, v4.new_code_cell("x = 1")])
+
+
+def _png_size(output):
+    return Image.open(io.BytesIO(base64.b64decode(output["data"]["image/png"]))).size
+
+
+@needs_browser
+def test_each_figure_gets_a_png_twin_right_after_it_and_redrawing_is_idempotent():
+    nb = _notebook(figures=2)
+    assert notebooks.add_twins(nb) == 2
+    outs = nb.cells[1].outputs
+    kinds = ["twin" if notebooks.is_twin(o) else o["output_type"] for o in outs]
+    assert kinds == ["stream", "display_data", "twin", "display_data", "twin", "stream"]
+    assert _png_size(outs[2]) == (400, 200) and _png_size(outs[4]) == (400, 300)  # the figure's own size
+    first = [o["data"]["image/png"] for o in outs if notebooks.is_twin(o)]
+    assert notebooks.add_twins(nb) == 2 and len(nb.cells[1].outputs) == 6
+    assert [o["data"]["image/png"] for o in nb.cells[1].outputs if notebooks.is_twin(o)] == first
+    assert notebooks.remove_twins(nb) == 2
+    assert [o["output_type"] for o in nb.cells[1].outputs] == ["stream", "display_data", "display_data", "stream"]
+
+
+def test_store_copies_outputs_keeps_the_books_sources_and_refuses_another_version(tmp_path):
+    executed, target = _notebook(figures=0), _notebook(figures=0)
+    executed.cells[2].outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": "1"},
+                                                        execution_count=3)]
+    executed.cells[2].execution_count = 3
+    executed.cells[2].source = "x = 1  # as executed"
+    executed.metadata["papermill"] = {"input_path": "/elsewhere/ch.ipynb", "parameters": {"PROFILE": "cpu"}}
+    target.cells[1].outputs = []
+    nbformat.write(executed, str(tmp_path / "run.ipynb"))
+    nbformat.write(target, str(tmp_path / "ch.ipynb"))
+    notes = notebooks.store(tmp_path / "run.ipynb", tmp_path / "ch.ipynb", twins=False)
+    assert notes == ["cell 2: source differs (the book's is kept)"]
+    stored = nbformat.read(str(tmp_path / "ch.ipynb"), as_version=4)
+    assert stored.cells[2].source == "x = 1" and stored.cells[2].execution_count == 3
+    assert stored.cells[2].outputs[0]["data"]["text/plain"] == "1"
+    assert [o["text"] for o in stored.cells[1].outputs] == ["before\n", "after\n"]
+    assert stored.metadata["papermill"]["input_path"] == "ch.ipynb"  # no machine path
+    assert stored.metadata["papermill"]["parameters"] == {}
+    shorter = _notebook(figures=0)
+    shorter.cells.pop()
+    nbformat.write(shorter, str(tmp_path / "old.ipynb"))
+    with pytest.raises(FacelibError, match="2 cells"):
+        notebooks.store(tmp_path / "old.ipynb", tmp_path / "ch.ipynb")
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_stored_figure_has_its_static_twin_for_github(nb):
+    book = nbformat.read(str(nb), as_version=4)
+    for i, cell in enumerate(book.cells):
+        outs = cell.get("outputs", [])
+        for j, out in enumerate(outs):
+            if notebooks.PLOTLY_MIME in out.get("data", {}):
+                assert j + 1 < len(outs) and notebooks.is_twin(outs[j + 1]), (
+                    f"{nb.name} cell {i}: a figure without its PNG twin; run "
+                    f"`python -m facelib static-figures book/{nb.name}`")
