@@ -1,6 +1,7 @@
 """The command line: ``python -m facelib train --method NAME --profile cpu [...]`` and
 ``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve), plus the
-book's housekeeping: ``timings`` (README's time table), ``store`` (an executed chapter into
+book's housekeeping: ``timings`` (README's time table), ``benchmark-table`` (README's results
+table), ``store`` (an executed chapter into
 ``book/``) and ``static-figures`` (PNG twins of the stored plotly figures).
 
 Trains any registered method (:data:`facelib.methods.REGISTRY`) on the synthetic benchmark
@@ -120,6 +121,14 @@ def timings_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def benchmark_table_main(args: argparse.Namespace) -> int:
+    """Print README's results table (chapter 10's benchmark) from the committed results."""
+    from .evaluation.protocols.benchmark import readme_table
+
+    print(readme_table(args.profile))
+    return 0
+
+
 def store_main(args: argparse.Namespace) -> int:
     """Store an executed chapter's outputs into the book's notebook, with static figure twins."""
     from .notebooks import store
@@ -181,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
                        "is committed under results/<chapter>/<profile>/logs/, as a Markdown table.")
     w.add_argument("--profile", default="cpu")
     w.set_defaults(run=timings_main)
+    b = sub.add_parser("benchmark-table", help="README's results table (chapter 10) from the committed results",
+                       description="Every method on the benchmark's clean, occluded and noisy test faces (mean and "
+                       "95 %% interval), from the chapters' committed metrics and chapter 10's, as a Markdown table.")
+    b.add_argument("--profile", default="cpu")
+    b.set_defaults(run=benchmark_table_main)
     s = sub.add_parser("store", help="store an executed chapter's outputs into book/ (with static figures)",
                        description="Copy the outputs of an executed chapter (papermill's output notebook) into "
                        "the book's notebook, keeping the book's sources, and add a PNG twin after every plotly "

@@ -415,3 +415,50 @@ class RunBanner:
                     "trains for a few dozen steps on a tiny set, so every table and verdict below only shows "
                     "that the code runs end to end. The book's reference run is the `cpu` profile.\n\n" + text)
         return text
+
+
+def interval_panels(panels: dict[str, dict[str, dict]], methods: list[str], title: str = "", height: int | None = None):
+    """Means with their 95 % intervals, one panel per ``panels`` key (a metric), methods down the
+    shared y axis in the order given, one colour per series (a condition): ``panels[panel][series]
+    [method]`` is a :class:`facelib.stats.Interval`. For ranking methods by several metrics at once."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True, subplot_titles=list(panels),
+                        horizontal_spacing=0.03)
+    fig.update_annotations(font_size=12)
+    series = list(dict.fromkeys(s for p in panels.values() for s in p))
+    for col, panel in enumerate(panels.values(), start=1):
+        for k, name in enumerate(series):
+            ivs = panel.get(name, {})
+            shown = [m for m in methods if m in ivs]
+            fig.add_trace(go.Scatter(
+                x=[ivs[m].estimate for m in shown], y=shown, mode="markers", name=name, legendgroup=name,
+                showlegend=col == 1, marker=dict(color=qualitative.Plotly[k % 10], size=8),
+                error_x=dict(type="data", symmetric=False, array=[ivs[m].high - ivs[m].estimate for m in shown],
+                             arrayminus=[ivs[m].estimate - ivs[m].low for m in shown])), row=1, col=col)
+    fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=methods)
+    fig.update_layout(title=dict(text=title, font_size=14), height=height or 120 + 34 * len(methods),
+                      margin=dict(l=40, r=10, t=70, b=40), legend=dict(orientation="h", y=-0.08))
+    return fig
+
+
+def condition_lines(values: dict[str, dict], conditions: list[str], title: str = "", yaxis: str = "",
+                    height: int = 380):
+    """One line per method across ``conditions`` (x), each point a mean with its 95 % interval:
+    ``values[method][condition]`` is a :class:`facelib.stats.Interval` (missing points are skipped)."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    fig = go.Figure()
+    for k, (method, ivs) in enumerate(values.items()):
+        shown = [c for c in conditions if c in ivs]
+        fig.add_trace(go.Scatter(
+            x=shown, y=[ivs[c].estimate for c in shown], mode="lines+markers", name=method,
+            line=dict(color=qualitative.Plotly[k % 10]),
+            error_y=dict(type="data", symmetric=False, array=[ivs[c].high - ivs[c].estimate for c in shown],
+                         arrayminus=[ivs[c].estimate - ivs[c].low for c in shown], thickness=1)))
+    fig.update_layout(title=dict(text=title, font_size=14), yaxis_title=yaxis, height=height,
+                      margin=dict(l=50, r=10, t=50, b=90))
+    return fig

@@ -164,6 +164,14 @@ def test_readme_time_table_is_the_one_the_committed_runs_give():
     assert block == timings_markdown("cpu", ROOT / "results"), "regenerate it: python -m facelib timings --profile cpu"
 
 
+def test_readme_results_table_is_the_one_the_committed_results_give():
+    from facelib.evaluation.protocols.benchmark import readme_table
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- benchmark:cpu -->\n")[1].split("\n<!-- /benchmark:cpu -->")[0]
+    assert block == readme_table("cpu"), "regenerate it: python -m facelib benchmark-table --profile cpu"
+
+
 def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
     from facelib.results import timings, timings_markdown
 
