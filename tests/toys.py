@@ -83,3 +83,31 @@ def interrupting(cls, at: int):
 
     Interrupting.__name__ = f"Interrupting{cls.__name__}"
     return Interrupting
+
+
+class Plain(Method):
+    """An MLP without batch norm or dropout: its training is a function of the batches alone, so a
+    run sharded over processes must match one process at the same global batch (the DDP test)."""
+
+    name = "plain"
+
+    def __init__(self, lr=1e-2):
+        super().__init__()
+        torch.manual_seed(1)
+        self.nets["encoder"] = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+        self.optimizers["encoder"] = torch.optim.Adam(self.nets["encoder"].parameters(), lr=lr)
+        self.lr, self.seen = lr, []
+
+    def hyperparameters(self):
+        return {"lr": self.lr}
+
+    def train_step(self, batch):
+        self.seen += [int(i) for i in batch["index"]]  # which samples this process trained on
+        return {"total": (self.nets["encoder"](batch["x"]) - batch["y"]).square().mean()}
+
+    def predict(self, x):
+        return self.nets["encoder"](x)
+
+
+DDP_CONFIG = T.TrainConfig(steps=12, batch_size=8, seed=3, log_every=4, val_every=0, checkpoint_every=0,
+                           mixed_precision="no", cpu=True)
