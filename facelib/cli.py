@@ -40,7 +40,7 @@ def run_folder(method: str, prof, run_dir: Path | None, options: dict) -> Path:
         return Path(run_dir)
     default = chapter_run_dir(CHAPTERS[method], prof.name, method)
     if options:
-        raise FacelibError(f"--set makes a variant of {method}: give it its own --run-dir (the default folder "
+        raise FacelibError(f"--set or --warm-start makes a variant of {method}: give it its own --run-dir (the default folder "
                            f"{default} holds the chapter's configuration), e.g. --run-dir {default}_variant")
     return default
 
@@ -66,8 +66,12 @@ def train_main(args: argparse.Namespace) -> int:
             raise FacelibError(f"--teacher is for a method built from one finished run; {args.method} has "
                                f"{len(cls.prerequisites)}")
         prerequisite_runs[cls.prerequisites[0].argument] = args.teacher
-    out = run_folder(args.method, prof, args.run_dir, options)
+    variant = {**options, **({"warm_start": args.warm_start} if args.warm_start else {})}
+    out = run_folder(args.method, prof, args.run_dir, variant)
     method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options)
+    if args.warm_start is not None:
+        name, _, folder = args.warm_start.rpartition("=")
+        method.start_from(runs.finished(name or "rnet", model, prof, folder))
     try:
         res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
                            progress=not args.quiet)
@@ -167,6 +171,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a constructor option of the method, VALUE as JSON or a plain string "
                         "(e.g. --set loss=l1 for SOPI, --set losses_used=label for MOPI)")
+    t.add_argument("--warm-start", metavar="[METHOD=]RUN_DIR", help="start the encoder from a finished run's "
+                   "(default method rnet), e.g. --warm-start runs/05_baselines/cpu/rnet; needs its own --run-dir")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
                    help="evaluate on the test split afterwards (N images; all without N) and write "

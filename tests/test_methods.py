@@ -167,6 +167,24 @@ def test_initial_weights_follow_the_seed_not_the_global_rng(ict):
     assert torch.equal(torch.get_rng_state(), before)  # the global stream is left alone
 
 
+def test_a_warm_start_copies_the_encoder_and_changes_only_its_own_signature(ict):
+    from facelib.methods.rogue import ROGUE
+
+    rnet = RNet(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3, seed=1))  # other weights than seed 0's
+    rnet.run_signature = "abc123"
+    cold, warm = MoFA(ict, TINY), MoFA(ict, TINY)
+    assert "warm_start" not in cold.hyperparameters()  # runs that do not use it keep their signature
+    assert warm.start_from(rnet) is warm
+    source, copied = rnet.nets["encoder"].state_dict(), warm.nets["encoder"].state_dict()
+    assert all(torch.equal(source[k], copied[k]) for k in source)
+    assert any(not torch.equal(copied[k], cold.nets["encoder"].state_dict()[k]) for k in copied
+               if copied[k].dtype.is_floating_point)
+    assert warm.hyperparameters()["warm_start"] == {"method": "rnet", "run_signature": "abc123"}
+    assert T.run_signature(warm, T.TrainConfig(10, 4), {}) != T.run_signature(cold, T.TrainConfig(10, 4), {})
+    with pytest.raises(FacelibError, match="cannot start from rnet"):
+        ROGUE(ict, EncoderConfig("resnet18", 64), embedder=None).start_from(rnet)
+
+
 def test_rnet_options_and_errors(ict, batch):
     m = RNet(ict, TINY, embedder=None, weights={"landmark": 1.0})
     assert "identity" not in m.weights and m.weights["landmark"] == 1.0
@@ -311,6 +329,15 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     assert set(views) == {"clean", "occluded", "noisy"} and views["clean"]["landmark_me"]["n"] == 4
     with pytest.raises(FacelibError, match="another run"):
         cli.main(["train"] + args + ["--steps", "5"])
+    # a warm start from that finished run: its encoder is the starting point, its signature recorded
+    warm = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--quiet", "--steps", "1",
+            "--warm-start", f"mofa={tmp_path / 'run'}"]
+    with pytest.raises(FacelibError, match="--warm-start makes a variant"):
+        cli.main(["train"] + warm)
+    assert cli.main(["train"] + warm + ["--run-dir", str(tmp_path / "warm")]) == 0
+    first = T.load_checkpoint(tmp_path / "run" / T.CHECKPOINT)
+    second = T.load_checkpoint(tmp_path / "warm" / T.CHECKPOINT)
+    assert second["signature"] != first["signature"]  # the copy itself: the warm-start test above
 
 
 def test_cli_trains_into_the_chapters_folder_and_a_variant_needs_its_own():

@@ -171,7 +171,10 @@ class Method:
         """Everything that changes what training computes, JSON-able: the recorded constructor
         arguments (through :func:`describe`) and :meth:`derived_hyperparameters`."""
         args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()}
-        return {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}
+        out = {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}
+        if self.__dict__.get("_warm_start"):  # only when used, so other runs keep their signatures
+            out["warm_start"] = self.__dict__["_warm_start"]
+        return out
 
     # -- shared plumbing -----------------------------------------------------------------------
     def to(self, device) -> Method:

@@ -77,6 +77,19 @@ class Regressor(Method):
     def renderer(self) -> Renderer:
         return self.fixed["renderer"]
 
+    def start_from(self, other: Regressor) -> Regressor:
+        """Warm start: copy the encoder of ``other`` (a finished run with the same backbone, input size
+        and coefficient layout, e.g. chapter 5's R-Net) before training; the run's signature records
+        ``other``'s, so a warm-started run never resumes a cold one. Returns ``self``."""
+        if other.layout != self.layout or other.encoder_config.backbone != self.encoder_config.backbone:
+            raise FacelibError(f"{self.name} cannot start from {other.name}: encoder {other.encoder_config.backbone} "
+                               f"for layout {other.layout.sizes}, this one {self.encoder_config.backbone} for "
+                               f"{self.layout.sizes}")
+        self.nets["encoder"].load_state_dict(other.nets["encoder"].state_dict())
+        self.__dict__["_warm_start"] = {"method": other.name,
+                                        "run_signature": getattr(other, "run_signature", None) or "untrained"}
+        return self
+
     def derived_hyperparameters(self) -> dict:
         """The effective loss weights (the class's paper values with any overrides applied)."""
         return {"weights": dict(self.weights)}
