@@ -13,7 +13,7 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book html publish stage test test-slow lint assets setup clean bench
+.PHONY: book html publish stage test test-slow lint assets setup clean bench dry-run
 
 setup: $(STAMP)
 
@@ -73,6 +73,15 @@ stage:
 	cp book/*.md $(STAGE)/book/
 	cp -r book/_ext $(STAGE)/book/
 	ln -s ../../facelib $(STAGE)/facelib
+
+# The paper-size dry run: every chapter with the gpu profile's networks and image size (ResNet-50,
+# 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here).
+dry-run: assets
+	mkdir -p _build/dry-run/book
+	for nb in $(NOTEBOOKS); do \
+	    FACELIB_PROFILE=gpu-dry $(BIN)/papermill --cwd book -k python3 --log-level WARNING "$$nb" "_build/dry-run/$$nb" \
+	        || exit 1; \
+	done
 
 bench: assets
 	$(BIN)/python -m facelib.bench render

@@ -1,7 +1,9 @@
 """Run profiles: one code path, three sizes (DESIGN 2).
 
 ``smoke`` proves every cell runs (CI, nbval), ``cpu`` gives meaningful numbers on a 2-core CPU,
-``gpu`` is the reproduction at paper sizes. A profile changes sizes and step counts only, never
+``gpu`` is the reproduction at paper sizes, and ``gpu-dry`` is the paper-size dry run: the ``gpu``
+profile's networks and image size for a handful of steps on a tiny set, which proves on a CPU that
+the paper-size configuration runs end to end (``make dry-run``). A profile changes sizes and step counts only, never
 the algorithm. Measured cpu training times (1,500 steps, one process on 2 cores): R-Net ≈ 15 min,
 MoFA ≈ 9 min, SOPI ≈ 21 min, MOPI ≈ 26 min; a chapter's cpu time is its trainings (skipped when
 their finished runs exist) plus its evaluation.
@@ -14,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 
 from .errors import FacelibError
 
-PROFILES = ("smoke", "cpu", "gpu")
+PROFILES = ("smoke", "cpu", "gpu", "gpu-dry")
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class Profile:
     """Sizes and step counts of one profile.
 
     Attributes:
-        name: ``smoke`` | ``cpu`` | ``gpu``.
+        name: ``smoke`` | ``cpu`` | ``gpu`` | ``gpu-dry``.
         image_size: side of the square network input in pixels.
         backbone: encoder architecture name (``resnet_tiny``, ``resnet18``, ``resnet50``).
         batch_size: training batch size.
@@ -52,6 +54,8 @@ _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4),
     "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
+    # gpu's networks and sizes, a handful of steps, a tiny set: the paper-size dry run on a CPU
+    "gpu-dry": Profile("gpu-dry", 224, "resnet50", 8, 5, 224, 12, 6, refine_steps=2),
 }
 
 

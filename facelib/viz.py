@@ -414,6 +414,11 @@ class RunBanner:
             text = ("> **Smoke profile: these numbers are a wiring check, not results.** A tiny network "
                     "trains for a few dozen steps on a tiny set, so every table and verdict below only shows "
                     "that the code runs end to end. The book's reference run is the `cpu` profile.\n\n" + text)
+        elif p.name == "gpu-dry":
+            text = ("> **Paper-size dry run: these numbers are a wiring check, not results.** The gpu profile's "
+                    "networks and image size train for a handful of steps on a tiny set, to show that the "
+                    "paper-size configuration runs end to end. The book's reference run is the `cpu` profile.\n\n"
+                    + text)
         return text
 
 

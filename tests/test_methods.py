@@ -290,6 +290,15 @@ def test_metric_tables_mark_the_best_and_the_change(tmp_path, monkeypatch):
     results.add_to_metrics("x", P, "a", "extra", {"v": 1})
     results.add_to_metrics("x", P, "b", "extra", {"v": 2})
     assert results.read_metrics("x", "smoke")["metrics"] == {"a": {"extra": {"v": 1}}, "b": {"extra": {"v": 2}}}
+    # an evaluation written under a name that already holds other numbers keeps them (chapter 9's
+    # "contour-guided" has inpainting scores and reconstruction metrics)
+    from facelib.evaluation.runner import merge_into_results
+
+    merge_into_results("x", P, "a", {"views": {"clean": {"landmark_me": s(1.0)}}, "skipped": {}, "config": {"k": 1}})
+    merge_into_results("x", P, "a", {"views": {"occluded": {"landmark_me": s(2.0)}}, "skipped": {}, "config": {}})
+    stored = results.read_metrics("x", "smoke")
+    assert stored["metrics"]["a"] == {"extra": {"v": 1}, "views": {"occluded": {"landmark_me": s(2.0)}}, "skipped": {}}
+    assert stored["metrics"]["b"] == {"extra": {"v": 2}}
 
 
 def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):

@@ -58,8 +58,18 @@ def test_profile_resolution(monkeypatch):
     monkeypatch.delenv("FACELIB_PROFILE")
     assert profile.resolve("auto").name in ("cpu", "gpu")
     assert profile.resolve("gpu").image_size == 224
-    with pytest.raises(FacelibError, match="smoke, cpu, gpu"):
+    with pytest.raises(FacelibError, match="smoke, cpu, gpu, gpu-dry"):
         profile.resolve("laptop")
+
+
+def test_the_dry_run_has_the_paper_sizes_and_a_handful_of_steps():
+    from facelib.data import synthetic
+
+    gpu, dry = profile.resolve("gpu"), profile.resolve("gpu-dry")
+    assert (dry.backbone, dry.image_size, dry.render_size) == (gpu.backbone, gpu.image_size, gpu.render_size)
+    assert dry.train_steps <= 20 and dry.test_faces <= 8 and dry.refine_steps <= 4
+    assert synthetic.config_for(dry).image_size == 224
+    assert synthetic.PROFILE_SIZES["gpu-dry"] == synthetic.PROFILE_SIZES["smoke"]
 
 
 def test_results_are_written_where_the_chapters_read_them(tmp_path, monkeypatch):

@@ -61,6 +61,7 @@ PROFILE_SIZES = {  # identities, variants (image size comes from the profile)
     "smoke": (12, 4),
     "cpu": (500, 8),
     "gpu": (3000, 10),
+    "gpu-dry": (12, 4),  # the smoke set's size at the gpu profile's image size
 }
 
 

@@ -290,13 +290,14 @@ def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict, 
 
 
 def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
-    """Put ``record`` under ``metrics[method]`` of the chapter's ``metrics.json``, keeping the other
-    methods already there (the run's config goes under ``config[method]``)."""
+    """Put ``record``'s views under ``metrics[method]`` of the chapter's ``metrics.json``, keeping the
+    other methods already there and what else the chapter stored for this method (e.g. chapter 9's
+    inpainting scores under the same name); the run's config goes under ``config[method]``."""
     path = results.results_dir(chapter, prof.name) / "metrics.json"
     existing = json.loads(path.read_text()) if path.is_file() else {}
     metrics = existing.get("metrics", {})
     config = existing.get("config", {})
-    metrics[method] = {"views": record["views"], "skipped": record["skipped"]}
+    metrics[method] = {**metrics.get(method, {}), "views": record["views"], "skipped": record["skipped"]}
     config[method] = record["config"]
     return results.write_metrics(chapter, prof, metrics, config)
 
