@@ -168,6 +168,47 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     assert torch.allclose(restored, rnet.predict(chain["image"]), atol=1e-6)
 
 
+def test_a_regression_only_variant_starts_from_a_finished_chain_and_can_add_landmarks(ict, tiny):
+    from facelib import train as T
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.contour import CHAIN_NETS, Contour, ContourSchedule
+    from facelib.methods.regressor import EncoderConfig
+
+    root, rnet = tiny
+    data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
+    batch = torch.utils.data.default_collate([data[i] for i in range(2)])
+    finished = _contour(ict, rnet)
+    finished.train_mode(True)
+    for _ in range(5):  # stages 1-3 move the chain's networks
+        out = finished.train_step(batch)
+        for k in (k for k in out if k in finished.objectives):
+            for o in finished.objectives[k]:
+                finished.optimizers[o].zero_grad()
+            out[k].backward(retain_graph=True)
+            for o in finished.objectives[k]:
+                finished.optimizers[o].step()
+    finished.run_signature = "run-c"
+    variant = Contour(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), rnet, schedule=ContourSchedule(0, 0, 0),
+                      gan_width=8, gan_blocks=1, unet_width=4, weights={"landmark": 1.6e-3})
+    variant.start_from(finished, nets=CHAIN_NETS)
+    for net in CHAIN_NETS:
+        a, b = finished.nets[net].state_dict(), variant.nets[net].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), net
+    # its encoder is R-Net's, as the finished run's was before its regression stage
+    assert all(torch.equal(a, b) for a, b in zip(variant.nets["encoder"].state_dict().values(),
+                                                 rnet.nets["encoder"].state_dict().values(), strict=True))
+    out = variant.train_step(batch)  # straight into the regression stage
+    assert out["stage"] == 3.0 and torch.isfinite(out["landmark"]) and out["landmark"] > 0
+    expected = 1.4 * out["pixel"] + 0.25 * out["feature"] + 1.6e-3 * out["landmark"]
+    assert torch.allclose(out["regression"].detach(), expected, rtol=1e-5)
+    assert "landmark" not in finished.train_step(batch)  # the paper's L_3D when not asked for
+    assert "landmark" not in finished.hyperparameters()["weights"]  # so earlier runs keep their signature
+    cfg = T.TrainConfig(steps=3, batch_size=2)
+    assert T.run_signature(variant, cfg, {}) != T.run_signature(_contour(ict, rnet), cfg, {})
+    with pytest.raises(FacelibError, match="unknown contour weight"):
+        Contour(ict, EncoderConfig("resnet_tiny", 64), rnet, weights={"landmarks": 1.0})
+
+
 def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_path):
     from facelib import train as T
     from facelib.data.folder import FaceFolder

@@ -179,7 +179,7 @@ def test_a_warm_start_copies_the_encoder_and_changes_only_its_own_signature(ict)
     assert all(torch.equal(source[k], copied[k]) for k in source)
     assert any(not torch.equal(copied[k], cold.nets["encoder"].state_dict()[k]) for k in copied
                if copied[k].dtype.is_floating_point)
-    assert warm.hyperparameters()["warm_start"] == {"method": "rnet", "run_signature": "abc123"}
+    assert warm.hyperparameters()["warm_start"] == {"method": "rnet", "nets": ["encoder"], "run_signature": "abc123"}
     assert T.run_signature(warm, T.TrainConfig(10, 4), {}) != T.run_signature(cold, T.TrainConfig(10, 4), {})
     with pytest.raises(FacelibError, match="cannot start from rnet"):
         ROGUE(ict, EncoderConfig("resnet18", 64), embedder=None).start_from(rnet)

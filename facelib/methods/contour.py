@@ -33,6 +33,7 @@ from .. import recognition
 from ..edges import canny, to_gray
 from ..errors import FacelibError
 from ..losses import contour as contour_losses
+from ..losses import landmark_loss
 from ..morphable import MorphableModel
 from ..nets.gan import Generator, PatchDiscriminator
 from ..nets.unet import UNet
@@ -42,7 +43,12 @@ from .regressor import EncoderConfig, Regressor, frozen_embedder
 #: λ₁…λ₇ of Eqs. (7), (8) and L_3D
 WEIGHTS = {"edge_adversarial": 1.0, "edge_feature_matching": 11.5, "inpaint_adversarial": 0.1, "inpaint_l1": 1.0,
            "inpaint_style": 250.0, "pixel": 1.4, "feature": 0.25}
+#: terms the paper does not have, off unless a weight is given (so runs without them keep their
+#: signatures): ``landmark`` — Deep3D's 68-landmark loss in the regression stage (its weight 1.6e-3)
+OPTIONAL_WEIGHTS = {"landmark": 1.6e-3}
 STAGES = ("mask", "edges", "inpaint", "regression")
+#: the networks of stages 1-3, which a regression-only variant copies from a finished run
+CHAIN_NETS = ("masker", "edge_generator", "edge_discriminator", "inpaint_generator", "inpaint_discriminator")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +85,7 @@ class Contour(Regressor):
             for prediction only, e.g. to load a finished run).
         schedule: :class:`ContourSchedule` (``profile_options`` sizes it to the profile's steps).
         embedder: face-recognition network of ``L₇`` and of the style features.
-        weights: overrides of :data:`WEIGHTS`.
+        weights: overrides of :data:`WEIGHTS`, and any of :data:`OPTIONAL_WEIGHTS` to switch it on.
         gan_width, gan_blocks, unet_width: network sizes.
         gan_lr: Adam learning rate of the four GAN networks and the mask U-Net (betas 0, 0.9 for
             the GANs, as EdgeConnect).
@@ -99,9 +105,10 @@ class Contour(Regressor):
                  weights: dict | None = None, gan_width: int = 32, gan_blocks: int = 4, unet_width: int = 16,
                  gan_lr: float = 1e-4, canny_sigma: float = 1.0):
         super().__init__(model, encoder)
-        unknown = set(weights or {}) - set(WEIGHTS)
+        unknown = set(weights or {}) - set(WEIGHTS) - set(OPTIONAL_WEIGHTS)
         if unknown:
-            raise FacelibError(f"unknown contour weight(s) {sorted(unknown)}; known: {sorted(WEIGHTS)}")
+            raise FacelibError(f"unknown contour weight(s) {sorted(unknown)}; known: {sorted(WEIGHTS)}, and "
+                               f"the optional {sorted(OPTIONAL_WEIGHTS)}")
         self.weights = {**WEIGHTS, **(weights or {})}
         self.schedule, self.canny_sigma = schedule, float(canny_sigma)
         if rnet is not None:
@@ -241,8 +248,12 @@ class Contour(Regressor):
         with torch.no_grad():
             target = emb.embed(image, lm)
         feature = contour_losses.feature_loss(target, emb.embed(out.image, lm))
-        return {"regression": w["pixel"] * pixel + w["feature"] * feature, "pixel": pixel.detach(),
-                "feature": feature.detach(), **code}
+        terms = {"pixel": pixel.detach(), "feature": feature.detach()}
+        total = w["pixel"] * pixel + w["feature"] * feature
+        if "landmark" in w:  # not the paper's: ties the pose to the landmarks, as R-Net's training does
+            landmark = landmark_loss(out.landmarks, lm, image_size=self.image_size)
+            total, terms["landmark"] = total + w["landmark"] * landmark, landmark.detach()
+        return {"regression": total, **terms, **code}
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> dict:

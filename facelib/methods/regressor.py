@@ -77,16 +77,22 @@ class Regressor(Method):
     def renderer(self) -> Renderer:
         return self.fixed["renderer"]
 
-    def start_from(self, other: Regressor) -> Regressor:
-        """Warm start: copy the encoder of ``other`` (a finished run with the same backbone, input size
-        and coefficient layout, e.g. chapter 5's R-Net) before training; the run's signature records
-        ``other``'s, so a warm-started run never resumes a cold one. Returns ``self``."""
-        if other.layout != self.layout or other.encoder_config.backbone != self.encoder_config.backbone:
+    def start_from(self, other: Regressor, nets: tuple[str, ...] = ("encoder",)) -> Regressor:
+        """Warm start: copy the networks ``nets`` of ``other`` (a finished run; by default its encoder,
+        which needs the same backbone, input size and coefficient layout, e.g. chapter 5's R-Net)
+        before training; the run's signature records ``other``'s, so a warm-started run never resumes
+        a cold one. Returns ``self``."""
+        if "encoder" in nets and (other.layout != self.layout
+                                  or other.encoder_config.backbone != self.encoder_config.backbone):
             raise FacelibError(f"{self.name} cannot start from {other.name}: encoder {other.encoder_config.backbone} "
                                f"for layout {other.layout.sizes}, this one {self.encoder_config.backbone} for "
                                f"{self.layout.sizes}")
-        self.nets["encoder"].load_state_dict(other.nets["encoder"].state_dict())
-        self.__dict__["_warm_start"] = {"method": other.name,
+        missing = [n for n in nets if n not in self.nets or n not in other.nets]
+        if missing:
+            raise FacelibError(f"{self.name} cannot start from {other.name}: no network(s) {missing} in both")
+        for n in nets:
+            self.nets[n].load_state_dict(other.nets[n].state_dict())
+        self.__dict__["_warm_start"] = {"method": other.name, "nets": list(nets),
                                         "run_signature": getattr(other, "run_signature", None) or "untrained"}
         return self
 
