@@ -50,6 +50,10 @@ def inpainting_quality(fills: dict[str, Callable], root: str | Path, *, split: s
     return out
 
 
+#: the row of chapter 9's lever: the regression stage again, with R-Net's landmark term added to L_3D
+LEVER = "contour-guided, landmark term"
+
+
 def claims(metrics: dict, quality: dict) -> dict:
     """The contour-guided method's claims as computed verdicts (:mod:`facelib.stats`). The paper
     gives no numbers (only Fig. 3, qualitative); these are what its method section promises,
@@ -62,6 +66,8 @@ def claims(metrics: dict, quality: dict) -> dict:
       occluded faces below R-Net's on the same occluded input (%);
     * ``rnet_inpainted_me_below_rnet`` — R-Net itself on the inpainted image below R-Net on the
       occluded one: is it the inpainting, or the new regressor, that helps?
+    * ``lever_me_below_rnet``, ``lever_perc_below_rnet`` — the same two for the chapter's lever
+      (:data:`LEVER`: the regression stage retrained with R-Net's landmark term, not the paper's).
 
     Claims whose rows are missing are left out.
     """
@@ -76,7 +82,10 @@ def claims(metrics: dict, quality: dict) -> dict:
     rows = (("me_below_rnet", "contour-guided", "landmark_me", "the contour-guided reconstruction's landmark ME"),
             ("perc_below_rnet", "contour-guided", "perceptual_dlib", "the contour-guided reconstruction's perceptual error"),
             ("rnet_inpainted_me_below_rnet", "R-Net on the inpainted image", "landmark_me",
-             "R-Net's landmark ME on the inpainted image"))
+             "R-Net's landmark ME on the inpainted image"),
+            ("lever_me_below_rnet", LEVER, "landmark_me", "with the landmark term, the reconstruction's landmark ME"),
+            ("lever_perc_below_rnet", LEVER, "perceptual_dlib",
+             "with the landmark term, the reconstruction's perceptual error"))
     for key, method, metric, text in rows:
         if method in metrics and "R-Net" in metrics:
             out[key] = decide(f"{text} below R-Net's on the occluded input",
