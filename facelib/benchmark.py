@@ -29,7 +29,7 @@ def trained_methods(model, profile, labels) -> dict:
         if label not in RUNS:
             continue
         name, folder = RUNS[label]
-        chapter = next(r.chapter for r in protocol.ROWS if r.label == label)
+        chapter = protocol.ROW_OF[label].chapter
         path = run_dir(chapter, profile.name, folder)
         try:
             loaded[label] = finished(name, model, profile, path)
@@ -62,7 +62,7 @@ def complete(model, profile, root, progress: bool = False) -> tuple[dict, dict]:
     lacking = protocol.missing_views(metrics)
     methods = trained_methods(model, profile, lacking)
     for label, views in lacking.items():
-        row = next(r for r in protocol.ROWS if r.label == label)
+        row = protocol.ROW_OF[label]
         # with the clean view too: the perceptual error of an occluded or noisy face (ROGUE's
         # Algorithm 1) needs the pose and expression predicted from its clean twin
         runner.evaluate(predictor(label, methods, model, profile, root), root, method=label,

@@ -422,6 +422,12 @@ class RunBanner:
         return text
 
 
+def _interval_bars(intervals: list, **style) -> dict:
+    """Plotly error bars from each point's mean to the ends of its interval (asymmetric)."""
+    return dict(type="data", symmetric=False, array=[iv.high - iv.estimate for iv in intervals],
+                arrayminus=[iv.estimate - iv.low for iv in intervals], **style)
+
+
 def interval_panels(panels: dict[str, dict[str, dict]], methods: list[str], title: str = "", height: int | None = None):
     """Means with their 95 % intervals, one panel per ``panels`` key (a metric), methods down the
     shared y axis in the order given, one colour per series (a condition): ``panels[panel][series]
@@ -441,8 +447,7 @@ def interval_panels(panels: dict[str, dict[str, dict]], methods: list[str], titl
             fig.add_trace(go.Scatter(
                 x=[ivs[m].estimate for m in shown], y=shown, mode="markers", name=name, legendgroup=name,
                 showlegend=col == 1, marker=dict(color=qualitative.Plotly[k % 10], size=8),
-                error_x=dict(type="data", symmetric=False, array=[ivs[m].high - ivs[m].estimate for m in shown],
-                             arrayminus=[ivs[m].estimate - ivs[m].low for m in shown])), row=1, col=col)
+                error_x=_interval_bars([ivs[m] for m in shown])), row=1, col=col)
     fig.update_yaxes(autorange="reversed", categoryorder="array", categoryarray=methods)
     fig.update_layout(title=dict(text=title, font_size=14), height=height or 120 + 34 * len(methods),
                       margin=dict(l=40, r=10, t=70, b=40), legend=dict(orientation="h", y=-0.08))
@@ -462,8 +467,7 @@ def condition_lines(values: dict[str, dict], conditions: list[str], title: str =
         fig.add_trace(go.Scatter(
             x=shown, y=[ivs[c].estimate for c in shown], mode="lines+markers", name=method,
             line=dict(color=qualitative.Plotly[k % 10]),
-            error_y=dict(type="data", symmetric=False, array=[ivs[c].high - ivs[c].estimate for c in shown],
-                         arrayminus=[ivs[c].estimate - ivs[c].low for c in shown], thickness=1)))
+            error_y=_interval_bars([ivs[c] for c in shown], thickness=1)))
     fig.update_layout(title=dict(text=title, font_size=14), yaxis_title=yaxis, height=height,
                       margin=dict(l=50, r=10, t=50, b=90))
     return fig

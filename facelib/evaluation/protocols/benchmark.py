@@ -45,6 +45,7 @@ ROWS = (
     Row("FOCUS-MP", "08_focus", "FOCUS-MP"),
     Row("contour-guided", "09_contour", "contour-guided"),
 )
+ROW_OF = {r.label: r for r in ROWS}
 REFERENCE = "R-Net"  # every method builds on it; each verdict compares against it
 
 #: occluder family -> the benchmark's occluder kinds (chapter 3)
@@ -134,9 +135,8 @@ def same_faces(metrics: dict) -> dict[str, int]:
 def grid(metrics: dict, metric: str, conditions=VIEWS, labels=None) -> str:
     """Markdown: one row per method, one column per condition, each cell the mean with its 95 %
     interval."""
-    label, spec = METRICS[metric]
     methods = [m for m in (labels or metrics) if m in metrics]
-    return tables.interval_grid(metrics, methods, [(c, c, metric) for c in conditions], spec)
+    return tables.interval_grid(metrics, methods, [(c, c, metric) for c in conditions], METRICS[metric][1])
 
 
 def verdicts(metrics: dict, metric: str, conditions=VIEWS, reference: str = REFERENCE) -> dict:
@@ -234,9 +234,7 @@ def readme_table(profile: str, rows=ROWS) -> str:
         cells = []
         for _, view, metric in README_COLUMNS:
             try:
-                iv = tables.interval_of(metrics, method, view, metric)
-                cells.append(f"{iv.estimate:{METRICS[metric][1]}} [{iv.low:{METRICS[metric][1]}}, "
-                             f"{iv.high:{METRICS[metric][1]}}]")
+                cells.append(tables.interval_of(metrics, method, view, metric).format(METRICS[metric][1]))
             except KeyError:
                 cells.append("–")
         rows.append([method, *cells])
