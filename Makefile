@@ -85,6 +85,7 @@ dry-run: assets
 
 bench: assets
 	$(BIN)/python -m facelib.bench render
+	$(BIN)/python -m facelib.bench train --profile cpu
 
 clean:
 	rm -rf _build .pytest_cache

@@ -1,8 +1,13 @@
-"""Throughput benchmarks: ``python -m facelib.bench render`` and ``python -m facelib.bench embedders``.
+"""Throughput benchmarks, one JSON line per measurement:
 
-Prints one JSON line per (backend, image size, batch): images/s of the renderer forward and
-forward+backward, of a ResNet-18 forward+backward on the same batch, and the ratio of their
-forward+backward times (the renderer should cost at most half the network, DESIGN 3).
+* ``python -m facelib.bench render``: images/s of the renderer forward and forward+backward, of a
+  ResNet-18 forward+backward on the same batch, and the ratio of their forward+backward times (the
+  renderer should cost at most half the network, DESIGN 3);
+* ``python -m facelib.bench embedders``: each face embedder's forward and forward+backward time;
+* ``python -m facelib.bench train``: per method (and per phase of a scheduled one), the time of one
+  training step of the loop (:func:`facelib.train.optimisation_step`, on a batch of the profile's
+  synthetic set) as a ratio to its encoder's own forward+backward over the same images — what a
+  method costs beyond the network it trains (issue 20 asks for at most 1.5).
 """
 
 from __future__ import annotations
@@ -102,6 +107,68 @@ def bench_embedders(names, size: int, batch: int, repeats: int, device: str) -> 
     return out
 
 
+def untrained(name: str, model, profile):
+    """Method ``name`` built with untrained prerequisites (a teacher's cost does not depend on
+    its weights), for timing only."""
+    from . import methods
+
+    options = {p.argument: untrained(p.method, model, profile) for p in methods.method_class(name).prerequisites}
+    return methods.build(name, model, profile, **options)
+
+
+def bench_train(name: str, profile, root, repeats: int, device: str, model=None) -> dict:
+    """Median time of one training step of method ``name`` in each phase of its schedule (steps of
+    ``profile``) on the first batch of the training split at ``root``, and of its encoder's
+    forward+backward over the images the step sent through the encoder (counted with a forward
+    hook; the profile's batch when a phase does not use the encoder). The record's ``ratio`` is
+    the whole run's step time over its encoder time, phases weighted by their number of steps.
+    Data loading is not timed (the loop's sets are held in memory)."""
+    from .data.folder import FaceFolder
+    from .morphable import MorphableModel
+    from .train import _collate_to, batch_indices, optimisation_step, seed_everything
+
+    model = model or MorphableModel.from_ict()
+    seed_everything(0)
+    method = untrained(name, model, profile).to(device)
+    train_set = FaceFolder(root, "train", views=method.views, masks=method.masks)
+    items = batch_indices(len(train_set), method.batch_items(profile.batch_size), 0, 0)
+    batch = _collate_to(torch.utils.data.default_collate([train_set[i] for i in items]), method.device)
+    encoder = method.nets["encoder"]
+    seen = []
+    hook = encoder.register_forward_hook(lambda module, args, out: seen.append(int(args[0].shape[0])))
+    steps, shares = profile.train_steps, {}
+    for step in range(steps):
+        shares.setdefault(method.phase_of(step), [step, 0])[1] += 1
+    phases = {}
+    method.train_mode(True)
+    try:
+        for phase, (first, count) in shares.items():
+            def step_once(first=first):
+                method.seek(first)
+                optimisation_step(method, batch)
+            seen.clear()
+            step_once()
+            images = sum(seen) or profile.batch_size
+            step_s = _best_time(step_once, repeats, warmup=0)
+            x = torch.rand(images, 3, method.image_size, method.image_size, generator=torch.Generator().manual_seed(0),
+                           device=method.device)
+
+            def encoder_once(x=x):
+                encoder.zero_grad(set_to_none=True)
+                encoder(x).square().mean().backward()
+            encoder_s = _best_time(encoder_once, repeats)
+            phases[phase] = {"steps": count, "step_s": round(step_s, 4), "encoder_images": images,
+                             "encoder_fwd_bwd_s": round(encoder_s, 4), "ratio": round(step_s / encoder_s, 3)}
+    finally:
+        hook.remove()
+    total = sum(p["steps"] * p["step_s"] for p in phases.values())
+    reference = sum(p["steps"] * p["encoder_fwd_bwd_s"] for p in phases.values())
+    return {"method": name, "profile": profile.name, "backbone": profile.backbone, "size": method.image_size,
+            "batch": profile.batch_size, "device": device, "threads": torch.get_num_threads(),
+            "step_s": round(total / steps, 4), "encoder_fwd_bwd_s": round(reference / steps, 4),
+            "ratio": round(total / reference, 3), "phases": phases}
+
+
 def main(argv=None) -> int:
     from .render import pytorch3d_available
 
@@ -121,7 +188,25 @@ def main(argv=None) -> int:
     e.add_argument("--batch", type=int, default=16)
     e.add_argument("--repeats", type=int, default=5)
     e.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    t = sub.add_parser("train", help="each method's training step vs its encoder's forward+backward")
+    t.add_argument("--methods", nargs="+", default=None, help="default: every registered method")
+    t.add_argument("--profile", default="cpu")
+    t.add_argument("--root", help="face set (default data/synthetic/<profile>, generated when missing)")
+    t.add_argument("--repeats", type=int, default=3)
+    t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)
+    if args.what == "train":
+        from . import methods
+        from . import profile as profiles
+        from .data import synthetic
+
+        prof = profiles.resolve(args.profile)
+        root = args.root or synthetic.default_root(prof.name)
+        if args.root is None:
+            synthetic.generate(root, synthetic.config_for(prof), progress=False)
+        for name in args.methods or methods.NAMES:
+            print(json.dumps(bench_train(name, prof, root, args.repeats, args.device)), flush=True)
+        return 0
     if args.what == "embedders":
         for record in bench_embedders(args.names, args.size, args.batch, args.repeats, args.device):
             print(json.dumps(record), flush=True)

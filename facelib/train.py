@@ -282,6 +282,27 @@ def _mixed_precision(choice: str, cpu: bool) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
+def optimisation_step(method: Method, batch: dict, backward=torch.Tensor.backward) -> dict:
+    """One step of the loop: ``method.train_step(batch)``, then, for each of its
+    :attr:`~facelib.methods.base.Method.objectives` present in the returned losses, in the declared
+    order, zero that objective's optimisers, ``backward(loss)`` and step them. Returns the losses
+    (what the loop logs). :mod:`facelib.bench` times exactly this."""
+    losses = method.train_step(batch)
+    if all(k not in losses for k in method.objectives):
+        raise FacelibError(f"{method.name}.train_step returned {sorted(losses)}, none of its "
+                           f"objectives {sorted(method.objectives)}")
+    for key, opt_names in method.objectives.items():
+        if key not in losses:  # e.g. an alternating (EM) schedule skips a phase
+            continue
+        opts = [method.optimizers[o] for o in opt_names]
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        backward(losses[key])
+        for o in opts:
+            o.step()
+    return losses
+
+
 def _collate_to(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -392,21 +413,7 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
         with _Stop() as stop:
             method.train_mode(True)
             for batch in loader:
-                batch = _collate_to(batch, accelerator.device)
-                losses = method.train_step(batch)
-                missing = [k for k in method.objectives if k not in losses]
-                if len(missing) == len(method.objectives):
-                    raise FacelibError(f"{method.name}.train_step returned {sorted(losses)}, none of its "
-                                       f"objectives {sorted(method.objectives)}")
-                for key, opt_names in method.objectives.items():
-                    if key not in losses:  # e.g. an alternating (EM) schedule skips a phase
-                        continue
-                    opts = [method.optimizers[o] for o in opt_names]
-                    for o in opts:
-                        o.zero_grad(set_to_none=True)
-                    accelerator.backward(losses[key])
-                    for o in opts:
-                        o.step()
+                losses = optimisation_step(method, _collate_to(batch, accelerator.device), accelerator.backward)
                 step += 1
                 for k, v in losses.items():
                     value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)

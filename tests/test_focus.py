@@ -301,3 +301,24 @@ def test_focus_tables_regroup_and_pair_faces(tiny_set):
         assert all(str(kinds[f]) in allowed for f in groups["A"]["views"][name]["faces"])
     assert groups["A"]["views"]["unoccluded"]["faces"] == list(range(n))
     assert "8.38 ± 0.42" in report.paper_table1() and "0.97" in report.paper_table4()
+
+
+def test_bench_times_every_em_phase_against_the_encoder_over_the_same_images(ict, tiny_set):
+    from facelib import profile as profiles
+    from facelib.bench import bench_train
+    from facelib.methods.focus import EMSchedule
+
+    prof = profiles.override(profiles.resolve("smoke"), batch_size=4, train_steps=20)
+    rec = bench_train("focus", prof, tiny_set, repeats=1, device="cpu", model=ict)
+    schedule = EMSchedule.for_steps(20)  # 6 R init, 2 S init, cycles of 4: 1 S + 3 R
+    assert list(rec["phases"]) == ["reconstruct_init", "segment_init", "segment", "reconstruct"]
+    assert [p["steps"] for p in rec["phases"].values()] == [6, 2, 3, 9]
+    assert schedule.phase(8) == "segment"
+    for phase in rec["phases"].values():
+        assert phase["encoder_images"] == 4  # 2 faces × (clean, occluded), all through R
+        assert phase["step_s"] > 0 and phase["encoder_fwd_bwd_s"] > 0
+        assert phase["ratio"] == pytest.approx(phase["step_s"] / phase["encoder_fwd_bwd_s"], rel=0.01)
+    weighted = sum(p["steps"] * p["step_s"] for p in rec["phases"].values()) / 20
+    assert rec["step_s"] == pytest.approx(weighted, rel=0.01)
+    # a reconstruction step renders, embeds and steps Adam: it costs more than the encoder alone
+    assert rec["phases"]["reconstruct"]["ratio"] > 1

@@ -161,6 +161,15 @@ class Method:
         """What changes training beyond the constructor's arguments (default: nothing)."""
         return {}
 
+    def phase_of(self, step: int) -> str:
+        """The name of the schedule phase training step ``step`` (0-based) belongs to, for a method
+        whose steps differ by phase (FOCUS's EM, the contour method's stages); default: one phase."""
+        return "train"
+
+    def seek(self, step: int) -> None:
+        """Set the method's own schedule counter to step ``step`` (:mod:`facelib.bench` times each
+        phase this way; the training loop never calls it). Default: no counter, nothing to do."""
+
     # -- recorded configuration ----------------------------------------------------------------
     @property
     def arguments(self) -> dict:

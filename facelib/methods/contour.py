@@ -195,6 +195,12 @@ class Contour(Regressor):
 
         return on_inpainted
 
+    def phase_of(self, step: int) -> str:
+        return self.schedule.stage(step)
+
+    def seek(self, step: int) -> None:
+        self.step_count = int(step)
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         stage = self.schedule.stage(self.step_count)
         self.step_count += 1

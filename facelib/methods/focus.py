@@ -177,6 +177,12 @@ class FOCUS(Regressor):
                 "preserve": focus_losses.preserve_loss(masked_target, target),
                 "binary": focus_losses.binary_loss(mask, region)}
 
+    def phase_of(self, step: int) -> str:
+        return self.schedule.phase(step)
+
+    def seek(self, step: int) -> None:
+        self.em_step = int(step)
+
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         images = torch.cat([self._input(batch["clean"]), self._input(batch["occluded"])])
         landmarks = torch.cat([batch["landmarks68"], batch["landmarks68"]])
