@@ -122,7 +122,10 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
     forward+backward over the images the step sent through the encoder (counted with a forward
     hook; the profile's batch when a phase does not use the encoder). The record's ``ratio`` is
     the whole run's step time over its encoder time, phases weighted by their number of steps.
-    Data loading is not timed (the loop's sets are held in memory)."""
+    Data loading is not timed (the loop's sets are held in memory). The step is timed on a batch it
+    has met before — the steady state after the first epoch (the cpu profile trains 20 epochs), in
+    which what a method remembers per training item (:meth:`~facelib.methods.base.Method.remembered`)
+    is not recomputed."""
     from .data.folder import FaceFolder
     from .morphable import MorphableModel
     from .train import _collate_to, batch_indices, optimisation_step, seed_everything

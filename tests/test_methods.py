@@ -11,6 +11,7 @@ import torch
 from facelib import cli, losses, skin
 from facelib import train as T
 from facelib.errors import FacelibError
+from facelib.methods.base import Method
 from facelib.methods.mofa import MOFA_WEIGHTS, MoFA
 from facelib.methods.regressor import EncoderConfig
 from facelib.methods.rnet import DEEP3D_WEIGHTS, RNet
@@ -152,6 +153,48 @@ def test_rnet_starts_at_the_mean_face_and_has_every_term(ict, batch, attention):
     head = m.nets["encoder"].head.weight.grad
     assert head is not None and torch.isfinite(head).all() and head.abs().sum() > 0
     assert m.masks == (("face_mask",) if attention == "face_mask" else ())
+
+
+def test_remembered_input_targets_leave_training_bit_identical(ict):
+    """R-Net's skin attention and identity target are remembered per training item; batches mixing
+    items first met in different batches get exactly the rows a fresh computation gives."""
+    c = random_coefficients(ict, 8, torch.Generator().manual_seed(11))
+    out = Renderer(ict, 64)(c, background=torch.full((8, 3, 64, 64), 0.5))
+    pool = {"clean": out.image.clamp(0, 1).detach(), "landmarks68": out.landmarks.detach(), "index": torch.arange(8)}
+    orders = [[0, 1, 2, 3], [4, 5, 6, 7], [2, 5, 0, 7], [6, 3, 4, 1], [0, 1, 2, 3]]
+    runs = {}
+    for budget in (0, Method.memory_budget):
+        m = RNet(ict, TINY)
+        m.memory_budget = budget
+        m.train_mode(True)
+        for order in orders:
+            T.optimisation_step(m, {k: v[order] for k, v in pool.items()})
+        runs[budget] = m
+    remembered, plain = runs[Method.memory_budget], runs[0]
+    assert {k: len(v["rows"]) for k, v in remembered._memory.items()} == {"skin": 8, "input_features": 8}
+    assert all(len(v["rows"]) == 0 for v in plain._memory.values())
+    a, b = (r.nets["encoder"].state_dict() for r in (remembered, plain))
+    assert all(torch.equal(a[k], b[k]) for k in a), "remembering changed what training computes"
+
+
+def test_remembered_rows_need_every_key_and_respect_the_budget(ict):
+    m = MoFA(ict, TINY)
+    calls = []
+
+    def compute(rows):
+        calls.append(rows)
+        return torch.tensor([[float(r)] * 4 for r in rows])
+    first = m.remembered("x", [("clean", 0), ("clean", 1)], lambda: compute([0, 1]))
+    again = m.remembered("x", [("clean", 1), ("clean", 0)], lambda: compute([9, 9]))
+    assert torch.equal(again, first.flip(0)) and len(calls) == 1  # rows from memory, in the asked order
+    m.remembered("x", [("clean", 1), ("clean", 2)], lambda: compute([1, 2]))  # one new key: computed
+    assert len(calls) == 2 and sorted(m._memory["x"]["rows"]) == [("clean", 0), ("clean", 1), ("clean", 2)]
+    m.remembered("x", None, lambda: compute([5]))  # no keys (augmented inputs): always computed
+    assert len(calls) == 3
+    small = MoFA(ict, TINY)
+    small.memory_budget = 16  # room for one row of four float32
+    small.remembered("y", [("clean", 0), ("clean", 1)], lambda: compute([0, 1]))
+    assert len(small._memory["y"]["rows"]) == 1 and small._memory["y"]["bytes"] == 16
 
 
 def test_initial_weights_follow_the_seed_not_the_global_rng(ict):

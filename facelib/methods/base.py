@@ -130,11 +130,15 @@ class Method:
 
         cls.__init__ = recording_init
 
+    #: bytes :meth:`remembered` may keep per name (beyond it, rows are computed every step)
+    memory_budget: ClassVar[int] = 256 * 2**20
+
     def __init__(self):
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.fixed: dict[str, nn.Module] = {}
         self.device = torch.device("cpu")
+        self._memory: dict[str, dict] = {}
 
     # -- what a method implements ------------------------------------------------------------
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -160,6 +164,35 @@ class Method:
     def derived_hyperparameters(self) -> dict:
         """What changes training beyond the constructor's arguments (default: nothing)."""
         return {}
+
+    # -- what a training step may remember ----------------------------------------------------
+    @staticmethod
+    def row_keys(batch: dict, view: str) -> list | None:
+        """One key per row of the batch's stored ``view`` (its training-set item), or ``None`` when
+        the batch carries no item indices."""
+        return [(view, int(i)) for i in batch["index"].tolist()] if "index" in batch else None
+
+    def remembered(self, name: str, keys: list | None, compute) -> torch.Tensor:
+        """``compute()`` — rows of a fixed function (a frozen network or formula, no gradient) of
+        fixed training inputs, one row per key — or, when every key was met in an earlier step, the
+        rows remembered then. ``keys=None`` (inputs that change between steps: drawn on the fly,
+        augmented) always computes. Rows are remembered only from whole batches as the loop gives
+        them, and a frozen network's row does not depend on the other rows of a batch of the same
+        size (measured on CPU: ``tests/test_methods.py``), so training computes the same numbers
+        with or without this memory; it is not saved in checkpoints (a resumed run rebuilds it)."""
+        if keys is None:
+            return compute()
+        store = self._memory.setdefault(name, {"rows": {}, "bytes": 0})
+        rows = store["rows"]
+        if all(k in rows for k in keys):
+            return torch.stack([rows[k] for k in keys])
+        out = compute()
+        size = out[0].numel() * out.element_size() if len(out) else 0
+        for k, row in zip(keys, out.detach(), strict=True):
+            if k not in rows and store["bytes"] + size <= self.memory_budget:
+                rows[k] = row.clone()
+                store["bytes"] += size
+        return out
 
     def phase_of(self, step: int) -> str:
         """The name of the schedule phase training step ``step`` (0-based) belongs to, for a method

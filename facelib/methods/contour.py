@@ -244,15 +244,16 @@ class Contour(Regressor):
             return {"inpaint_generator": generator, "inpaint_discriminator": discriminator,
                     "inpaint_adversarial": adversarial.detach(), "inpaint_l1": l1.detach(),
                     "inpaint_style": style.detach(), **code}
+        # stages 1-3 are frozen now: the chain's image and its features are fixed per training item
+        keys = self.row_keys(batch, "occluded")
         with torch.no_grad():
-            image = self.inpainted(occluded)["image"]
+            image = self.remembered("inpainted", keys, lambda: self.inpainted(occluded)["image"])
         coeffs = self.encode(image)
         out = self.renderer(coeffs, background=image)
         emb = self.fixed["embedder"]
         lm = batch["landmarks68"]
         pixel = contour_losses.pixel_loss(image, out.image, out.mask)
-        with torch.no_grad():
-            target = emb.embed(image, lm)
+        target = self.input_features(image, lm, keys)
         feature = contour_losses.feature_loss(target, emb.embed(out.image, lm))
         terms = {"pixel": pixel.detach(), "feature": feature.detach()}
         total = w["pixel"] * pixel + w["feature"] * feature

@@ -39,12 +39,12 @@ RECONSTRUCTION_WEIGHTS = {"pixel": 0.5, "perceptual": 0.25, "landmark": 5e-4, "r
 PHASES = ("reconstruct_init", "segment_init", "segment", "reconstruct")
 
 
-def reconstruction_terms(method: Regressor, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
+def reconstruction_terms(method: Regressor, images, landmarks, coeffs, out, mask, keys=None) -> dict[str, torch.Tensor]:
     """R's unweighted terms (FOCUS Eqs. 5-7 and the regulariser), for FOCUS and its baselines:
-    ``method`` brings the embedder (``fixed["embedder"]``), the layout and the image size."""
+    ``method`` brings the embedder (``fixed["embedder"]``), the layout and the image size; ``keys``
+    the images' rows for :meth:`~facelib.methods.base.Method.remembered` (``None``: augmented)."""
     emb = method.fixed["embedder"]
-    with torch.no_grad():  # the input's features are a fixed target
-        target = emb.embed(images, landmarks)
+    target = method.input_features(images, landmarks, keys)  # a fixed target, no gradient
     return {"pixel": focus_losses.masked_pixel_loss(images, out.image, mask, out.mask),
             "perceptual": focus_losses.perceptual_loss(target, emb.embed(out.image, landmarks)),
             "landmark": losses.landmark_loss(out.landmarks, landmarks, image_size=method.image_size),
@@ -161,15 +161,14 @@ class FOCUS(Regressor):
         """S's logits for ``M = S(I_T, I_R)``."""
         return self.nets["segmenter"](torch.cat([images, render], 1))
 
-    def reconstruction_terms(self, images, landmarks, coeffs, out, mask) -> dict[str, torch.Tensor]:
+    def reconstruction_terms(self, images, landmarks, coeffs, out, mask, keys=None) -> dict[str, torch.Tensor]:
         """R's unweighted terms (Eqs. 5-7 and the regulariser)."""
-        return reconstruction_terms(self, images, landmarks, coeffs, out, mask)
+        return reconstruction_terms(self, images, landmarks, coeffs, out, mask, keys)
 
-    def segmentation_terms(self, images, landmarks, render, region, mask) -> dict[str, torch.Tensor]:
+    def segmentation_terms(self, images, landmarks, render, region, mask, keys=None) -> dict[str, torch.Tensor]:
         """S's unweighted terms (Eqs. 1-4 and the binary term)."""
         emb = self.fixed["embedder"]
-        with torch.no_grad():  # R's render and the input are fixed in S's step
-            target = emb.embed(images, landmarks)
+        target = self.input_features(images, landmarks, keys)  # the input is fixed in S's step
         masked_target = emb.embed(images * mask, landmarks)  # once for Eqs. 2 and 4
         return {"neighbour": focus_losses.neighbour_loss(images, render, mask, region, radius=self.neighbour_radius),
                 "distance": focus_losses.distance_loss(masked_target, emb.embed(render * mask, landmarks)),
@@ -186,6 +185,8 @@ class FOCUS(Regressor):
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         images = torch.cat([self._input(batch["clean"]), self._input(batch["occluded"])])
         landmarks = torch.cat([batch["landmarks68"], batch["landmarks68"]])
+        clean_keys, occluded_keys = self.row_keys(batch, "clean"), self.row_keys(batch, "occluded")
+        keys = None if clean_keys is None else clean_keys + occluded_keys
         phase = self.schedule.phase(self.em_step)
         self.em_step += 1
         code = {"phase": torch.tensor(float(PHASES.index(phase)))}
@@ -201,7 +202,7 @@ class FOCUS(Regressor):
                 with torch.no_grad():
                     mask = torch.sigmoid(self.mask_logits(images, out.image.detach()))
                 segmenter.train(was)
-            terms = self.reconstruction_terms(images, landmarks, coeffs, out, mask)
+            terms = self.reconstruction_terms(images, landmarks, coeffs, out, mask, keys)
             total = sum(self.weights[k] * v for k, v in terms.items())
             return {"reconstruction": total, **{k: v.detach() for k, v in terms.items()},
                     "mask_kept": focus_losses.area_loss(mask, out.mask.detach()).detach().neg(), **code}
@@ -215,7 +216,7 @@ class FOCUS(Regressor):
             loss = ((bce * out.mask).flatten(1).sum(-1) / out.mask.flatten(1).sum(-1).clamp_min(1.0)).mean()
             return {"segmentation": loss, "bce": loss.detach(), **code}
         mask = torch.sigmoid(logits)
-        terms = self.segmentation_terms(images, landmarks, out.image, out.mask, mask)
+        terms = self.segmentation_terms(images, landmarks, out.image, out.mask, mask, keys)
         total = sum(self.eta[k] * v for k, v in terms.items())
         return {"segmentation": total, **{f"s_{k}": v.detach() for k, v in terms.items()}, **code}
 
@@ -307,7 +308,8 @@ class FaceAutoencoder(Regressor):
         # supervised: the exact visible face, less what the augmentation covered
         mask = (batch["visible_mask"].float() * (covered == 0).float() if self.mask_source == "truth"
                 else torch.ones_like(out.mask))
-        terms = reconstruction_terms(self, images, landmarks, coeffs, out, mask)
+        keys = self.row_keys(batch, self.view) if self.augment is None else None  # augmented: new each step
+        terms = reconstruction_terms(self, images, landmarks, coeffs, out, mask, keys)
         return {"total": sum(self.weights[k] * v for k, v in terms.items()), **{k: v.detach() for k, v in terms.items()}}
 
 

@@ -127,13 +127,23 @@ class Regressor(Method):
         """Unweighted loss terms, keys as in :attr:`weights`."""
         raise NotImplementedError
 
-    def identity_term(self, images: torch.Tensor, render: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
-        """``1 − cos(F(I), F(I'))`` through the method's frozen embedder ``fixed["embedder"]``
-        (:func:`facelib.losses.identity_loss`, Deep3D Eq. 5); the input's features carry no gradient."""
+    def input_features(self, images: torch.Tensor, landmarks: torch.Tensor, keys: list | None = None) -> torch.Tensor:
+        """The frozen embedder's features of the input images, without gradient — a fixed target,
+        remembered across steps for stored views (``keys``: :meth:`row_keys`; see :meth:`remembered`)."""
         emb = self.fixed["embedder"]
-        with torch.no_grad():
-            target = emb.embed(images, landmarks)
-        return identity_loss(target, emb.embed(render, landmarks))
+
+        def compute():
+            with torch.no_grad():
+                return emb.embed(images, landmarks)
+        return self.remembered("input_features", keys, compute)
+
+    def identity_term(self, images: torch.Tensor, render: torch.Tensor, landmarks: torch.Tensor,
+                      keys: list | None = None) -> torch.Tensor:
+        """``1 − cos(F(I), F(I'))`` through the method's frozen embedder ``fixed["embedder"]``
+        (:func:`facelib.losses.identity_loss`, Deep3D Eq. 5); the input's features carry no gradient
+        (:meth:`input_features`)."""
+        target = self.input_features(images, landmarks, keys)
+        return identity_loss(target, self.fixed["embedder"].embed(render, landmarks))
 
     def train_view(self) -> str:
         return self.views[0]

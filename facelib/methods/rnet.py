@@ -61,8 +61,9 @@ class RNet(Regressor):
 
     def attention_map(self, batch: dict, images: torch.Tensor, out: RenderOutput) -> torch.Tensor:
         """Per-pixel weight of the photometric loss: the choice of ``attention`` × the rendered mask."""
-        if self.attention == "skin":
-            return out.mask * skin.skin_probability(images)
+        if self.attention == "skin":  # a formula of the input: remembered across steps
+            keys = self.row_keys(batch, self.train_view())
+            return out.mask * self.remembered("skin", keys, lambda: skin.skin_probability(images))
         if self.attention == "face_mask":
             return out.mask * batch["face_mask"]
         return out.mask
@@ -78,7 +79,7 @@ class RNet(Regressor):
             "reflectance": losses.reflectance_loss(self.model.albedo(c["tex"]), self.model.skin),
         }
         if "identity" in self.weights:
-            terms["identity"] = self.identity_term(images, out.image, lm)
+            terms["identity"] = self.identity_term(images, out.image, lm, self.row_keys(batch, self.train_view()))
         return terms
 
     @torch.no_grad()

@@ -106,7 +106,7 @@ class ROGUE(Regressor):
                  "photometric": losses.photometric_loss(out.image, images, out.mask),
                  "regularizer": rogue_losses.guidance_regularizer(self.layout.split(coeffs))}
         if "perceptual" in self.weights:
-            terms["perceptual"] = self.identity_term(images, out.image, lm)
+            terms["perceptual"] = self.identity_term(images, out.image, lm, self.row_keys(batch, "clean"))
         return terms
 
     def consistency(self, c_guide: torch.Tensor, c_occluded: torch.Tensor, c_noisy: torch.Tensor) -> torch.Tensor:
