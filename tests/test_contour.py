@@ -303,3 +303,27 @@ def test_contour_claims_are_computed_from_paired_faces():
     assert out["perc_below_rnet"].verdict == stats.HOLDS
     assert out["rnet_inpainted_me_below_rnet"].verdict != stats.HOLDS  # identical values: no change
     assert set(claims({"R-Net": metrics["R-Net"]}, {})) == set()  # missing rows: no claim
+
+
+def test_the_regression_stage_remembers_the_frozen_chain_without_changing_training(ict, tiny):
+    from facelib import train as T
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.base import Method
+    from facelib.methods.contour import Contour
+
+    root, rnet = tiny
+    data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
+    orders = [[0, 1], [2, 3], [1, 2], [3, 0], [0, 1]]  # later batches mix items met in different ones
+    runs = {}
+    for budget in (0, Method.memory_budget):
+        m = _contour(ict, rnet)  # stages 1, 2, 3 (5 steps), then regression
+        m.memory_budget = budget
+        m.train_mode(True)
+        for order in [[0, 1]] * 5 + orders:
+            T.optimisation_step(m, torch.utils.data.default_collate([data[i] for i in order]))
+        runs[budget] = m
+    kept = runs[Method.memory_budget]._memory
+    assert len(kept["inpainted"]["rows"]) == 4 and len(kept["input_features"]["rows"]) == 4
+    for net in runs[0].nets:
+        a, b = runs[0].nets[net].state_dict(), runs[Method.memory_budget].nets[net].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), net
