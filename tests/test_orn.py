@@ -16,6 +16,7 @@ from facelib.errors import FacelibError
 from facelib.evaluation import runner as evaluate
 from facelib.evaluation.protocols import orn as orn_protocol
 from facelib.evaluation.reports import orn as reports
+from facelib.methods.base import Method
 from facelib.methods.orn import MOPI, MOPI_WEIGHTS, SOPI, VARIANTS
 from facelib.methods.regressor import EncoderConfig
 from facelib.methods.rnet import RNet
@@ -372,3 +373,27 @@ def test_label_choice_reports_the_chosen_best_and_mean_candidate(tiny_set, ict):
     assert all(again[k]["mean"] == pytest.approx(q[k]["mean"], rel=1e-5) for k in ("chosen", "best", "mean"))
     with pytest.raises(FacelibError, match="no SOPI labels"):
         orn_protocol.label_choice(MOPI(ict, TINY, sopi, losses_used="perceptual"), tiny_set)
+
+
+def test_sopi_and_mopi_remember_the_clean_faces_labels_and_features_without_changing_training(ict):
+    c = random_coefficients(ict, 6, torch.Generator().manual_seed(8))
+    out = Renderer(ict, 64)(c, background=torch.full((6, 3, 64, 64), 0.5))
+    pool = {"clean": out.image.clamp(0, 1).detach(), "landmarks68": out.landmarks.detach(), "index": torch.arange(6)}
+    teacher = _teacher(ict)
+    for build, orders, kept in (
+            (lambda: SOPI(ict, TINY, teacher, p_clean=0.5), [[0, 1, 2], [3, 4, 5], [4, 0, 2], [1, 5, 3]],
+             {"teacher_labels": 6}),
+            (lambda: MOPI(ict, TINY, SOPI(ict, TINY, teacher), variants=3), [[0, 1], [2, 3], [1, 2], [3, 0]],
+             {"input_features": 4})):
+        runs = {}
+        for budget in (0, Method.memory_budget):
+            torch.manual_seed(0)  # the occluders are drawn from the global stream
+            m = build()
+            m.memory_budget = budget
+            m.train_mode(True)
+            for order in orders:
+                T.optimisation_step(m, {k: v[order] for k, v in pool.items()})
+            runs[budget] = m
+        assert {k: len(v["rows"]) for k, v in runs[Method.memory_budget]._memory.items()} == kept
+        a, b = (r.nets["encoder"].state_dict() for r in runs.values())
+        assert all(torch.equal(a[k], b[k]) for k in a), type(runs[0]).__name__

@@ -97,7 +97,8 @@ class SOPI(Regressor):
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         clean = batch["clean"]
-        target = self.teacher_labels(clean)
+        # the frozen teacher's labels of stored clean faces: remembered across steps
+        target = self.remembered("teacher_labels", self.row_keys(batch, "clean"), lambda: self.teacher_labels(clean))
         shown = occlusion.occlude_batch(clean, batch["landmarks68"], self.occluders, _seeds(len(clean)),
                                         p_clean=self.p_clean)
         loss = SOPI_LOSSES[self.loss](target, self.encode(shown.images))
@@ -200,7 +201,8 @@ class MOPI(Regressor):
         return self.fixed["embedder"].embed(out.image, out.landmarks)
 
     @torch.no_grad()
-    def label_candidates(self, clean: torch.Tensor, landmarks: torch.Tensor, occluded: torch.Tensor) -> dict:
+    def label_candidates(self, clean: torch.Tensor, landmarks: torch.Tensor, occluded: torch.Tensor,
+                         keys: list | None = None) -> dict:
         """Eq. (8)'s label: SOPI's coefficients ``v_s`` ``(n, w, P)`` for the ``w`` occluded copies
         ``occluded`` ``(n·w, 3, H, W)`` of each clean face, the index ``chosen`` ``(n,)`` of the one
         whose render is most like the clean face to the embedder, and that ``label`` ``(n, P)``."""
@@ -209,7 +211,7 @@ class MOPI(Regressor):
         n, w, p = len(clean), self.variants, self.layout.total
         v_s = self.model.in_range(self.fixed["sopi"](self._input(occluded, self.sopi_size)).float())
         f_s = self._features(v_s).view(n, w, -1)
-        f = self.fixed["embedder"].embed(clean, landmarks)
+        f = self.input_features(clean, landmarks, keys)  # ``keys``: the clean faces' rows (Method.row_keys)
         v_s = v_s.view(n, w, p)
         chosen = losses.closest_label_index(f_s, f)
         return {"v_s": v_s, "chosen": chosen, "label": v_s[torch.arange(n, device=v_s.device), chosen]}
@@ -227,7 +229,7 @@ class MOPI(Regressor):
         v_m = self.heads(shown.images)[torch.arange(n * w, device=clean.device), position].view(n, w, p)
         terms = {}
         if "label" in self.weights:
-            candidates = self.label_candidates(clean, lm, shown.images)
+            candidates = self.label_candidates(clean, lm, shown.images, self.row_keys(batch, "clean"))
             terms["label"] = losses.label_loss(candidates["label"], v_m)
         if "perceptual" in self.weights:
             feats = self._features(v_m.reshape(n * w, p)).view(n, w, -1)
