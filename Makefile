@@ -75,17 +75,10 @@ stage:
 	ln -s ../../facelib $(STAGE)/facelib
 
 # The paper-size dry run: every chapter with the gpu profile's networks and image size (ResNet-50,
-# 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here).
-# Wall time per chapter: _build/dry-run/seconds.tsv.
+# 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here); prints each
+# chapter's wall time. CI (.ci/run) runs it after `make test`.
 dry-run: assets
-	mkdir -p _build/dry-run/book
-	: > _build/dry-run/seconds.tsv
-	for nb in $(NOTEBOOKS); do \
-	    start=$$(date +%s); \
-	    FACELIB_PROFILE=gpu-dry $(BIN)/papermill --cwd book -k python3 --log-level WARNING "$$nb" "_build/dry-run/$$nb" \
-	        || exit 1; \
-	    printf '%s\t%s\n' "$$nb" $$(( $$(date +%s) - start )) | tee -a _build/dry-run/seconds.tsv; \
-	done
+	$(BIN)/python -m pytest -q -m slow --durations=0 tests/test_dry_run.py
 
 bench: assets
 	$(BIN)/python -m facelib.bench render
