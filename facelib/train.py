@@ -412,6 +412,7 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
     try:
         with _Stop() as stop:
             method.train_mode(True)
+            method.forget()  # rows remembered from another set (or an earlier call) are not this run's
             for batch in loader:
                 losses = optimisation_step(method, _collate_to(batch, accelerator.device), accelerator.backward)
                 step += 1

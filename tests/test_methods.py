@@ -410,3 +410,31 @@ def test_cli_trains_into_the_chapters_folder_and_a_variant_needs_its_own():
     assert cli.run_folder("sopi", cpu, Path("elsewhere"), {"loss": "l1"}) == Path("elsewhere")
     with pytest.raises(FacelibError, match="06_orn/cpu/sopi_variant"):
         cli.run_folder("sopi", cpu, None, {"loss": "l1"})
+
+
+def test_a_training_call_forgets_rows_remembered_from_another_set(ict, tmp_path):
+    """Rows are keyed by item index: two sets share indices, so each training call starts empty."""
+    from facelib.methods.base import Method as Base
+
+    class Faces(torch.utils.data.Dataset):
+        def __init__(self, seed):
+            c = random_coefficients(ict, 4, torch.Generator().manual_seed(seed))
+            out = Renderer(ict, 64)(c, background=torch.full((4, 3, 64, 64), 0.5))
+            self.items = [{"clean": out.image[i].clamp(0, 1).detach(), "landmarks68": out.landmarks[i].detach(),
+                           "index": i} for i in range(4)]
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return self.items[i]
+
+    cfg = T.TrainConfig(steps=2, batch_size=4, log_every=1)
+    m = RNet(ict, TINY)
+    T.train(m, Faces(1), tmp_path / "a", cfg, progress=False)
+    first = m._memory["skin"]["rows"][("clean", 0)].clone()
+    T.train(m, Faces(2), tmp_path / "b", cfg, progress=False)
+    second = m._memory["skin"]["rows"][("clean", 0)]
+    assert not torch.equal(first, second)  # recomputed from the second set's face 0
+    m.forget()
+    assert m._memory == {} and Base.memory_budget > 0

@@ -194,6 +194,11 @@ class Method:
                 store["bytes"] += size
         return out
 
+    def forget(self) -> None:
+        """Drop every remembered row (:meth:`remembered`); the training loop calls it when a run
+        starts or resumes, since rows are keyed by item index and another set reuses the indices."""
+        self._memory.clear()
+
     def phase_of(self, step: int) -> str:
         """The name of the schedule phase training step ``step`` (0-based) belongs to, for a method
         whose steps differ by phase (FOCUS's EM, the contour method's stages); default: one phase."""
