@@ -31,6 +31,9 @@ from .errors import FacelibError
 
 CHECKPOINT = "checkpoint.pt"
 PREVIOUS = "checkpoint.prev.pt"
+#: a run's networks as they were after a given step (``TrainConfig.snapshots``)
+SNAPSHOT = "snapshot-{step:06d}.pt"
+SNAPSHOT_FIELDS = ("step", "signature", "nets")
 LOCK = ".lock"
 #: what a checkpoint must hold to resume a run
 FIELDS = ("step", "signature", "finished", "state", "rng")
@@ -52,9 +55,10 @@ class CheckpointError(FacelibError):
     """A checkpoint file that cannot be used: unreadable, not a checkpoint, or unsafe to load."""
 
 
-def load(path: str | Path) -> dict:
-    """The checkpoint dict in ``path`` (``step``, ``signature``, ``finished``, ``state``, ``rng``, …),
-    loaded without executing pickled code. Raises :class:`CheckpointError` naming the file and why."""
+def load(path: str | Path, fields: tuple[str, ...] = FIELDS) -> dict:
+    """The checkpoint dict in ``path`` (``step``, ``signature``, ``finished``, ``state``, ``rng``, …;
+    a snapshot's :data:`SNAPSHOT_FIELDS` with ``fields=SNAPSHOT_FIELDS``), loaded without executing
+    pickled code. Raises :class:`CheckpointError` naming the file and why."""
     path = Path(path)
     try:
         with torch.serialization.safe_globals(SAFE_NUMPY):
@@ -66,7 +70,7 @@ def load(path: str | Path) -> dict:
         else:
             reason = f"damaged or truncated ({_cause(err)})"
         raise CheckpointError(f"{path}: not loadable — {reason}") from None
-    missing = [k for k in FIELDS if not isinstance(ckpt, dict) or k not in ckpt]
+    missing = [k for k in fields if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: not a facelib checkpoint (missing {', '.join(missing)})")
     return ckpt
@@ -128,6 +132,24 @@ def save(run_dir: str | Path, state: dict) -> Path:
     _replace(tmp, latest)
     _fsync_folder(run_dir)
     return latest
+
+
+def save_snapshot(run_dir: str | Path, step: int, signature: str, nets: dict) -> Path:
+    """Write the networks' state dicts ``nets`` after ``step`` as :data:`SNAPSHOT` (written to a
+    temporary file, then renamed: never half a file under the final name); returns its path."""
+    path = Path(run_dir) / SNAPSHOT.format(step=step)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save({"step": int(step), "signature": signature, "nets": nets}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    _replace(tmp, path)
+    return path
+
+
+def snapshot_steps(run_dir: str | Path) -> list[int]:
+    """The steps a run folder holds snapshots of, in order."""
+    return sorted(int(p.stem.split("-")[1]) for p in Path(run_dir).glob("snapshot-*.pt"))
 
 
 @dataclass

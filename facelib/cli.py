@@ -74,7 +74,7 @@ def train_main(args: argparse.Namespace) -> int:
         method.start_from(runs.finished(name or "rnet", model, prof, folder))
     try:
         res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
-                           progress=not args.quiet)
+                           progress=not args.quiet, snapshots=tuple(args.snapshots or ()))
     except TrainingInterrupted as stop:
         print(stop)
         return 130
@@ -163,6 +163,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--method", required=True, choices=NAMES)
     t.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
     t.add_argument("--steps", type=int, help="override the profile's training steps")
+    t.add_argument("--snapshots", type=int, nargs="+", metavar="STEP",
+                   help="also save the networks after these steps (snapshot-<step>.pt; not part of the run signature)")
     t.add_argument("--run-dir", type=Path, help="checkpoint folder (default: the folder its chapter uses, "
                    "runs/<chapter>/<profile>/<method>; required with --set)")
     t.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")

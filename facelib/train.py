@@ -63,6 +63,8 @@ class TrainConfig:
         mixed_precision: ``"auto"`` (bf16 on a CUDA device that supports it, else none),
             ``"no"``, ``"fp16"`` or ``"bf16"``.
         cpu: force the CPU even where CUDA is available.
+        snapshots: steps after which the networks are also saved as ``snapshot-<step>.pt``, to show
+            how a run evolved (:func:`load_snapshot`); not part of the run's signature.
     """
 
     steps: int
@@ -73,6 +75,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     mixed_precision: str = "auto"
     cpu: bool = False
+    snapshots: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -134,7 +137,7 @@ def run_signature(method: Method, config: TrainConfig, data: dict) -> str:
     """Hash of what determines a run's result; a checkpoint resumes only the same run."""
     blob = {"method": method.name, "hyperparameters": method.hyperparameters(), "data": data,
             "train": {k: v for k, v in config.as_dict().items() if k not in ("log_every", "val_every",
-                                                                               "checkpoint_every")}}
+                                                                               "checkpoint_every", "snapshots")}}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -182,6 +185,23 @@ def load_finished(method: Method, run_dir: str | Path, command: str) -> str:
     return ckpt["signature"]
 
 
+def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
+    """Load into ``method`` (built with the run's arguments) the networks of the run in ``run_dir``
+    as they were after ``step`` (``TrainConfig.snapshots``); returns ``method``, in eval mode."""
+    path = Path(run_dir) / checkpoints.SNAPSHOT.format(step=step)
+    if not path.is_file():
+        have = checkpoints.snapshot_steps(run_dir)
+        raise FacelibError(f"no snapshot of step {step} in {run_dir} (it has {have or 'none'}): the run was trained "
+                           f"without it; train it again keeping step {step} (delete the folder and re-run the "
+                           f"chapter, or `python -m facelib train ... --restart --snapshots {step}`)")
+    snap = checkpoints.load(path, fields=checkpoints.SNAPSHOT_FIELDS)
+    for k, m in method.nets.items():
+        m.load_state_dict(snap["nets"][k])
+    method.train_mode(False)
+    method.run_signature = f"{snap['signature']}@{snap['step']}"
+    return method
+
+
 def read_log(run_dir: str | Path) -> list[dict]:
     """The log lines of a run (training entries have ``losses``, validation entries ``val``)."""
     p = Path(run_dir) / LOG
@@ -216,6 +236,14 @@ class TrainResult:
         """Seconds spent training this run in total (all segments), from the log."""
         times = [e["time"] for e in self.log if "time" in e]
         return float(times[-1]) if times else self.seconds
+
+    def seconds_at(self, step: int) -> float:
+        """Training seconds the run had spent when it finished step ``step`` (the last log line at
+        or before it; e.g. the end of an initialisation phase)."""
+        times = [e["time"] for e in self.log if "time" in e and e["step"] <= step]
+        if not times:
+            raise FacelibError(f"the log of {self.run_dir} has no training entry at or before step {step}")
+        return float(times[-1])
 
     @property
     def status(self) -> str:
@@ -431,6 +459,9 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
                 if val_set is not None and config.val_every and (step % config.val_every == 0 or step == config.steps):
                     write({"step": step, "val": validate(method, val_set, config.batch_size, val_batches)})
                     method.train_mode(True)
+                if main and step in config.snapshots:
+                    checkpoints.save_snapshot(run_dir, step, signature,
+                                              {k: accelerator.unwrap_model(m).state_dict() for k, m in method.nets.items()})
                 if stop.signal is not None:
                     checkpoint(finished=False)
                     raise TrainingInterrupted(

@@ -128,3 +128,24 @@ def test_seconds_by_stage_from_the_log(tmp_path):
         {"step": 1, "time": 2.0, "losses": {"stage": 0.0}}, {"step": 2, "time": 5.0, "losses": {"stage": 0.0}},
         {"step": 2, "val": {"x": 1.0}}, {"step": 3, "time": 6.0, "losses": {"stage": 1.0}}])
     assert res.seconds_by("stage", ("a", "b", "c")) == {"a": 5.0, "b": 1.0, "c": 0.0}
+
+
+def test_snapshots_hold_the_weights_of_a_shorter_run_and_leave_the_signature_alone(tmp_path):
+    from dataclasses import replace
+
+    data = Points()
+    snap_cfg = replace(CONFIG, snapshots=(10, 20))
+    assert T.run_signature(Toy(), snap_cfg, {}) == T.run_signature(Toy(), CONFIG, {})
+    cut = Toy(interrupt_at=17)  # a snapshot before the interruption stays, the next one comes after resuming
+    with pytest.raises(T.TrainingInterrupted):
+        T.train(cut, data, tmp_path / "long", snap_cfg, progress=False)
+    T.train(Toy(), data, tmp_path / "long", snap_cfg, progress=False)
+    assert sorted(p.name for p in (tmp_path / "long").glob("snapshot-*.pt")) == ["snapshot-000010.pt", "snapshot-000020.pt"]
+    short = Toy()
+    T.train(short, data, tmp_path / "short", replace(CONFIG, steps=20), progress=False)  # the same run, cut at 20
+    at_20 = T.load_snapshot(Toy(), tmp_path / "long", 20)
+    a, b = _weights(short), _weights(at_20)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert at_20.run_signature.endswith("@20")
+    with pytest.raises(FacelibError, match=r"no snapshot of step 15 .*\[10, 20\]"):
+        T.load_snapshot(Toy(), tmp_path / "long", 15)
