@@ -322,3 +322,5 @@ def test_bench_times_every_em_phase_against_the_encoder_over_the_same_images(ict
     assert rec["step_s"] == pytest.approx(weighted, rel=0.01)
     # a reconstruction step renders, embeds and steps Adam: it costs more than the encoder alone
     assert rec["phases"]["reconstruct"]["ratio"] > 1
+    # timed both ways: remembering the input's features, and recomputing them (as before)
+    assert all(p["step_s_recomputing"] > 0 for p in rec["phases"].values()) and rec["ratio_recomputing"] > 0

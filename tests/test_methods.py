@@ -191,6 +191,10 @@ def test_remembered_rows_need_every_key_and_respect_the_budget(ict):
     assert len(calls) == 2 and sorted(m._memory["x"]["rows"]) == [("clean", 0), ("clean", 1), ("clean", 2)]
     m.remembered("x", None, lambda: compute([5]))  # no keys (augmented inputs): always computed
     assert len(calls) == 3
+    with m.recomputing():  # as before anything was remembered: computed, kept nowhere
+        m.remembered("x", [("clean", 0), ("clean", 1)], lambda: compute([0, 1]))
+        assert m._memory["x"]["rows"] == {}
+    assert len(calls) == 4 and len(m._memory["x"]["rows"]) == 3  # the memory is back
     small = MoFA(ict, TINY)
     small.memory_budget = 16  # room for one row of four float32
     small.remembered("y", [("clean", 0), ("clean", 1)], lambda: compute([0, 1]))

@@ -194,6 +194,17 @@ class Method:
                 store["bytes"] += size
         return out
 
+    @contextlib.contextmanager
+    def recomputing(self):
+        """Inside the block nothing is remembered or reused — each step as it was before
+        :meth:`remembered` (:mod:`facelib.bench` times both); the memory is back after it."""
+        saved, budget = self._memory, self.memory_budget
+        self._memory, self.memory_budget = {}, 0
+        try:
+            yield self
+        finally:
+            self._memory, self.memory_budget = saved, budget
+
     def forget(self) -> None:
         """Drop every remembered row (:meth:`remembered`); the training loop calls it when a run
         starts or resumes, since rows are keyed by item index and another set reuses the indices."""
