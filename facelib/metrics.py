@@ -9,6 +9,8 @@ the model's units (:func:`millimetres_per_unit` converts).
 
 from __future__ import annotations
 
+import itertools
+
 import math
 
 import numpy as np
@@ -450,8 +452,11 @@ def point_to_mesh(points, vertices, triangles) -> tuple[np.ndarray, np.ndarray]:
     surface points ``(N, 3)``.
 
     Exact with pruning: a point's surface distance is at most its distance ``d`` to the nearest
-    vertex, so only triangles whose centroid lies within ``d`` + (largest centroid-to-corner
-    radius) can hold the closest point; a k-d tree (scipy) finds them.
+    vertex, and a triangle lies inside the ball of its own radius around its centroid, so only
+    triangles whose ball reaches within ``d`` of the point can hold the closest point; a k-d tree
+    (scipy) finds those whose centroid is within ``d`` + the largest radius, and each triangle's own
+    radius then prunes the rest. Where several triangles give the same distance the last in the
+    k-d tree's order gives the closest point.
     """
     from scipy.spatial import cKDTree
 
@@ -460,18 +465,24 @@ def point_to_mesh(points, vertices, triangles) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(triangles, dtype=np.int64)
     corners = v[f]  # (F, 3, 3)
     centroids = corners.mean(1)
-    radius = float(np.linalg.norm(corners - centroids[:, None], axis=-1).max())
+    radii = np.linalg.norm(corners - centroids[:, None], axis=-1).max(1)
+    best, nearest = np.full(len(p), np.inf), np.zeros_like(p)
+    if not len(p):
+        return best, nearest
     d_vertex, _ = cKDTree(v).query(p)
-    candidates = cKDTree(centroids).query_ball_point(p, d_vertex + radius + 1e-12)
-    rows = np.repeat(np.arange(len(p)), [len(c) for c in candidates])
-    cols = np.concatenate([np.asarray(c, dtype=np.int64) for c in candidates]) if len(p) else np.zeros(0, np.int64)
+    candidates = cKDTree(centroids).query_ball_point(p, d_vertex + radii.max() + 1e-12)
+    counts = np.fromiter(map(len, candidates), np.int64, len(p))
+    rows = np.repeat(np.arange(len(p)), counts)
+    cols = np.fromiter(itertools.chain.from_iterable(candidates), np.int64, int(counts.sum()))
+    reach = np.linalg.norm(p[rows] - centroids[cols], axis=-1) <= d_vertex[rows] + radii[cols] + 1e-12
+    rows, cols = rows[reach], cols[reach]
     closest = _closest_on_triangles(p[rows], corners[cols, 0], corners[cols, 1], corners[cols, 2])
     dist = np.linalg.norm(closest - p[rows], axis=-1)
-    best = np.full(len(p), np.inf)
-    np.minimum.at(best, rows, dist)
-    is_best = dist == best[rows]
-    nearest = np.zeros_like(p)
-    nearest[rows[is_best]] = closest[is_best]
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # rows ascend: one segment per point
+    best[rows[starts]] = np.minimum.reduceat(dist, starts)
+    hit = np.flatnonzero(dist == best[rows])
+    last = hit[np.r_[rows[hit][1:] != rows[hit][:-1], True]]  # per point, the last pair at its minimum
+    nearest[rows[last]] = closest[last]
     return best, nearest
 
 

@@ -183,6 +183,8 @@ def test_point_to_mesh_is_exact():
     samples = (a[:, None] + (b - a)[:, None] * u[..., :1] + (c - a)[:, None] * u[..., 1:]).reshape(-1, 3)
     sampled = np.linalg.norm(samples[None] - p[:, None], axis=-1).min(1)
     assert (sampled >= d - 1e-12).all() and np.median(sampled - d) < 0.05
+    none, nowhere = M.point_to_mesh(np.zeros((0, 3)), v, f)
+    assert none.shape == (0,) and nowhere.shape == (0, 3)
 
 
 def test_scan_to_mesh_known_answers(ict):
