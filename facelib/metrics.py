@@ -10,7 +10,6 @@ the model's units (:func:`millimetres_per_unit` converts).
 from __future__ import annotations
 
 import itertools
-
 import math
 
 import numpy as np
