@@ -110,6 +110,14 @@ def _replace(src: Path, dst: Path) -> None:
     os.replace(src, dst)
 
 
+def _write_synced(path: Path, obj) -> None:
+    """``torch.save`` to ``path``, flushed and fsynced (the caller renames it into place)."""
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def save(run_dir: str | Path, state: dict) -> Path:
     """Write ``state`` as the run folder's latest checkpoint, keeping the current one as the
     previous; returns the latest's path. On a write error (disk full, …) the folder is left as it
@@ -117,10 +125,7 @@ def save(run_dir: str | Path, state: dict) -> Path:
     run_dir = Path(run_dir)
     latest, previous, tmp = run_dir / CHECKPOINT, run_dir / PREVIOUS, run_dir / (CHECKPOINT + ".tmp")
     try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(tmp, state)
     except OSError as err:
         tmp.unlink(missing_ok=True)
         kept = latest if latest.is_file() else previous if previous.is_file() else None
@@ -139,10 +144,7 @@ def save_snapshot(run_dir: str | Path, step: int, signature: str, nets: dict) ->
     temporary file, then renamed: never half a file under the final name); returns its path."""
     path = Path(run_dir) / SNAPSHOT.format(step=step)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"step": int(step), "signature": signature, "nets": nets}, f)
-        f.flush()
-        os.fsync(f.fileno())
+    _write_synced(tmp, {"step": int(step), "signature": signature, "nets": nets})
     _replace(tmp, path)
     return path
 

@@ -195,8 +195,7 @@ def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
                            f"without it; train it again keeping step {step} (delete the folder and re-run the "
                            f"chapter, or `python -m facelib train ... --restart --snapshots {step}`)")
     snap = checkpoints.load(path, fields=checkpoints.SNAPSHOT_FIELDS)
-    for k, m in method.nets.items():
-        m.load_state_dict(snap["nets"][k])
+    method.load_state_dict({"nets": snap["nets"]}, optimizers=False)
     method.train_mode(False)
     method.run_signature = f"{snap['signature']}@{snap['step']}"
     return method
