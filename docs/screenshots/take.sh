@@ -19,4 +19,6 @@ section() {  # chapter, section id, png: the page with everything before that se
 chrome "$B/05_baselines.html" "$OUT/ch05_top_banner_and_math.png" 2200
 section 05_baselines a-shape-lever-training-longer-on-identity-or-refining-at-test-time "$OUT/ch05_shape_lever.png"
 section 06_orn table-7-which-part-of-the-composite-loss-matters "$OUT/ch06_table7_and_collapse.png"
+section 08_focus tables-4-and-5-segmentation-and-what-each-loss-contributes "$OUT/ch08_table4_segmentation.png"
+section 10_benchmark ranking "$OUT/ch10_ranking.png"
 echo "screenshots in $OUT"
