@@ -8,7 +8,10 @@
   fsyncs it, keeps the current checkpoint as ``checkpoint.prev.pt``, renames the new one into place
   and fsyncs the folder. Whatever instant a process dies at, or if the disk is full, the folder
   holds a loadable latest or previous checkpoint; :func:`resumable` picks the newest one that loads
-  and belongs to the run, and says what it skipped and why.
+  and belongs to the run, and says what it skipped and why. A run's *final* checkpoint (training
+  finished) drops the previous once it is in place and synced: nothing is saved after it, and the
+  previous would double what a finished run keeps on disk (a ResNet-50 run with its Adam state:
+  0.58 GB instead of 0.29 GB; the paper-size dry run: about 7 GB less).
 * **One trainer per folder.** :class:`RunLock` holds an exclusive ``flock`` on ``.lock`` in the
   run folder while training; a second trainer stops at once naming the process that holds it. The
   kernel drops the lock when a process dies, so a stale lock file (a killed run) is simply taken
@@ -118,10 +121,11 @@ def _write_synced(path: Path, obj) -> None:
         os.fsync(f.fileno())
 
 
-def save(run_dir: str | Path, state: dict) -> Path:
+def save(run_dir: str | Path, state: dict, final: bool = False) -> Path:
     """Write ``state`` as the run folder's latest checkpoint, keeping the current one as the
-    previous; returns the latest's path. On a write error (disk full, …) the folder is left as it
-    was and :class:`CheckpointError` says which checkpoint is intact."""
+    previous (``final``: deleting it once the new one is in place and synced); returns the latest's
+    path. On a write error (disk full, …) the folder is left as it was and :class:`CheckpointError`
+    says which checkpoint is intact."""
     run_dir = Path(run_dir)
     latest, previous, tmp = run_dir / CHECKPOINT, run_dir / PREVIOUS, run_dir / (CHECKPOINT + ".tmp")
     try:
@@ -136,6 +140,8 @@ def save(run_dir: str | Path, state: dict) -> Path:
         _replace(latest, previous)
     _replace(tmp, latest)
     _fsync_folder(run_dir)
+    if final:
+        previous.unlink(missing_ok=True)
     return latest
 
 

@@ -146,7 +146,18 @@ def test_one_trainer_per_run_folder_and_a_stale_lock_is_taken_over(tmp_path):
     assert T.train(Toy(), Points(), tmp_path, CONFIG, progress=False).steps == 30
 
 
-def test_the_command_line_resumes_from_the_previous_checkpoint_of_a_damaged_run(tmp_path, ict, capsys):
+def test_a_finished_run_keeps_one_checkpoint_and_a_damaged_one_names_the_way_out(tmp_path, straight):
+    assert sorted(p.name for p in straight[1].run_dir.glob("*.pt")) == [T.CHECKPOINT]  # no previous
+    _interrupted(tmp_path)  # mid-run both are kept ...
+    res = T.train(Toy(), Points(), tmp_path, CONFIG, progress=False)
+    assert res.started_at == 17 and not (tmp_path / checkpoints.PREVIOUS).exists()  # ... until it finishes
+    (tmp_path / T.CHECKPOINT).write_bytes(os.urandom(1000))
+    with pytest.raises(CheckpointError, match=r"(?s)no usable checkpoint.*damaged.*choices:.*--restart"):
+        T.train(Toy(), Points(), tmp_path, CONFIG, progress=False)
+
+
+def test_the_command_line_resumes_from_the_previous_checkpoint_after_a_kill_in_the_final_save(
+        tmp_path, ict, capsys, monkeypatch):
     from facelib import cli
     from facelib.data import synthetic
 
@@ -156,9 +167,19 @@ def test_the_command_line_resumes_from_the_previous_checkpoint_of_a_damaged_run(
     run = tmp_path / "run"
     args = ["train", "--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(run),
             "--steps", "4", "--quiet"]
-    assert cli.main(args) == 0  # a checkpoint every step: latest = step 4, previous = step 3
-    (run / T.CHECKPOINT).write_bytes(os.urandom(1000))
+    real = checkpoints._replace
+
+    def dies(src, dst):  # a checkpoint every step; killed after step 4's save moved step 3 aside
+        if dst.name == T.CHECKPOINT and T.load_checkpoint(src)["finished"]:
+            raise SystemExit("killed")
+        real(src, dst)
+
+    monkeypatch.setattr(checkpoints, "_replace", dies)
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    monkeypatch.setattr(checkpoints, "_replace", real)
+    assert not (run / T.CHECKPOINT).exists() and T.load_checkpoint(run / checkpoints.PREVIOUS)["step"] == 3
     capsys.readouterr()
     assert cli.main(args) == 0
     out = capsys.readouterr().out
-    assert "resuming mofa from checkpoint.prev.pt (step 3) because" in out and "1 steps from step 3" in out
+    assert "1 steps from step 3" in out and not (run / checkpoints.PREVIOUS).exists()

@@ -28,8 +28,14 @@ def test_chapter_runs_at_paper_sizes(notebook, monkeypatch):
     monkeypatch.setenv("FACELIB_PROFILE", "gpu-dry")
     out = ROOT / "_build" / "dry-run" / "book" / notebook.name
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(notebook), str(out), cwd=str(ROOT / "book"), kernel_name="python3",
-                               progress_bar=False, log_output=False)
+    failed = None
+    try:
+        papermill.execute_notebook(str(notebook), str(out), cwd=str(ROOT / "book"), kernel_name="python3",
+                                   progress_bar=False, log_output=False)
+    except papermill.PapermillExecutionError as err:  # the cell's own error, not papermill's notebook dump
+        failed = f"{notebook.name}, cell {err.exec_count}: {err.ename}: {err.evalue}\n(executed notebook: {out})"
+    if failed:
+        pytest.fail(failed, pytrace=False)
     written = json.loads((ROOT / "results" / notebook.stem / "gpu-dry" / "metrics.json").read_text())
     gpu = profile.resolve("gpu")
     assert written["profile"] == "gpu-dry"
