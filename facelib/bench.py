@@ -23,6 +23,11 @@ import torch
 from .errors import run_cli
 
 
+def _seconds(t: float) -> float:
+    """A time for the report, to four significant digits (decimals would erase a tiny set's steps)."""
+    return float(f"{t:.4g}")
+
+
 def _best_time(fn, repeats: int, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs after ``warmup`` runs (seconds)."""
     for _ in range(warmup):
@@ -75,7 +80,7 @@ def bench_render(backend: str, size: int, batch: int, repeats: int, device: str,
         "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
         "render_fwd_img_s": round(batch / t_fwd, 1), "render_fwd_bwd_img_s": round(batch / t_fb, 1),
         "resnet18_fwd_bwd_img_s": round(batch / t_net, 1),
-        "render_fwd_bwd_s": round(t_fb, 4), "resnet18_fwd_bwd_s": round(t_net, 4),
+        "render_fwd_bwd_s": _seconds(t_fb), "resnet18_fwd_bwd_s": _seconds(t_net),
         "ratio_render_to_resnet18": round(t_fb / t_net, 3),
     }
 
@@ -104,7 +109,7 @@ def bench_embedders(names, size: int, batch: int, repeats: int, device: str) -> 
 
         out.append({"embedder": name, "size": size, "batch": batch, "device": device,
                     "threads": torch.get_num_threads(),
-                    "fwd_s": round(_best_time(fwd, repeats), 4), "fwd_bwd_s": round(_best_time(fwd_bwd, repeats), 4)})
+                    "fwd_s": _seconds(_best_time(fwd, repeats)), "fwd_bwd_s": _seconds(_best_time(fwd_bwd, repeats))})
     return out
 
 
@@ -169,9 +174,9 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
                 encoder.zero_grad(set_to_none=True)
                 encoder(x).square().mean().backward()
             encoder_s = _best_time(encoder_once, repeats)
-            phases[phase] = {"steps": count, "step_s": round(step_s, 4), "encoder_images": images,
-                             "encoder_fwd_bwd_s": round(encoder_s, 4), "ratio": round(step_s / encoder_s, 3),
-                             "step_s_recomputing": round(plain_s, 4), "ratio_recomputing": round(plain_s / encoder_s, 3)}
+            phases[phase] = {"steps": count, "step_s": _seconds(step_s), "encoder_images": images,
+                             "encoder_fwd_bwd_s": _seconds(encoder_s), "ratio": round(step_s / encoder_s, 3),
+                             "step_s_recomputing": _seconds(plain_s), "ratio_recomputing": round(plain_s / encoder_s, 3)}
     finally:
         hook.remove()
     total = sum(p["steps"] * p["step_s"] for p in phases.values())
@@ -179,8 +184,8 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
     reference = sum(p["steps"] * p["encoder_fwd_bwd_s"] for p in phases.values())
     return {"method": name, "profile": profile.name, "backbone": profile.backbone, "size": method.image_size,
             "batch": profile.batch_size, "device": device, "threads": torch.get_num_threads(),
-            "step_s": round(total / steps, 4), "encoder_fwd_bwd_s": round(reference / steps, 4),
-            "ratio": round(total / reference, 3), "step_s_recomputing": round(plain / steps, 4),
+            "step_s": _seconds(total / steps), "encoder_fwd_bwd_s": _seconds(reference / steps),
+            "ratio": round(total / reference, 3), "step_s_recomputing": _seconds(plain / steps),
             "ratio_recomputing": round(plain / reference, 3), "phases": phases}
 
 
