@@ -144,10 +144,10 @@ def run_signature(method: Method, config: TrainConfig, data: dict) -> str:
 def save_checkpoint(run_dir: Path, method: Method, step: int, signature: str, finished: bool,
                     window: dict | None = None, elapsed: float = 0.0) -> Path:
     """Write the run's checkpoint with :func:`facelib.checkpoints.save` (fsynced temporary file,
-    the current checkpoint kept as the previous, then a rename; a ``finished`` run's previous is then
-    deleted): an interruption never leaves the folder without a loadable checkpoint. ``window`` holds the losses of the steps since the last
-    log line (so the log resumes exactly), ``elapsed`` the training seconds so far (over all resumed
-    segments)."""
+    the current checkpoint kept as the previous, then a rename; a ``finished`` run's previous is
+    then deleted): an interruption never leaves the folder without a loadable checkpoint.
+    ``window`` holds the losses of the steps since the last log line (so the log resumes exactly),
+    ``elapsed`` the training seconds so far (over all resumed segments)."""
     state = {"step": step, "signature": signature, "finished": finished, "method": method.name,
              "state": method.state_dict(), "rng": _rng_state(), "window": window or {}, "elapsed": elapsed,
              "saved": time.strftime("%Y-%m-%dT%H:%M:%S")}
