@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from facelib import occlusion
+from facelib import noise, occlusion
 from facelib.data import folder
 from facelib.errors import DownloadError, FacelibError, run_cli
 from facelib.landmarks import five_points
@@ -358,7 +358,7 @@ def occlude_set(src: Path, out: Path, patterns: list[str], seed: int = 0, colour
 def noisy_set(src: Path, out: Path, kinds: list[str], severities: list[int], seed: int = 0) -> dict:
     """ROGUE's noisy test set (BMVC 2022, Sec. 4): each image gets one noise kind and severity (cycled)."""
     def make(img, lm, g, i):
-        return occlusion.add_noise(img, kinds[i % len(kinds)], severities[(i // len(kinds)) % len(severities)], g)
+        return noise.add_noise(img, kinds[i % len(kinds)], severities[(i // len(kinds)) % len(severities)], g)
 
     return _derive(src, out, "noisy", make, {"kinds": kinds, "severities": severities, "seed": seed}, f"{src.name}-noisy")
 
@@ -384,7 +384,7 @@ def main(argv=None) -> int:
     q = sub.add_parser("noisy")
     q.add_argument("src", type=Path)
     q.add_argument("--out", type=Path, required=True)
-    q.add_argument("--kinds", default=",".join(occlusion.NOISE_KINDS))
+    q.add_argument("--kinds", default=",".join(noise.NOISE_KINDS))
     q.add_argument("--severities", default="1,2,3,4,5")
     q.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)

@@ -86,7 +86,8 @@ class Alignment:
 def pyramid_down(images: torch.Tensor) -> torch.Tensor:
     """Halve the resolution like dlib's ``pyramid_down<2>``: separable ``[1 4 6 4 1] / 16``
     filter over each 5×5 window, every other pixel, no padding — new pixel ``i`` is centred on old
-    pixel ``2i + 2`` (integer pixel indices), and ``(n − 3) // 2`` pixels remain per axis."""
+    pixel ``2i + 2`` (integer pixel indices), and ``(n − 3) // 2`` pixels remain per axis:
+    ``images`` ``(B, C, H, W)`` → ``(B, C, (H − 3) // 2, (W − 3) // 2)``, same dtype."""
     c = images.shape[1]
     k = images.new_tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
     x = F.conv2d(images, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), stride=(1, 2), groups=c)

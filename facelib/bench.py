@@ -155,8 +155,7 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
         for phase, (first, count) in shares.items():
             def step_once(first=first):
                 torch.manual_seed(0)  # the same random draws (occluders, augmentation) in every timed step
-                method.seek(first)
-                optimisation_step(method, batch)
+                optimisation_step(method, batch, first)
             seen.clear()
             step_once()
             images = sum(seen) or profile.batch_size
@@ -224,7 +223,7 @@ def main(argv=None) -> int:
         root = args.root or synthetic.default_root(prof.name)
         if args.root is None:
             synthetic.generate(root, synthetic.config_for(prof), progress=False)
-        for name in args.methods or methods.NAMES:
+        for name in args.methods or methods.names():
             print(json.dumps(bench_train(name, prof, root, args.repeats, args.device)), flush=True)
         return 0
     if args.what == "embedders":

@@ -4,7 +4,7 @@ book's housekeeping: ``timings`` (README's time table), ``benchmark-table`` (REA
 table), ``store`` (an executed chapter into
 ``book/``) and ``static-figures`` (PNG twins of the stored plotly figures).
 
-Trains any registered method (:data:`facelib.methods.REGISTRY`) on the synthetic benchmark
+Trains any registered method (:func:`facelib.methods.register`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
 are loaded from their chapters' finished runs, or from ``--teacher``. SIGINT/SIGTERM saves a
 checkpoint and the same command resumes.
@@ -33,12 +33,12 @@ def run_folder(method: str, prof, run_dir: Path | None, options: dict) -> Path:
     """Where a training goes: ``run_dir``, else the folder the method's chapter trains its default
     configuration in (``runs/<chapter>/<profile>/<method>``), so the command line and ``make book``
     share one run. A variant (``--set``) must name its own folder."""
-    from .methods import CHAPTERS
+    from .methods import chapter_of
     from .results import run_dir as chapter_run_dir
 
     if run_dir is not None:
         return Path(run_dir)
-    default = chapter_run_dir(CHAPTERS[method], prof.name, method)
+    default = chapter_run_dir(chapter_of(method), prof.name, method)
     if options:
         raise FacelibError(f"--set or --warm-start makes a variant of {method}: give it its own --run-dir (the default folder "
                            f"{default} holds the chapter's configuration), e.g. --run-dir {default}_variant")
@@ -103,10 +103,10 @@ def refine_main(args: argparse.Namespace) -> int:
         synthetic.generate(root, synthetic.config_for(prof), progress=False)
     model = MorphableModel.from_ict()
     method = runs.finished(args.method, model, prof, run_folder(args.method, prof, args.run_dir, {}))
-    predict = getattr(method, "predict_with_mask", None) if args.mask else None
+    predictor = method.skin_masked() if args.mask and hasattr(method, "skin_masked") else method
     steps = tuple(int(s) for s in args.steps.split(","))
     anchors = tuple(a for a in args.anchors.split(",")) if args.anchors else ("network", "detector", TRUTH)
-    curve = refinement_curve(method, root, predict=predict, steps=steps, anchors=anchors, limit=args.faces, model=model)
+    curve = refinement_curve(predictor, root, steps=steps, anchors=anchors, limit=args.faces, model=model)
     rows = {"mean face": {k: curve["mean_face"][k]["mean"] for k in ("shape_v2v_mm", "identity_cosine", "landmark_me")}}
     for anchor, points in curve["curves"].items():
         for k, v in points.items():
@@ -153,14 +153,14 @@ def figures_main(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .methods import NAMES
+    from .methods import names
 
     p = argparse.ArgumentParser(prog="python -m facelib", description="Occluded Faces: train and evaluate methods.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train a method on the synthetic benchmark", description=
                        "Train a method on the synthetic benchmark (generated when missing); SIGINT/SIGTERM "
                        "saves a checkpoint, the same command resumes.")
-    t.add_argument("--method", required=True, choices=NAMES)
+    t.add_argument("--method", required=True, choices=names())
     t.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
     t.add_argument("--steps", type=int, help="override the profile's training steps")
     t.add_argument("--snapshots", type=int, nargs="+", metavar="STEP",
@@ -184,7 +184,7 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("refine", help="test-time refinement curve of a finished run (chapter 5's shape lever)",
                        description="Refine a finished run's predictions on clean test faces for several step "
                        "counts and landmark anchors; print shape error, identity cosine and landmark ME (JSON).")
-    r.add_argument("--method", required=True, choices=NAMES)
+    r.add_argument("--method", required=True, choices=names())
     r.add_argument("--profile", default="auto")
     r.add_argument("--run-dir", type=Path, help="the finished run (default: its chapter's folder)")
     r.add_argument("--root", type=Path, help="face set (default data/synthetic/<profile>)")

@@ -51,7 +51,8 @@ class CoefficientLayout:
         return {n: coeffs[..., s] for n, s in self.slices().items()}
 
     def join(self, parts: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Inverse of :meth:`split`; missing blocks are zeros (the mean face, default light)."""
+        """Inverse of :meth:`split`: dict of ``(B, size)`` blocks → ``(B, total)`` (any leading
+        batch shape ``(...,)`` works); missing blocks are zeros (the mean face, default light)."""
         ref = next(iter(parts.values()))
         batch = ref.shape[:-1]
         blocks = []

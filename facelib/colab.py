@@ -50,6 +50,16 @@ def chapter_assets(chapter: str) -> tuple[str, ...]:
     return CHAPTER_ASSETS.get(chapter, tuple(assets.REGISTRY))
 
 
+def assets_ready(chapter: str) -> bool:
+    """Whether every asset ``chapter`` reads is in the cache or the mirror (nothing is downloaded)."""
+    for name in chapter_assets(chapter):
+        try:
+            assets.path(name)
+        except assets.AssetMissingError:
+            return False
+    return True
+
+
 def install_facenet() -> str:
     """Install facenet-pytorch without its requirements where ``torchvision`` imports; returns what
     happened (FaceNet is one of the book's optional embedders: without it chapters use dlib's)."""

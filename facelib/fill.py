@@ -29,8 +29,9 @@ def _gaussian(t: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def blur_fill(images: torch.Tensor, mask: torch.Tensor, sigmas=(2.0, 4.0, 8.0, 16.0, 32.0)) -> torch.Tensor:
-    """``images`` with the ``mask`` = 1 pixels filled by normalised Gaussian convolution of the known
-    pixels, the narrowest width that reaches a pixel deciding its value."""
+    """``images`` ``(B, C, H, W)`` with the ``mask`` ``(B, 1, H, W)`` = 1 pixels filled by normalised
+    Gaussian convolution of the known pixels, the narrowest width (``sigmas``, pixels) that reaches a
+    pixel deciding its value. Returns ``(B, C, H, W)``."""
     known = 1 - mask
     out = images * known
     todo = mask.clone()

@@ -1,6 +1,6 @@
 """One separable Gaussian filter for every module that smooths an image: Canny's pre-smoothing
 (:mod:`facelib.edges`), normalised-convolution filling (:mod:`facelib.fill`), SSIM's window
-(:func:`facelib.metrics.ssim`) and ROGUE's blur noise (:func:`facelib.occlusion.add_noise`)."""
+(:func:`facelib.metrics.ssim`) and ROGUE's blur noise (:func:`facelib.noise.add_noise`)."""
 
 from __future__ import annotations
 

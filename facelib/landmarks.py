@@ -13,7 +13,8 @@ from .errors import FacelibError
 
 def five_points(landmarks: torch.Tensor) -> torch.Tensor:
     """Deep3D's 5 points (left eye centre, right eye centre, nose tip, left and right mouth corner)
-    from the 68 iBUG landmarks (Deng et al. 2019, ``util/preprocess.py``); 5 points pass through."""
+    from the 68 iBUG landmarks (Deng et al. 2019, ``util/preprocess.py``): ``(..., 68, 2)`` →
+    ``(..., 5, 2)``, e.g. ``(B, 68, 2)`` → ``(B, 5, 2)``; 5 points ``(..., 5, 2)`` pass through."""
     lm = torch.as_tensor(landmarks)
     if lm.shape[-2] == 5:
         return lm

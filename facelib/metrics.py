@@ -83,8 +83,9 @@ def visible_rmse(image: torch.Tensor, render: torch.Tensor, visible: torch.Tenso
     per image, in 0-255 intensity units (FOCUS, Li et al. CVPR 2023, Sec. 4.2 "Image fitting
     accuracy", Table 1: RMSE "inside visible face regions, with provided GT segmentation masks").
 
-    ``visible``: ground-truth visible-face mask (face and not occluded), intersected by callers
-    with the rendered region. Images with an empty mask give NaN.
+    ``image``, ``render``: ``(B, 3, H, W)`` in [0, 1]. ``visible``: ``(B, 1, H, W)`` (or
+    ``(B, H, W)``) ground-truth visible-face mask (face and not occluded), intersected by callers
+    with the rendered region. Returns ``(B,)``; images with an empty mask give NaN.
     """
     m = _mask(visible, image)
     sq = ((image - render) * scale).square() * m
@@ -106,6 +107,9 @@ def histogram_dissimilarity(image: torch.Tensor, render: torch.Tensor, region: t
     makes it independent of the region's size and bounded. Compare against the *clean* image when
     one exists (the synthetic benchmark has it), so that a method is not rewarded for painting the
     occluder into the face. Absolute values are therefore not comparable with ORN's tables.
+
+    ``image``, ``render``: ``(B, 3, H, W)``; ``region``: ``(B, 1, H, W)`` (or ``(B, H, W)``).
+    Returns ``(B,)`` float64, NaN where the region is empty.
     """
     m = _mask(region, image)[:, 0] > 0.5
     out = torch.full((image.shape[0],), math.nan, dtype=torch.float64)
@@ -132,6 +136,9 @@ def segmentation_scores(predicted: torch.Tensor, truth: torch.Tensor, region: to
     depicts the face (1) or outliers (0)". ``predicted`` may be soft (thresholded at
     ``threshold``). A ratio whose denominator is 0 (e.g. no positive pixel at all) is 1 when the
     prediction is also empty there and 0 otherwise, so perfect predictions always score 1.
+
+    ``predicted``, ``truth``, ``region``: ``(B, 1, H, W)`` (or ``(B, H, W)``), floats or bools.
+    Returns ``{"acc", "ppv", "tpr", "f1"}``, each ``(B,)`` float64.
     """
     r = _mask(region, predicted.float()) > 0.5
     p = (_mask(predicted, predicted.float()) > threshold) & r
@@ -204,7 +211,8 @@ def embedding_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def rogue_swap(occluded: torch.Tensor, clean: torch.Tensor, layout) -> torch.Tensor:
     """Coefficients ROGUE renders for its perceptual error (Algorithm 1, "Update
     C_OE ← C_GE, C_OI ← C_GI, C_OP ← C_GP"): shape (id) and texture from the occluded/noisy image,
-    expression, illumination (gamma) and pose (angle, translation) from the clean image."""
+    expression, illumination (gamma) and pose (angle, translation) from the clean image.
+    ``occluded``, ``clean``: ``(B, total)`` coefficient vectors of ``layout``; returns ``(B, total)``."""
     o, c = layout.split(occluded), layout.split(clean)
     return layout.join({"id": o["id"], "tex": o["tex"], "exp": c["exp"], "gamma": c["gamma"],
                         "angle": c["angle"], "trans": c["trans"]})
@@ -219,8 +227,11 @@ def perceptual_error(embedder, clean: torch.Tensor, render: torch.Tensor, landma
     Both images share one frame, so one set of ``landmarks`` (the clean image's; ``None`` for
     crops aligned by :mod:`facelib.align`) aligns both. ``embedder``: a
     :class:`facelib.recognition.Embedder` (the paper uses FaceNet-512 and ArcFace). Pass
-    ``clean_embedding`` (``embedder.embed(clean, landmarks)``) when scoring several renders of one
-    clean batch.
+    ``clean_embedding`` (``embedder.embed(clean, landmarks)``, ``(B, D)``) when scoring several
+    renders of one clean batch.
+
+    ``clean``, ``render``: ``(B, 3, H, W)`` in [0, 1]; ``landmarks``: ``(B, 68, 2)`` pixels or
+    ``None``. Returns ``(B,)`` float64 distances in [0, 2].
     """
     with torch.no_grad():
         if clean_embedding is None:
@@ -345,7 +356,8 @@ def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict
 def shape_scores(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per face: ``shape_v2v_mm``, the similarity-aligned vertex error (mm) of the predicted
     identity + expression, and ``identity_cosine``, the cosine between predicted and true identity
-    coefficients (0: identity not learned; 1: exact up to scale)."""
+    coefficients (0: identity not learned; 1: exact up to scale). ``predicted``, ``truth``:
+    ``(B, total)``; both values are ``(B,)`` (``shape_v2v_mm`` float64)."""
     lay = model.layout
     p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
     v2v = vertex_error(model.shape(p["id"], p["exp"]).double(), model.shape(t["id"], t["exp"]).double(),
@@ -404,7 +416,9 @@ def vertex_error(pred: torch.Tensor, truth: torch.Tensor, mm_per_unit: float,
     """Per-vertex Euclidean error in millimetres between a reconstruction and the ground-truth mesh
     of the same topology, after aligning the prediction to the truth (``mode`` as in
     :func:`procrustes`) on ``vertices`` (indices; default all). Synthetic-benchmark analogue of the
-    NoW error (Sanyal et al. CVPR 2019), with exact correspondence. Returns ``(B, V')``."""
+    NoW error (Sanyal et al. CVPR 2019), with exact correspondence. ``pred``, ``truth``:
+    ``(B, V, 3)`` (or ``(V, 3)``) in the model's units; returns ``(B, V')`` (or ``(V',)``) float64,
+    ``V'`` the number of ``vertices``."""
     p, t = pred.double(), truth.double()
     if vertices is not None:
         p, t = p[..., vertices, :], t[..., vertices, :]

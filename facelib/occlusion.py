@@ -1,4 +1,4 @@
-"""Synthetic occluders and image noise used by the four papers (DESIGN 6, issue 3).
+"""Synthetic occluders used by the four papers (DESIGN 6, issue 3); image noise is :mod:`facelib.noise`.
 
 Every occluder is a function ``fn(image, landmarks, generator, **options) -> Occlusion``:
 
@@ -26,13 +26,12 @@ Families:
   :mod:`facelib.data.synthetic` also attaches masks to the 3D surface.
 * **FOCUS baselines** (Li et al. 2023, Sec. 4.2): :func:`cutout` (DeVries & Taylor 2017) and
   :func:`cutmix` (Yun et al. 2019).
-* **ROGUE noise** (Sec. 4, "noisy CelebA test"): :func:`add_noise` with kinds ``gaussian``,
-  ``salt_pepper``, ``speckle``, ``poisson``, ``blur``, ``jpeg`` and a severity 1-5.
+
+:func:`occlude` applies one by name, :func:`occlude_batch` one per sample of a batch.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -42,7 +41,6 @@ import torch
 import torch.nn.functional as F
 
 from .errors import FacelibError
-from .filters import gaussian_blur
 from .landmarks import five_points
 
 SUPERSAMPLING = 4
@@ -99,7 +97,7 @@ class FaceFrame:
 
 
 def face_frame(landmarks: torch.Tensor) -> FaceFrame:
-    """The :class:`FaceFrame` of 68 or 5 landmarks."""
+    """The :class:`FaceFrame` of 68 or 5 landmarks ``(68, 2)`` / ``(5, 2)`` in pixels."""
     p = five_points(torch.as_tensor(landmarks, dtype=torch.float64))
     left, right = p[0], p[1]
     axis = right - left
@@ -112,8 +110,8 @@ def face_frame(landmarks: torch.Tensor) -> FaceFrame:
 
 
 def face_box(landmarks: torch.Tensor) -> tuple[float, float, float, float]:
-    """Axis-aligned face box ``(x0, y0, x1, y1)`` in pixels: landmarks' box extended upward to the
-    forehead (0.25 of its height; 5 points use the face frame instead)."""
+    """Axis-aligned face box ``(x0, y0, x1, y1)`` in pixels of ``(68, 2)`` or ``(5, 2)`` landmarks: their
+    box extended upward to the forehead (0.25 of its height; 5 points use the face frame instead)."""
     lm = torch.as_tensor(landmarks, dtype=torch.float64)
     if lm.shape[-2] == 5:
         fr = face_frame(lm)
@@ -147,7 +145,8 @@ def rectangle(center, size, angle: float = 0.0) -> torch.Tensor:
 
 
 def thick_polyline(points: torch.Tensor, width: float) -> list[torch.Tensor]:
-    """Quads (one per segment) and round joints covering a polyline of the given width."""
+    """Quads ``(4, 2)`` (one per segment) and round joints ``(K, 2)`` covering a polyline ``(N, 2)`` of the
+    given width, all in pixels."""
     pts = torch.as_tensor(points, dtype=torch.float64)
     polys = []
     for a, b in zip(pts[:-1], pts[1:], strict=True):
@@ -630,7 +629,8 @@ def cutout(image, landmarks, generator, fill: float = 0.0) -> Occlusion:
 def cutmix(image, landmarks, generator, other: torch.Tensor | None = None) -> Occlusion:
     """CutMix (Yun et al. 2019; FOCUS baseline "Backbone-cutmix", Sec. 4.2): a box of area ratio
     ``1 − λ``, ``λ ~ U(0, 1)``, pasted from ``other`` (another training image of the same size) at
-    the same place; the box centre is drawn in the face box so the face is what gets covered."""
+    the same place; the box centre is drawn in the face box so the face is what gets covered.
+    ``image`` and ``other`` ``(3, H, W)``, ``landmarks`` ``(68, 2)``."""
     if other is None:
         raise FacelibError("cutmix needs `other=`: a second image of the same size to paste from")
     g = generator
@@ -715,52 +715,3 @@ def occlude_batch(images: torch.Tensor, landmarks: torch.Tensor, kinds, seeds, p
         out[i], alpha[i, 0] = occ.image, occ.alpha
         chosen.append(kind)
     return OccludedBatch(out.to(images.device, images.dtype), alpha.to(images.device, images.dtype), chosen)
-
-# --------------------------------------------------------------------------- ROGUE noise
-
-NOISE_KINDS = ("gaussian", "salt_pepper", "speckle", "poisson", "blur", "jpeg")
-# Severity 1-5, after the corruption levels of Hendrycks & Dietterich (ImageNet-C, ICLR 2019);
-# ROGUE (Sec. 4) builds a "noisy CelebA test" but does not publish its noise levels.
-SEVERITY = {
-    "gaussian": (0.04, 0.08, 0.12, 0.18, 0.26),  # std
-    "salt_pepper": (0.01, 0.03, 0.06, 0.09, 0.17),  # fraction of pixels
-    "speckle": (0.1, 0.15, 0.2, 0.35, 0.45),  # std of the multiplicative term
-    "poisson": (60.0, 25.0, 12.0, 5.0, 3.0),  # photons at white
-    "blur": (0.5, 1.0, 1.5, 2.0, 3.0),  # Gaussian sigma in pixels at 112 px (scaled with size)
-    "jpeg": (30, 20, 15, 10, 7),  # quality
-}
-
-
-def add_noise(image: torch.Tensor, kind: str, severity: int, generator: torch.Generator) -> torch.Tensor:
-    """ROGUE's image noise (Tiwari et al., BMVC 2022, Sec. 4: "noisy variant of CelebA-test"):
-    ``kind`` in :data:`NOISE_KINDS`, ``severity`` 1 (mild) to 5 (heavy), see :data:`SEVERITY`.
-    Returns ``(3, H, W)`` in [0, 1]."""
-    if kind not in SEVERITY:
-        raise FacelibError(f"unknown noise {kind!r}; known: {', '.join(NOISE_KINDS)}")
-    if not 1 <= int(severity) <= 5:
-        raise FacelibError(f"severity must be 1..5, got {severity}")
-    level = SEVERITY[kind][int(severity) - 1]
-    g = generator
-    x = image
-    if kind == "gaussian":
-        out = x + level * torch.randn(x.shape, generator=g, dtype=x.dtype)
-    elif kind == "speckle":
-        out = x * (1 + level * torch.randn(x.shape, generator=g, dtype=x.dtype))
-    elif kind == "poisson":
-        out = torch.poisson(x.clamp(0, 1) * level, generator=g) / level
-    elif kind == "salt_pepper":
-        r = torch.rand(x.shape[-2:], generator=g, dtype=x.dtype)
-        salt = torch.rand(x.shape[-2:], generator=g, dtype=x.dtype) < 0.5
-        hit = r < level
-        out = torch.where(hit, salt.to(x.dtype), x)
-    elif kind == "blur":
-        out = gaussian_blur(x[None], level * x.shape[-1] / 112)[0]
-    else:  # jpeg
-        from PIL import Image
-
-        arr = (x.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        buf = io.BytesIO()
-        Image.fromarray(arr).save(buf, format="JPEG", quality=int(level))
-        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=np.float64) / 255
-        out = torch.from_numpy(dec).permute(2, 0, 1).to(x.dtype)
-    return out.clamp(0, 1)

@@ -45,7 +45,7 @@ def run_dir(chapter: str, profile: str, name: str) -> Path:
 
 def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = None, run: dict | None = None) -> Path:
     """Write ``metrics.json`` with the metrics, the run's config and the machine; returns its path.
-    ``run`` (what :class:`facelib.viz.RunBanner` records: date, commit, wall time per section) is
+    ``run`` (what :class:`facelib.chapter.RunBanner` records: date, commit, wall time per section) is
     kept from the existing file when not given."""
     path = results_dir(chapter, profile.name) / "metrics.json"
     if run is None and path.is_file():

@@ -37,3 +37,16 @@ def build_with_prerequisites(name: str, model, profile, prerequisite_runs: dict 
             folder = (prerequisite_runs or {}).get(p.argument) or chapter_run_dir(p.chapter, profile.name, p.method)
             options[p.argument] = finished(p.method, model, profile, folder)
     return build(name, model, profile, **options)
+
+
+def trained_in_chapter(name: str, model, profile, root, progress: bool = False):
+    """Method ``name`` in its default configuration, as the chapter that declares it trains it
+    (:func:`facelib.methods.chapter_of`): loaded from that chapter's run folder when the run has
+    finished, trained there now when it has not (a chapter opened alone). Returns ``(method,
+    result)``; ``result.steps == 0`` when it was loaded."""
+    from .methods import chapter_of
+    from .train import train_on_set
+
+    method = build(name, model, profile)
+    result = train_on_set(method, root, chapter_run_dir(chapter_of(name), profile.name, name), profile, progress=progress)
+    return method, result

@@ -1,7 +1,7 @@
 """One training loop for every method of the book (DESIGN 3; issue 5).
 
-A method supplies only what is its own — its networks, its optimisers, ``train_step(batch) ->
-losses`` and ``predict(images)`` — by subclassing :class:`facelib.methods.base.Method` (the
+A method supplies only what is its own — its networks, its optimisers, ``train_step(batch, step)
+-> losses`` and ``predict(images)`` — by subclassing :class:`facelib.methods.base.Method` (the
 contract). :func:`train` does the rest the same way for all of them, and imports no method:
 
 * devices, mixed precision on GPU and multi-GPU through Hugging Face ``accelerate`` (run a script
@@ -309,12 +309,12 @@ def _mixed_precision(choice: str, cpu: bool) -> str:
     return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
-def optimisation_step(method: Method, batch: dict, backward=torch.Tensor.backward) -> dict:
-    """One step of the loop: ``method.train_step(batch)``, then, for each of its
+def optimisation_step(method: Method, batch: dict, step: int, backward=torch.Tensor.backward) -> dict:
+    """One step of the loop: ``method.train_step(batch, step)`` (``step``: 0-based), then, for each of its
     :attr:`~facelib.methods.base.Method.objectives` present in the returned losses, in the declared
     order, zero that objective's optimisers, ``backward(loss)`` and step them. Returns the losses
     (what the loop logs). :mod:`facelib.bench` times exactly this."""
-    losses = method.train_step(batch)
+    losses = method.train_step(batch, step)
     if all(k not in losses for k in method.objectives):
         raise FacelibError(f"{method.name}.train_step returned {sorted(losses)}, none of its "
                            f"objectives {sorted(method.objectives)}")
@@ -441,7 +441,7 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
             method.train_mode(True)
             method.forget()  # rows remembered from another set (or an earlier call) are not this run's
             for batch in loader:
-                losses = optimisation_step(method, _collate_to(batch, accelerator.device), accelerator.backward)
+                losses = optimisation_step(method, _collate_to(batch, accelerator.device), step, accelerator.backward)
                 step += 1
                 for k, v in losses.items():
                     value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)

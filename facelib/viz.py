@@ -8,56 +8,6 @@ import torch
 from .morphable import MorphableModel
 from .render import Renderer
 
-BOOK_RENDERER = "book_html"
-#: values glued where myst-nb is not installed (Colab, a plain kernel): name -> value
-GLUED: dict = {}
-
-
-def glue(name: str, value, display: bool = True):
-    """myst-nb's ``glue`` (a number for the prose of the built book) where myst-nb is installed;
-    elsewhere the value is kept in :data:`GLUED` (and shown when ``display``), so a chapter opened
-    in Colab without the book's tools still runs."""
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        GLUED[name] = value
-        if display:
-            from IPython.display import display as show
-
-            show(value)
-        return None
-    return myst_glue(name, value, display=display)
-
-
-def _register_book_renderer() -> None:
-    """``book_html``: each figure as a ``<div>`` and the script that draws it with the page's
-    ``Plotly`` — no plotly.js or MathJax from a CDN in the output. The built book ships plotly.js
-    once per page (``book/_ext/offline_assets.py``) and MathJax once (sphinx-mathjax-offline), so
-    the HTML works without a network; Jupyter and VS Code draw the plotly mime type beside it."""
-    import plotly.io as pio
-    from plotly.io._base_renderers import MimetypeRenderer
-
-    class BookHtml(MimetypeRenderer):
-        def to_mimebundle(self, fig_dict):
-            html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False,
-                               default_width="100%", default_height=525, validate=False)
-            return {"text/html": html}
-
-    if BOOK_RENDERER not in pio.renderers:
-        pio.renderers[BOOK_RENDERER] = BookHtml()
-
-
-def setup_notebook() -> None:
-    """Make plotly figures appear in the built HTML (DESIGN 4, offline: :data:`BOOK_RENDERER`) and
-    in Jupyter; in Colab keep Colab's own renderer (each Colab output is a separate frame that must
-    load plotly itself)."""
-    import sys
-
-    import plotly.io as pio
-
-    _register_book_renderer()
-    pio.renderers.default = "colab" if "google.colab" in sys.modules else f"plotly_mimetype+{BOOK_RENDERER}"
-
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
     """``(3, H, W)`` or ``(B, 3, H, W)`` float in [0, 1] → uint8 ``(H, W, 3)`` / ``(B, H, W, 3)``."""
@@ -323,14 +273,13 @@ def by_kind_bars(metrics: dict, methods: list[str], view: str, metric: str, titl
 
 def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, titles: list[str] | None = None,
                     height: int = 170):
-    """One row per image: the input, then each method's reconstruction rendered over it (or, with
-    ``lit=False``, its albedo alone). ``methods``: column title → a
+    """One row per image of ``images`` ``(B, 3, H, W)``: the input, then each method's reconstruction
+    rendered over it (or, with ``lit=False``, its albedo alone). ``methods``: column title → a
     :class:`~facelib.methods.regressor.Regressor` (its ``predict`` and ``renderer``)."""
     cols = [images]
     for m in methods.values():
         with torch.no_grad():
-            c = m.predict(images)
-            c = (c["coefficients"] if isinstance(c, dict) else c).to(m.device)  # methods that segment return a dict
+            c = m.predict(images).coefficients.to(m.device)
             out = m.renderer(c, background=images.to(m.device)) if lit else m.renderer(c, lit=False)
         cols.append(out.image.clamp(0, 1).detach().cpu())
     panels = torch.stack(cols, 1).flatten(0, 1)
@@ -342,84 +291,6 @@ def reconstructions(images: torch.Tensor, methods: dict, lit: bool = True, title
             row = [f"{titles[r]}: {row[0]}".rstrip(": ")] + row[1:]
         labels += row
     return image_grid(panels, labels, cols=len(head), height=height)
-
-
-class RunBanner:
-    """The note a chapter opens with, generated from its own run: profile, date, commit, machine
-    and — once :meth:`finish` runs in the chapter's last cell — the wall time of each section (the
-    first cell's output is updated in place). A smoke run says plainly that its numbers are a wiring
-    check. :meth:`finish` also stores the same facts as ``run`` in the chapter's ``metrics.json``.
-
-    ``RunBanner(chapter, profile)`` in the setup cell, ``banner.section("Evaluation")`` where a
-    section's work starts, ``banner.finish()`` at the end."""
-
-    def __init__(self, chapter: str, profile, show: bool = True):
-        import platform
-        import time
-
-        from . import results
-
-        self.chapter, self.profile = chapter, profile
-        self.started = time.time()
-        self.sections: list[tuple[str, float]] = [("setup", self.started)]
-        self.seconds: dict[str, float] | None = None
-        threads = torch.get_num_threads()
-        device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                  else f"CPU, {threads} thread{'s' if threads > 1 else ''}")
-        self.facts = {"profile": profile.name, "date": time.strftime("%Y-%m-%d", time.gmtime(self.started)),
-                      "commit": results.code_version(),
-                      "machine": f"{device}, torch {torch.__version__}, Python {platform.python_version()}"}
-        self.handle = None
-        if show:
-            from IPython.display import Markdown, display
-
-            self.handle = display(Markdown(self.text()), display_id=True)
-
-    def section(self, name: str) -> None:
-        """The work of section ``name`` starts now (the previous section ends)."""
-        import time
-
-        self.sections.append((name, time.time()))
-
-    def finish(self) -> None:
-        """Close the last section, update the banner, record the run (also kept as :attr:`record`)."""
-        import time
-
-        from . import results
-
-        ends = [t for _, t in self.sections[1:]] + [time.time()]
-        self.seconds = {}
-        for (name, start), end in zip(self.sections, ends, strict=True):
-            self.seconds[name] = round(self.seconds.get(name, 0.0) + end - start, 1)
-        self.record = {**self.facts, "seconds": self.seconds, "total_seconds": round(sum(self.seconds.values()), 1)}
-        results.record_run(self.chapter, self.profile, self.record)
-        if self.handle is not None:
-            from IPython.display import Markdown
-
-            self.handle.update(Markdown(self.text()))
-
-    def text(self) -> str:
-        p, f = self.profile, self.facts
-        size = f"{p.backbone} at {p.image_size} px, batch {p.batch_size}, {p.train_steps} training steps per run"
-        lines = [f"**The outputs below come from one run of this chapter**: profile `{p.name}` ({size}), "
-                 f"{f['date']}, code at `{f['commit']}`, {f['machine']}."]
-        if self.seconds is None:
-            lines.append("Wall time per section: written when the chapter's last cell has run.")
-        else:
-            parts = ", ".join(f"{name} {s / 60:.1f}" for name, s in self.seconds.items())
-            lines.append(f"Wall time {sum(self.seconds.values()) / 60:.1f} min ({parts}; trainings that had "
-                         "finished earlier are loaded, not counted).")
-        text = " ".join(lines)
-        if p.name == "smoke":
-            text = ("> **Smoke profile: these numbers are a wiring check, not results.** A tiny network "
-                    "trains for a few dozen steps on a tiny set, so every table and verdict below only shows "
-                    "that the code runs end to end. The book's reference run is the `cpu` profile.\n\n" + text)
-        elif p.name == "gpu-dry":
-            text = ("> **Paper-size dry run: these numbers are a wiring check, not results.** The gpu profile's "
-                    "networks and image size train for a handful of steps on a tiny set, to show that the "
-                    "paper-size configuration runs end to end. The book's reference run is the `cpu` profile.\n\n"
-                    + text)
-        return text
 
 
 def _interval_bars(intervals: list, **style) -> dict:

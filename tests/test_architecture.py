@@ -94,7 +94,7 @@ def _signature(method: Method) -> str:
     return T.run_signature(method, T.TrainConfig(steps=1, batch_size=2), {"set": "x"})
 
 
-@pytest.mark.parametrize("name", methods.NAMES)
+@pytest.mark.parametrize("name", methods.names())
 def test_every_constructor_argument_changes_the_run_signature(name, ict, prerequisites, monkeypatch):
     import inspect
 

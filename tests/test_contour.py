@@ -135,8 +135,8 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
                                                  rnet.nets["encoder"].state_dict().values(), strict=True))
     m.train_mode(True)
     stages = []
-    for _ in range(6):
-        out = m.train_step(batch)
+    for step in range(6):
+        out = m.train_step(batch, step)
         keys = sorted(k for k in out if k in m.objectives)
         stages.append(tuple(keys))
         for k in keys:
@@ -151,7 +151,7 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     assert stages == ([("mask",)] + [("edge_discriminator", "edge_generator")] * 2
                       + [("inpaint_discriminator", "inpaint_generator")] * 2 + [("regression",)])
     pred = m.predict(batch["occluded"])
-    assert pred["coefficients"].shape == (2, ict.layout.total) and pred["mask"].shape == (2, 1, 64, 64)
+    assert pred.coefficients.shape == (2, ict.layout.total) and pred.mask.shape == (2, 1, 64, 64)
     chain = m.inpainted(batch["occluded"])
     # outside the predicted mask the inpainted image is the input
     keep = (1 - chain["mask"]).bool().expand(-1, 3, -1, -1)
@@ -165,7 +165,7 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     assert torch.equal(filled[outside], batch["occluded"][outside]) and not torch.equal(filled, batch["occluded"])
     # R-Net on the restored image: the same coefficients as R-Net's own predict on that image
     restored = m.restoring(rnet.predict)(batch["occluded"])
-    assert torch.allclose(restored, rnet.predict(chain["image"]), atol=1e-6)
+    assert torch.allclose(restored.coefficients, rnet.predict(chain["image"]).coefficients, atol=1e-6)
 
 
 def test_a_regression_only_variant_starts_from_a_finished_chain_and_can_add_landmarks(ict, tiny):
@@ -179,8 +179,8 @@ def test_a_regression_only_variant_starts_from_a_finished_chain_and_can_add_land
     batch = torch.utils.data.default_collate([data[i] for i in range(2)])
     finished = _contour(ict, rnet)
     finished.train_mode(True)
-    for _ in range(5):  # stages 1-3 move the chain's networks
-        out = finished.train_step(batch)
+    for step in range(5):  # stages 1-3 move the chain's networks
+        out = finished.train_step(batch, step)
         for k in (k for k in out if k in finished.objectives):
             for o in finished.objectives[k]:
                 finished.optimizers[o].zero_grad()
@@ -197,11 +197,11 @@ def test_a_regression_only_variant_starts_from_a_finished_chain_and_can_add_land
     # its encoder is R-Net's, as the finished run's was before its regression stage
     assert all(torch.equal(a, b) for a, b in zip(variant.nets["encoder"].state_dict().values(),
                                                  rnet.nets["encoder"].state_dict().values(), strict=True))
-    out = variant.train_step(batch)  # straight into the regression stage
+    out = variant.train_step(batch, 0)  # straight into the regression stage
     assert out["stage"] == 3.0 and torch.isfinite(out["landmark"]) and out["landmark"] > 0
     expected = 1.4 * out["pixel"] + 0.25 * out["feature"] + 1.6e-3 * out["landmark"]
     assert torch.allclose(out["regression"].detach(), expected, rtol=1e-5)
-    assert "landmark" not in finished.train_step(batch)  # the paper's L_3D when not asked for
+    assert "landmark" not in finished.train_step(batch, 5)  # the paper's L_3D when not asked for
     assert "landmark" not in finished.hyperparameters()["weights"]  # so earlier runs keep their signature
     cfg = T.TrainConfig(steps=3, batch_size=2)
     assert T.run_signature(variant, cfg, {}) != T.run_signature(_contour(ict, rnet), cfg, {})
@@ -224,7 +224,9 @@ def test_interrupted_gan_training_resumes_with_identical_players(ict, tiny, tmp_
                 data, tmp_path / "b", cfg, progress=False)
     resumed = _contour(ict, rnet)
     res = T.train(resumed, data, tmp_path / "b", cfg, progress=False)
-    assert res.started_at == 3 and resumed.step_count == 6
+    assert res.started_at == 3
+    stages = [[e["losses"]["stage"] for e in T.read_log(tmp_path / run) if "losses" in e] for run in ("a", "b")]
+    assert stages[0] == stages[1] and len(stages[0]) == 6  # the resumed run continued in the same stage
     for net in straight.nets:
         a, b = straight.nets[net].state_dict(), resumed.nets[net].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), net
@@ -319,8 +321,8 @@ def test_the_regression_stage_remembers_the_frozen_chain_without_changing_traini
         m = _contour(ict, rnet)  # stages 1, 2, 3 (5 steps), then regression
         m.memory_budget = budget
         m.train_mode(True)
-        for order in [[0, 1]] * 5 + orders:
-            T.optimisation_step(m, torch.utils.data.default_collate([data[i] for i in order]))
+        for step, order in enumerate([[0, 1]] * 5 + orders):
+            T.optimisation_step(m, torch.utils.data.default_collate([data[i] for i in order]), step)
         runs[budget] = m
     kept = runs[Method.memory_budget]._memory
     assert len(kept["inpainted"]["rows"]) == 4 and len(kept["input_features"]["rows"]) == 4

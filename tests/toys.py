@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from facelib import train as T
+from facelib.losses import coefficient_regularizer, landmark_loss
 from facelib.methods.base import Method
+from facelib.methods.regressor import Regressor
 
 
 class Points(torch.utils.data.Dataset):
@@ -43,7 +45,7 @@ class Toy(Method):
     def hyperparameters(self):
         return {"lr": self.lr}
 
-    def train_step(self, batch):
+    def train_step(self, batch, step):
         self.calls += 1
         if self.calls == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)  # as the Jupyter interrupt button does
@@ -75,11 +77,11 @@ def interrupting(cls, at: int):
     interrupt button) during its ``at``-th call; same name and arguments, so the same run."""
 
     class Interrupting(cls):
-        def train_step(self, batch):
+        def train_step(self, batch, step):
             self._calls = getattr(self, "_calls", 0) + 1
             if self._calls == at:
                 os.kill(os.getpid(), signal.SIGINT)
-            return super().train_step(batch)
+            return super().train_step(batch, step)
 
     Interrupting.__name__ = f"Interrupting{cls.__name__}"
     return Interrupting
@@ -101,7 +103,7 @@ class Plain(Method):
     def hyperparameters(self):
         return {"lr": self.lr}
 
-    def train_step(self, batch):
+    def train_step(self, batch, step):
         self.seen += [int(i) for i in batch["index"]]  # which samples this process trained on
         return {"total": (self.nets["encoder"](batch["x"]) - batch["y"]).square().mean()}
 
@@ -111,3 +113,19 @@ class Plain(Method):
 
 DDP_CONFIG = T.TrainConfig(steps=12, batch_size=8, seed=3, log_every=4, val_every=0, checkpoint_every=0,
                            mixed_precision="no", cpu=True)
+
+
+class LandmarkRegressor(Regressor):
+    """A toy face method for the registration test: an encoder trained on the 68 landmarks and the
+    coefficient prior alone, registered like the book's methods (``tests/test_registry.py``)."""
+
+    name = "landmark_toy"
+    weights = {"landmark": 1e-3, "coefficients": 3e-4}
+
+    def __init__(self, model, encoder, weight: float = 1e-3):
+        super().__init__(model, encoder)
+        self.weights = {"landmark": float(weight), "coefficients": 3e-4}
+
+    def loss_terms(self, batch, images, coeffs, out):
+        return {"landmark": landmark_loss(out.landmarks, batch["landmarks68"], image_size=self.image_size),
+                "coefficients": coefficient_regularizer(self.layout.split(coeffs))}

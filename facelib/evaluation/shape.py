@@ -15,7 +15,7 @@ import torch
 from .. import metrics as M
 from ..camera import REFERENCE_SIZE
 from ..data.folder import read_index
-from ..methods.base import as_prediction
+from ..methods.base import predict_function
 from ..methods.refine import Refined, Refinement
 from ..render import Renderer
 from .runner import model_for, rounded, split_batches
@@ -24,11 +24,11 @@ from .runner import model_for, rounded, split_batches
 TRUTH = "truth"
 
 
-def refinement_curve(method, root, *, predict=None, steps=(0, 50, 100, 200, 400),
-                     anchors=("network", "detector", TRUTH), limit: int | None = 32, model=None,
-                     batch_size: int = 32) -> dict:
-    """Refine ``method``'s predictions on the first ``limit`` clean test faces of the synthetic set
-    at ``root`` for each number of ``steps`` and each anchor.
+def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("network", "detector", TRUTH),
+                     limit: int | None = 32, model=None, batch_size: int = 32) -> dict:
+    """Refine the predictions of ``method`` (a trained method or a predictor wrapping one, e.g. R-Net's
+    :meth:`~facelib.methods.rnet.RNet.skin_masked`) on the first ``limit`` clean test faces of the
+    synthetic set at ``root`` for each number of ``steps`` and each anchor.
 
     Returns ``{"faces": [index], "mean_face": scores, "curves": {anchor: {steps: scores}}}`` where
     ``scores`` = ``{metric: summary, "per_face": {metric: [value]}, "seconds_per_face": s}`` for
@@ -60,12 +60,10 @@ def refinement_curve(method, root, *, predict=None, steps=(0, 50, 100, 200, 400)
     for anchor in anchors:
         curves[anchor] = {}
         for k in steps:
-            refined = Refined(method, Refinement(steps=k, anchor="network" if anchor == TRUTH else anchor),
-                              predict=predict)
+            refined = Refined(method, Refinement(steps=k, anchor="network" if anchor == TRUTH else anchor))
 
             def make(b, refined=refined, anchor=anchor):
-                out = refined.predict(b["clean"], landmarks=b["landmarks68"] if anchor == TRUTH else None)
-                return as_prediction(out)[0]
+                return refined.predict(b["clean"], landmarks=b["landmarks68"] if anchor == TRUTH else None).coefficients
 
             curves[anchor][k] = scores(make)
             if anchor == "detector":
@@ -74,7 +72,7 @@ def refinement_curve(method, root, *, predict=None, steps=(0, 50, 100, 200, 400)
     return {"faces": faces, "mean_face": mean_face, "curves": curves}
 
 
-def photo_check(method, photos, *, steps: int, fit_steps: int, predict=None) -> dict:
+def photo_check(method, photos, *, steps: int, fit_steps: int) -> dict:
     """Refinement and fitting on real photos, which have no 3D truth: landmark ME (px at 224)
     against the photos' dlib landmarks for the method, the method refined with each anchor (the
     ``"detector"`` anchor *is* those landmarks, so its error measures how well the fit follows a
@@ -82,7 +80,9 @@ def photo_check(method, photos, *, steps: int, fit_steps: int, predict=None) -> 
     (:func:`facelib.fitting.fit`, ``fit_steps``), with the range of every fitted expression weight.
 
     Args:
-        photos: :class:`facelib.data.miniset.AlignedPhotos` (images, landmarks68, names).
+        method: a trained method or a predictor wrapping one (as :func:`refinement_curve`).
+        photos: :class:`facelib.data.miniset.AlignedPhotos` (images ``(N, 3, H, W)``, landmarks68
+            ``(N, 68, 2)``, names).
     Returns:
         ``{variant: {"landmark_me": summary, "per_photo": [ME], "expression_range": [min, max]}, "photos": [name]}``.
     """
@@ -92,11 +92,10 @@ def photo_check(method, photos, *, steps: int, fit_steps: int, predict=None) -> 
     images, target = photos.images.float(), photos.landmarks68.float()
     renderer = Renderer(model, images.shape[-1])
     variants = {
-        "network": lambda: as_prediction((predict or method.predict)(images))[0],
-        "refined (network anchor)": lambda: as_prediction(
-            Refined(method, Refinement(steps=steps), predict=predict).predict(images))[0],
-        "refined (detector anchor)": lambda: as_prediction(
-            Refined(method, Refinement(steps=steps), predict=predict).predict(images, landmarks=target))[0],
+        "network": lambda: predict_function(method)(images).coefficients,
+        "refined (network anchor)": lambda: Refined(method, Refinement(steps=steps)).predict(images).coefficients,
+        "refined (detector anchor)": lambda: Refined(method, Refinement(steps=steps)).predict(
+            images, landmarks=target).coefficients,
         "fit from the mean face": lambda: fit(renderer, images, target, torch.zeros(len(images), model.layout.total),
                                               steps=fit_steps).coeffs,
     }

@@ -69,6 +69,12 @@ def coefficient_regularizer(coeffs: dict[str, torch.Tensor], w_id: float = 1.0, 
     Weights default to Deep3D's reference code (``w_id = 1.0``, ``w_exp = 0.8``, ``w_tex = 1.7e-2``),
     with which the published model was trained; the paper's text after Eq. (6) gives
     ``ω_δ = 1.7e-3``. Mean over the batch.
+
+    Args:
+        coeffs: :meth:`CoefficientLayout.split` blocks; reads ``"id"`` ``(B, n_id)``, ``"exp"``
+            ``(B, n_exp)`` and ``"tex"`` ``(B, n_tex)``.
+    Returns:
+        scalar.
     """
     reg = (w_id * coeffs["id"].square().sum(-1) + w_exp * coeffs["exp"].square().sum(-1)
            + w_tex * coeffs["tex"].square().sum(-1))

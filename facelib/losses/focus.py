@@ -36,7 +36,8 @@ def neighbour_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Tenso
     the rendered ``region``; neighbours outside the rendered face are not candidates. The authors'
     code uses a 5×5 neighbourhood (``radius=2``) and the distance itself rather than its square
     (``squared=False``, the default here, with which their weight η₁ = 15 was tuned). Mean over the
-    batch of the region-normalised sum."""
+    batch of the region-normalised sum. ``target`` and ``render`` ``(B, 3, H, W)`` in [0, 1], ``mask``
+    and ``region`` ``(B, 1, H, W)``; returns a scalar."""
     h, w = target.shape[-2:]
     pad = radius
     padded = F.pad(render, (pad, pad, pad, pad))
@@ -64,7 +65,8 @@ def distance_loss(masked_target: torch.Tensor, masked_render: torch.Tensor) -> t
 
 def area_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """FOCUS Eq. (3): ``L_area = −S_M / S_R``, the kept share of the rendered face (``S_M``: mask
-    area inside the rendered region ``S_R``)."""
+    area inside the rendered region ``S_R``). ``mask`` and ``region`` ``(B, 1, H, W)``; returns a
+    scalar in [−1, 0], averaged over the batch."""
     return (-(mask * region).flatten(1).sum(-1) / _area(region)).mean()
 
 
@@ -76,7 +78,8 @@ def preserve_loss(masked_target: torch.Tensor, target: torch.Tensor) -> torch.Te
 
 def binary_loss(mask: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """FOCUS Sec. 3.2: ``L_bin = −Σ_x (M(x) − 0.5)²`` — pushes the mask toward 0 or 1 (minimum
-    −0.25 per pixel)."""
+    −0.25 per pixel), summed over the rendered ``region`` and divided by its area. ``mask`` and
+    ``region`` ``(B, 1, H, W)``; returns a scalar, averaged over the batch."""
     return (-((mask - 0.5).square() * region).flatten(1).sum(-1) / _area(region)).mean()
 
 
@@ -85,7 +88,8 @@ def masked_pixel_loss(target: torch.Tensor, render: torch.Tensor, mask: torch.Te
     """FOCUS Eq. (5): ``L_pixel = ‖(I_T − I_R) ⊙ M‖²₂`` over the kept part of the rendered region,
     divided by its area (``mask`` = 1 everywhere gives R_syn's unmasked term of Sec. 3.4). The
     authors' code averages the per-pixel Euclidean distance, not its square (``squared=False``, the
-    default here, with which their weight λ₁ = 0.5 was tuned)."""
+    default here, with which their weight λ₁ = 0.5 was tuned). ``target`` and ``render``
+    ``(B, 3, H, W)`` in [0, 1], ``mask`` and ``region`` ``(B, 1, H, W)``; returns a scalar (batch mean)."""
     kept = mask * region
     err = (target - render).square().sum(1, keepdim=True)
     err = err if squared else _root(err)
@@ -101,7 +105,9 @@ def parameter_regularizer(coeffs: dict[str, torch.Tensor], scale: float = 1.0 / 
     """FOCUS Sec. 3.2: ``L_reg = ‖θ‖²₂`` on the model's statistical coefficients (identity,
     expression, texture), whose prior is the unit Gaussian; pose, light and translation have no
     prior in the model, so they are not pulled to zero. The authors' code divides the sum by 224
-    (``scale``), the normalisation their weight λ₄ = 0.1 was tuned with. Mean over the batch."""
+    (``scale``), the normalisation their weight λ₄ = 0.1 was tuned with. Mean over the batch.
+    ``coeffs``: :meth:`CoefficientLayout.split` blocks, ``"id"`` ``(B, n_id)``, ``"exp"`` ``(B, n_exp)``
+    and ``"tex"`` ``(B, n_tex)`` read; returns a scalar."""
     return scale * sum(coeffs[k].square().sum(-1) for k in ("id", "exp", "tex")).mean()
 
 

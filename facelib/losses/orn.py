@@ -24,7 +24,8 @@ def squared_error_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Te
 
 def absolute_error_loss(teacher: torch.Tensor, student: torch.Tensor) -> torch.Tensor:
     """The L1 alternative to Eq. (6) in ORN's SOPI loss ablation (Sec. 4.3.1, Fig. 6):
-    ``(1/M) Σ_m |v_u − v|_m``, averaged over the batch. Shapes as :func:`squared_error_loss`."""
+    ``(1/M) Σ_m |v_u − v|_m``, averaged over the batch: ``teacher`` labels and ``student``
+    predictions ``(B, M)`` each; returns a scalar."""
     return (teacher - student).abs().mean()
 
 

@@ -19,7 +19,9 @@ def guidance_regularizer(coeffs: dict[str, torch.Tensor], w_s: float = 1.0, w_t:
     """ROGUE's guidance regulariser (poster, "Guidance Losses"): ``L_R = w_s‖s‖ + w_t‖t‖ + w_e‖e‖``
     over shape (identity) ``s``, texture ``t`` and expression ``e`` coefficients — Euclidean norms,
     not Deep3D's squared ones. The paper defers the weights to its supplement; the defaults are
-    Deep3D's (identity 1.0, texture 1.7e-2, expression 0.8). Mean over the batch."""
+    Deep3D's (identity 1.0, texture 1.7e-2, expression 0.8). Mean over the batch.
+    ``coeffs``: :meth:`CoefficientLayout.split` blocks, ``"id"`` ``(B, n_id)``, ``"tex"`` ``(B, n_tex)``
+    and ``"exp"`` ``(B, n_exp)`` read; returns a scalar."""
     norm = lambda x: torch.sqrt(x.square().sum(-1) + 1e-12)  # noqa: E731 - differentiable at 0
     return (w_s * norm(coeffs["id"]) + w_t * norm(coeffs["tex"]) + w_e * norm(coeffs["exp"])).mean()
 
@@ -28,7 +30,8 @@ def resistive_photometric_loss(rendered: torch.Tensor, guide: torch.Tensor, mask
     """ROGUE Eq. (2): ``L_O = ‖I_O' − I_G‖`` (and ``L_N`` alike) — the face rendered from the
     coefficients of the *occluded* (or noisy) image, compared with the *clean* guiding image, so
     the occluder or the noise is never a target. The norm is the per-pixel Euclidean one of the
-    guidance photometric term (Deep3D Eq. 3) over the rendered face ``mask``: no skin mask."""
+    guidance photometric term (Deep3D Eq. 3) over the rendered face ``mask``: no skin mask.
+    ``rendered`` and ``guide`` ``(B, 3, H, W)`` in [0, 1], ``mask`` ``(B, 1, H, W)``; returns a scalar."""
     return photometric_loss(rendered, guide, mask)
 
 
@@ -49,5 +52,6 @@ def adversarial_consistency_loss(d_guide: torch.Tensor, d_other: torch.Tensor, l
 
 def robust_objective(l_o: torch.Tensor, l_n: torch.Tensor, l_c: torch.Tensor, beta_o: float, beta_n: float,
                      beta_c: float) -> torch.Tensor:
-    """ROGUE Eq. (3): ``L_robust = β_O L_O + β_N L_N − β_C L_C`` (the encoder's side of the game)."""
+    """ROGUE Eq. (3): ``L_robust = β_O L_O + β_N L_N − β_C L_C`` (the encoder's side of the game):
+    scalar losses ``l_o``, ``l_n``, ``l_c`` in, a scalar out (any broadcastable shapes work alike)."""
     return beta_o * l_o + beta_n * l_n - beta_c * l_c

@@ -21,7 +21,7 @@ import enum
 import functools
 import hashlib
 import inspect
-from typing import ClassVar
+from typing import Callable, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -73,14 +73,106 @@ def describe(value, where: str = "value"):
                        "value, a dataclass or a method, or extend facelib.methods.base.describe")
 
 
-def as_prediction(out) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """``(coefficients, mask or None)`` of what a ``predict`` returns (a tensor, or a dict with
-    ``"coefficients"`` and optionally ``"mask"``)."""
+@dataclasses.dataclass
+class Prediction:
+    """What every predictor returns (:class:`Predictor`): a method, a refinement, a correction.
+
+    Attributes:
+        coefficients: ``(B, P)`` float32 coefficients on the CPU (``P = layout.total``).
+        mask: ``(B, 1, H, W)`` face mask in {0, 1} (1 = face, 0 = outlier) when the predictor
+            segments the image (R-Net's skin classifier, FOCUS's U-Net, the contour chain), else
+            ``None``; the evaluation runner then scores it as a segmentation.
+        vertices: ``(B, V, 3)`` model-space mesh when the predictor corrects the coefficients' mesh
+            (FOCUS-MP), else ``None``; the shape metrics then use it.
+        extras: anything else a method adds (not scored).
+    """
+
+    coefficients: torch.Tensor
+    mask: torch.Tensor | None = None
+    vertices: torch.Tensor | None = None
+    extras: dict = dataclasses.field(default_factory=dict)
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What the evaluation runner, the refinement and the benchmark evaluate: a face ``model`` and
+    ``predict(images)``, ``(B, 3, H, W)`` in [0, 1] → :class:`Prediction`. Every :class:`Method`
+    is one; so are :class:`facelib.methods.refine.Refined`, :class:`facelib.methods.focus.MisfitCorrected`,
+    R-Net's :class:`facelib.methods.rnet.SkinMasked` and the runner's reference predictors."""
+
+    model: MorphableModel
+
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → a :class:`Prediction` (``(B, P)`` coefficients, ...)."""
+        ...
+
+
+def as_prediction(out) -> Prediction:
+    """A :class:`Prediction` of what a predict function returned: a :class:`Prediction`, or — from a
+    reader's own function — ``(B, P)`` coefficients alone, or a dict with ``"coefficients"`` and
+    optionally ``"mask"`` ``(B, 1, H, W)`` and ``"vertices"`` ``(B, V, 3)``."""
+    if isinstance(out, Prediction):
+        return out
     if isinstance(out, dict):
         if "coefficients" not in out:
-            raise FacelibError("predict() returned a dict without 'coefficients'")
-        return out["coefficients"], out.get("mask")
-    return out, None
+            raise FacelibError("predict() returned a dict without 'coefficients'; return a "
+                               "facelib.methods.base.Prediction")
+        return Prediction(out["coefficients"], out.get("mask"), out.get("vertices"))
+    if isinstance(out, torch.Tensor):
+        return Prediction(out)
+    raise FacelibError(f"predict() returned {type(out).__name__}; return a facelib.methods.base.Prediction")
+
+
+def predict_function(predictor) -> Callable[[torch.Tensor], Prediction]:
+    """The ``images -> Prediction`` function of a :class:`Predictor`, or of a plain function that
+    returns coefficients, a dict or a :class:`Prediction` (see :func:`as_prediction`)."""
+    fn = predictor.predict if isinstance(predictor, Predictor) else predictor
+    if not callable(fn):
+        raise FacelibError(f"cannot evaluate {predictor!r}: pass a predictor (with .model and .predict) or a "
+                           "function of images")
+    return lambda images: as_prediction(fn(images))
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Which phase a training step belongs to: ``stages`` ``((phase, steps), ...)`` one after the
+    other, then ``cycle`` ``((phase, steps), ...)`` repeated to the end of the run (FOCUS's EM
+    alternation; the contour method's last stage is a cycle of one phase). A pure function of the
+    step: a resumed run and :mod:`facelib.bench` need no counter."""
+
+    stages: tuple[tuple[str, int], ...]
+    cycle: tuple[tuple[str, int], ...]
+
+    def __post_init__(self):
+        if any(n < 0 for _, n in (*self.stages, *self.cycle)) or sum(n for _, n in self.cycle) <= 0:
+            raise FacelibError(f"invalid schedule {self}: stage lengths must be non-negative and the cycle "
+                               "must have steps")
+
+    def phase(self, step: int) -> str:
+        """The phase of training step ``step`` (0-based)."""
+        for name, length in self.stages:
+            if step < length:
+                return name
+            step -= length
+        step %= sum(n for _, n in self.cycle)
+        for name, length in self.cycle:
+            if step < length:
+                return name
+            step -= length
+        raise AssertionError("unreachable: the cycle's lengths sum to more than step")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluationContext:
+    """What a declared row's predictor may need beyond its trained method
+    (:class:`facelib.methods.Row`): the face ``model``, the ``profile``, the face set's ``root``,
+    and ``load(method, run)``: the finished run ``run`` of registered method ``method``, from its
+    chapter's run folder (FOCUS-MP loads its R_syn so)."""
+
+    model: MorphableModel
+    profile: object
+    root: object
+    load: Callable[[str, str], Method]
 
 
 class Method:
@@ -141,16 +233,16 @@ class Method:
         self._memory: dict[str, dict] = {}
 
     # -- what a method implements ------------------------------------------------------------
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """Losses of one batch: tensors with graphs for the :attr:`objectives` keys; other keys
-        are logged only."""
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        """Losses of one batch at training step ``step`` (0-based; the loop's own count, so a
+        resumed run and a method's schedule agree): tensors with graphs for the :attr:`objectives`
+        keys; other keys are logged only. ``batch`` holds ``(B, 3, H, W)`` images per view in
+        [0, 1] and their annotations (``landmarks68`` ``(B, 68, 2)``, ...)."""
         raise NotImplementedError
 
-    def predict(self, images: torch.Tensor) -> torch.Tensor | dict:
-        """``(B, 3, H, W)`` images in [0, 1] → ``(B, layout.total)`` coefficients on the CPU, or a
-        dict with ``"coefficients"`` and optionally ``"mask"`` (``(B, 1, H, W)``, 1 = face) and
-        ``"vertices"`` (``(B, V, 3)`` model-space mesh, when the method corrects the coefficients'
-        mesh, as FOCUS-MP does; the shape metrics then use it)."""
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → a :class:`Prediction`: ``(B, layout.total)``
+        coefficients on the CPU and, if the method segments the face, its ``(B, 1, H, W)`` mask."""
         raise NotImplementedError
 
     def validation_step(self, batch: dict) -> dict[str, float]:
@@ -212,12 +304,9 @@ class Method:
 
     def phase_of(self, step: int) -> str:
         """The name of the schedule phase training step ``step`` (0-based) belongs to, for a method
-        whose steps differ by phase (FOCUS's EM, the contour method's stages); default: one phase."""
+        whose steps differ by phase (FOCUS's EM, the contour method's stages: a :class:`Schedule`);
+        default: one phase."""
         return "train"
-
-    def seek(self, step: int) -> None:
-        """Set the method's own schedule counter to step ``step`` (:mod:`facelib.bench` times each
-        phase this way; the training loop never calls it). Default: no counter, nothing to do."""
 
     # -- recorded configuration ----------------------------------------------------------------
     @property

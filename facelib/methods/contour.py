@@ -37,7 +37,7 @@ from ..losses import landmark_loss
 from ..morphable import MorphableModel
 from ..nets.gan import Generator, PatchDiscriminator
 from ..nets.unet import UNet
-from .base import Prerequisite
+from .base import Prediction, Prerequisite, Schedule
 from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: λ₁…λ₇ of Eqs. (7), (8) and L_3D
@@ -63,12 +63,13 @@ class ContourSchedule:
         if min(self.mask, self.edges, self.inpaint) < 0:
             raise FacelibError(f"invalid contour schedule {self}: stage lengths must be non-negative")
 
+    def as_schedule(self) -> Schedule:
+        """The same steps as a :class:`~.base.Schedule` (the regression stage: a cycle of one phase)."""
+        return Schedule(tuple(zip(STAGES, (self.mask, self.edges, self.inpaint), strict=False)), (("regression", 1),))
+
     def stage(self, step: int) -> str:
-        for name, length in zip(STAGES, (self.mask, self.edges, self.inpaint), strict=False):
-            if step < length:
-                return name
-            step -= length
-        return "regression"
+        """One of :data:`STAGES` for training step ``step`` (0-based)."""
+        return self.as_schedule().phase(step)
 
     @classmethod
     def for_steps(cls, steps: int) -> ContourSchedule:
@@ -129,7 +130,6 @@ class Contour(Regressor):
             self.nets[name] = net
             betas = (0.9, 0.999) if name == "masker" else (0.0, 0.9)
             self.optimizers[name] = torch.optim.Adam(net.parameters(), lr=gan_lr, betas=betas)
-        self.step_count = 0
 
     @classmethod
     def profile_options(cls, profile) -> dict:
@@ -138,25 +138,19 @@ class Contour(Regressor):
     def derived_hyperparameters(self) -> dict:
         return {"weights": dict(self.weights)}
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "step_count": self.step_count}
-
-    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
-        super().load_state_dict(state, optimizers)
-        self.step_count = int(state.get("step_count", 0))
-
     # -- the chain -----------------------------------------------------------------------------
     def contours(self, images: torch.Tensor) -> torch.Tensor:
         """Canny contours ``(B, 1, H, W)`` of the grey image (the ground truth of stage 2)."""
         return canny(to_gray(images), sigma=self.canny_sigma)
 
     def predicted_mask(self, images: torch.Tensor) -> torch.Tensor:
-        """``Ω_m``: occluded face pixels (1) of ``images``, thresholded at one half."""
+        """``Ω_m``: occluded face pixels (1) ``(B, 1, H, W)`` of ``images`` ``(B, 3, H, W)``, thresholded at one half."""
         return (self.nets["masker"](images) > 0).float()
 
     def complete_contours(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Eq. (1) → ``C_syn``, then ``C_goal``: the visible contours outside the mask, the generated
-        ones inside."""
+        ones inside. ``images`` ``(B, 3, H, W)``, ``mask`` ``(B, 1, H, W)`` (1 = occluded); returns
+        ``(C_goal, C_syn)``, each ``(B, 1, H, W)``."""
         gray = to_gray(images)
         known = self.contours(images)
         gray_hat, contours_hat = contour_losses.masked_inputs(gray, known, mask)
@@ -164,7 +158,8 @@ class Contour(Regressor):
         return contour_losses.goal_contours(known, synthesised, mask), synthesised
 
     def inpaint(self, images: torch.Tensor, mask: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        """``I₁ = N_syn(Î, C_goal)``, composited: the generator's pixels inside the mask, the input's outside."""
+        """``I₁ = N_syn(Î, C_goal)`` ``(B, 3, H, W)``, composited: the generator's pixels inside the
+        ``(B, 1, H, W)`` mask, the input's outside; ``goal`` ``(B, 1, H, W)`` contours."""
         hat = images * (1 - mask)
         out = self.nets["inpaint_generator"](torch.cat([hat, goal, mask], 1))
         return out * mask + hat
@@ -184,7 +179,8 @@ class Contour(Regressor):
             return {"mask": mask, "contours": goal, "image": self.inpaint(images, mask, goal)}
 
     def fill(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The inpainting as a fill of ``mask`` = 1 pixels (the signature of :mod:`facelib.fill`'s fills)."""
+        """The inpainting as a fill of ``mask`` = 1 pixels (the signature of :mod:`facelib.fill`'s
+        fills): ``(B, 3, H, W)`` images and ``(B, 1, H, W)`` mask in, ``(B, 3, H, W)`` on the CPU out."""
         return self.inpainted(images, mask)["image"].cpu()
 
     def restoring(self, predict):
@@ -198,12 +194,8 @@ class Contour(Regressor):
     def phase_of(self, step: int) -> str:
         return self.schedule.stage(step)
 
-    def seek(self, step: int) -> None:
-        self.step_count = int(step)
-
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        stage = self.schedule.stage(self.step_count)
-        self.step_count += 1
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        stage = self.schedule.stage(step)
         clean, occluded = self._input(batch["clean"]), self._input(batch["occluded"])
         truth_mask = (batch["occluder_mask"] * batch["face_mask"]).float()
         code = {"stage": torch.tensor(float(STAGES.index(stage)))}
@@ -263,10 +255,10 @@ class Contour(Regressor):
         return {"regression": total, **terms, **code}
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> dict:
-        """``{"coefficients", "mask"}``: the coefficients regressed from the inpainted image, and the
-        face mask (1 = face, i.e. not occluded) the chain used."""
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → the ``(B, P)`` coefficients regressed from the
+        inpainted image, and the ``(B, 1, H, W)`` face mask (1 = face, i.e. not occluded) the chain used."""
         with self.evaluating():
             chain = self.inpainted(images)
             coeffs = self.encode(chain["image"])
-            return {"coefficients": coeffs.cpu(), "mask": (1 - chain["mask"]).cpu()}
+            return Prediction(coeffs.cpu(), mask=(1 - chain["mask"]).cpu())

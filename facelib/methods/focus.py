@@ -28,7 +28,7 @@ from ..errors import FacelibError
 from ..losses import focus as focus_losses
 from ..morphable import MorphableModel
 from ..nets.unet import UNet
-from .base import as_prediction
+from .base import Prediction, Schedule, as_prediction
 from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 #: η of L_S (Sec. 3.2); the authors' code uses 0.25 for "preserve" (:data:`CODE_PRESERVE_WEIGHT`)
@@ -70,15 +70,14 @@ class EMSchedule:
             raise FacelibError(f"invalid EM schedule {self}: need non-negative initial stages and 0 < segmentation "
                                "< cycle")
 
+    def as_schedule(self) -> Schedule:
+        """The same steps as a :class:`~.base.Schedule`."""
+        return Schedule((("reconstruct_init", self.init_reconstruction), ("segment_init", self.init_segmentation)),
+                        (("segment", self.segmentation), ("reconstruct", self.cycle - self.segmentation)))
+
     def phase(self, step: int) -> str:
         """One of :data:`PHASES` for training step ``step`` (0-based)."""
-        if step < self.init_reconstruction:
-            return "reconstruct_init"
-        step -= self.init_reconstruction
-        if step < self.init_segmentation:
-            return "segment_init"
-        step -= self.init_segmentation
-        return "segment" if step % self.cycle < self.segmentation else "reconstruct"
+        return self.as_schedule().phase(step)
 
     @classmethod
     def for_steps(cls, steps: int) -> EMSchedule:
@@ -130,7 +129,6 @@ class FOCUS(Regressor):
             unet = UNet(6, 1, width=unet_width, depth=depth)
         self.nets["segmenter"] = unet
         self.optimizers["segmenter"] = torch.optim.Adam(unet.parameters(), lr=segmentation_lr)
-        self.em_step = 0
 
     @classmethod
     def profile_options(cls, profile) -> dict:
@@ -144,21 +142,14 @@ class FOCUS(Regressor):
         """Each item brings two images (clean and occluded)."""
         return max(1, round(images / 2))
 
-    # -- the EM step counter travels with the checkpoint -----------------------------------------
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "em_step": self.em_step}
-
-    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
-        super().load_state_dict(state, optimizers)
-        self.em_step = int(state.get("em_step", 0))
-
     # -- the two networks --------------------------------------------------------------------
     def render_face(self, coeffs: torch.Tensor, images: torch.Tensor):
-        """R's render of the face alone (over black, as S sees it)."""
+        """R's render of ``(B, P)`` coefficients, the face alone over black ``(B, 3, H, W)`` (as S sees
+        it; ``images`` give the size)."""
         return self.renderer(coeffs, background=torch.zeros_like(images))
 
     def mask_logits(self, images: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
-        """S's logits for ``M = S(I_T, I_R)``."""
+        """S's logits ``(B, 1, H, W)`` for ``M = S(I_T, I_R)``; ``images`` and ``render`` ``(B, 3, H, W)``."""
         return self.nets["segmenter"](torch.cat([images, render], 1))
 
     def reconstruction_terms(self, images, landmarks, coeffs, out, mask, keys=None) -> dict[str, torch.Tensor]:
@@ -179,16 +170,12 @@ class FOCUS(Regressor):
     def phase_of(self, step: int) -> str:
         return self.schedule.phase(step)
 
-    def seek(self, step: int) -> None:
-        self.em_step = int(step)
-
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         images = torch.cat([self._input(batch["clean"]), self._input(batch["occluded"])])
         landmarks = torch.cat([batch["landmarks68"], batch["landmarks68"]])
         clean_keys, occluded_keys = self.row_keys(batch, "clean"), self.row_keys(batch, "occluded")
         keys = None if clean_keys is None else clean_keys + occluded_keys
-        phase = self.schedule.phase(self.em_step)
-        self.em_step += 1
+        phase = self.schedule.phase(step)
         code = {"phase": torch.tensor(float(PHASES.index(phase)))}
         segmenter = self.nets["segmenter"]
         if phase.startswith("reconstruct"):
@@ -229,11 +216,18 @@ class FOCUS(Regressor):
         return (self.mask_logits(images, render) > 0).float().cpu()
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> dict:
-        """``{"coefficients", "mask"}``: R's coefficients and S's face mask."""
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → R's ``(B, P)`` coefficients and S's ``(B, 1, H, W)`` face mask."""
         with self.evaluating():
             coeffs = self.encode(self._input(images))
-            return {"coefficients": coeffs.cpu(), "mask": self.segment(images, coeffs)}
+            return Prediction(coeffs.cpu(), mask=self.segment(images, coeffs))
+
+    def misfit_corrected(self, context) -> MisfitCorrected:
+        """FOCUS-MP as the benchmark evaluates it (:class:`~facelib.methods.Row`): this FOCUS with the
+        misfit prior of R_syn, the ``focus_backbone`` run ``r_syn`` of chapter 8, over the profile's
+        test-set size of the training split at ``context.root``."""
+        r_syn = context.load("focus_backbone", "r_syn")
+        return MisfitCorrected(self, misfit_prior(r_syn, context.root, limit=context.profile.test_faces))
 
 
 # ------------------------------------------------------------------ baselines and the misfit prior
@@ -272,20 +266,12 @@ class FaceAutoencoder(Regressor):
         self.masks = ("visible_mask",) if mask == "truth" else ()
         self.weights = {**RECONSTRUCTION_WEIGHTS, **(reconstruction_weights or {})}
         self.fixed["embedder"] = frozen_embedder(embedder)
-        self.step_count = 0
 
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "step_count": self.step_count}
-
-    def load_state_dict(self, state: dict, optimizers: bool = True) -> None:
-        super().load_state_dict(state, optimizers)
-        self.step_count = int(state.get("step_count", 0))
-
-    def augmented(self, images: torch.Tensor, landmarks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training images after cutout or cutmix, and the covered pixels ``(B, 1, H, W)``
-        (seeded by the step, so a resumed run draws the same boxes); cutmix pastes from the next
-        image of the batch."""
-        seeds = [1_000_003 * self.step_count + i for i in range(len(images))]
+    def augmented(self, images: torch.Tensor, landmarks: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(B, 3, H, W)`` training images after cutout or cutmix, and the covered pixels
+        ``(B, 1, H, W)`` (seeded by the training step, so a resumed run draws the same boxes);
+        ``landmarks`` ``(B, 68, 2)``; cutmix pastes from the next image of the batch."""
+        seeds = [1_000_003 * step + i for i in range(len(images))]
         if self.augment == "cutout":
             out = occlusion.occlude_batch(images, landmarks, ("cutout",), seeds)
             return out.images, out.alpha
@@ -296,13 +282,12 @@ class FaceAutoencoder(Regressor):
         return (torch.stack([m.image for m in mixed]).to(images.device, images.dtype),
                 torch.stack([m.alpha for m in mixed])[:, None].to(images.device, images.dtype))
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         images = self._input(batch[self.view])
         landmarks = batch["landmarks68"]
         covered = torch.zeros_like(images[:, :1])
         if self.augment is not None:
-            images, covered = self.augmented(images, landmarks)
-        self.step_count += 1
+            images, covered = self.augmented(images, landmarks, step)
         coeffs = self.encode(images)
         out = self.renderer(coeffs, background=torch.zeros_like(images))
         # supervised: the exact visible face, less what the augmentation covered
@@ -326,7 +311,7 @@ def misfit_prior(method: Regressor, root, split: str = "train", view: str = "cle
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(data, range(n)), batch_size=batch_size)
     model, total, count = method.model, None, 0
     for b in loader:  # the exact mean over all faces, accumulated batch by batch (a mesh per face is large)
-        p = model.layout.split(as_prediction(method.predict(b[view]))[0].float())
+        p = model.layout.split(as_prediction(method.predict(b[view])).coefficients.float())
         t = model.layout.split(b["coefficients"].float())
         part = len(b[view]) * focus_losses.misfit_prior(model.shape(p["id"], p["exp"]), model.shape(t["id"], t["exp"]))
         total, count = (part if total is None else total + part), count + len(b[view])
@@ -334,15 +319,19 @@ def misfit_prior(method: Regressor, root, split: str = "train", view: str = "cle
 
 
 class MisfitCorrected:
-    """FOCUS-MP (Sec. 3.4): a method's prediction with the misfit prior subtracted from its mesh,
-    ``P_mf = P − E_MP`` — a predictor for the evaluation runner, whose shape metrics read
-    ``"vertices"``."""
+    """FOCUS-MP (Sec. 3.4): a method's prediction with the misfit prior ``(V, 3)`` subtracted from its
+    mesh, ``P_mf = P − E_MP`` — a :class:`~.base.Predictor`, whose ``vertices`` the shape metrics read."""
 
     def __init__(self, method: Regressor, prior: torch.Tensor):
         self.method, self.prior, self.model = method, prior, method.model
 
-    def predict(self, images: torch.Tensor) -> dict:
-        coeffs, mask = as_prediction(self.method.predict(images))
-        c = self.model.layout.split(coeffs.float())
+    @property
+    def name(self) -> str:
+        return f"{self.method.name}+misfit"
+
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → the method's prediction with its corrected ``(B, V, 3)`` mesh."""
+        pred = as_prediction(self.method.predict(images))
+        c = self.model.layout.split(pred.coefficients.float())
         vertices = focus_losses.apply_misfit_prior(self.model.shape(c["id"], c["exp"]), self.prior)
-        return {"coefficients": coeffs, "vertices": vertices, **({"mask": mask} if mask is not None else {})}
+        return Prediction(pred.coefficients, mask=pred.mask, vertices=vertices)

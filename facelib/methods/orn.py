@@ -89,13 +89,14 @@ class SOPI(Regressor):
 
     @torch.no_grad()
     def teacher_labels(self, clean: torch.Tensor) -> torch.Tensor:
-        """Eq. (2): ``v_u = RNet(I_u)``, the frozen trainer's coefficients of the clean images."""
+        """Eq. (2): ``v_u = RNet(I_u)``, the frozen trainer's ``(B, P)`` coefficients of the clean
+        ``(B, 3, H, W)`` images."""
         if "teacher" not in self.fixed:
             raise FacelibError("this SOPI was built without a teacher (teacher=None: for prediction only); "
                                "pass the trained R-Net to train it")
         return self.model.in_range(self.fixed["teacher"](self._input(clean, self.teacher_size)).float())
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         clean = batch["clean"]
         # the frozen teacher's labels of stored clean faces: remembered across steps
         target = self.remembered("teacher_labels", self.row_keys(batch, "clean"), lambda: self.teacher_labels(clean))
@@ -149,7 +150,6 @@ class MOPI(Regressor):
             self.sopi_size = sopi.image_size
         self.init_from_sopi = bool(init_from_sopi)
         self.trainable = sopi is not None or not (init_from_sopi or "label" in losses_used)
-        self._calls = 0  # train_step calls, for the gradient-norm log every GRADIENT_EVERY steps
         if self.init_from_sopi and sopi is not None:
             self._start_from(sopi, int(variants))
         self.losses_used = tuple(k for k in MOPI_WEIGHTS if k in losses_used)
@@ -187,7 +187,8 @@ class MOPI(Regressor):
         return self.model.in_range(raw)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """For one image at a time (no group position): the mean of the heads' coefficients."""
+        """For one image at a time (no group position): the mean of the heads' coefficients,
+        ``(B, 3, H, W)`` images → ``(B, P)``."""
         return self.heads(images).mean(1)
 
     def _features(self, coeffs: torch.Tensor) -> torch.Tensor:
@@ -216,7 +217,7 @@ class MOPI(Regressor):
         chosen = losses.closest_label_index(f_s, f)
         return {"v_s": v_s, "chosen": chosen, "label": v_s[torch.arange(n, device=v_s.device), chosen]}
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         if not self.trainable:
             raise FacelibError("this MOPI was built without a SOPI (sopi=None: for prediction only); its label loss "
                                "and its start from SOPI need the trained SOPI")
@@ -235,14 +236,14 @@ class MOPI(Regressor):
             feats = self._features(v_m.reshape(n * w, p)).view(n, w, -1)
             terms["perceptual"] = losses.multi_occlusion_perceptual_loss(feats)
         total = sum(self.weights[k] * v for k, v in terms.items())
-        self._calls += 1
-        grads = self.gradient_norms(terms) if self._calls % GRADIENT_EVERY == 1 else {}
+        grads = self.gradient_norms(terms) if step % GRADIENT_EVERY == 0 else {}
         return {"total": total, **{k: v.detach() for k, v in terms.items()}, **grads}
 
     def gradient_norms(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``grad_<term>``: the norm of each *weighted* term's gradient with respect to the heads'
         weights (the layer every term reaches). Table 7 compares configurations whose terms differ
-        in scale by orders of magnitude; these say how hard each one actually pulls."""
+        in scale by orders of magnitude; these say how hard each one actually pulls. ``terms``:
+        scalar losses; returns one scalar per term."""
         head = unwrap(self.nets["encoder"]).head.weight
         out = {}
         for k, v in terms.items():

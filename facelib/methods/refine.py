@@ -15,8 +15,9 @@ The landmark target ("anchor") is never the ground truth, which a real photo doe
 * ``"detector"`` — dlib's 68 landmarks (:class:`facelib.detect.FaceDetector`), falling back to the
   network's where dlib finds no face (counted in :attr:`Refined.fallbacks`).
 
-If the wrapped method returns a face mask (R-Net's skin classifier, FOCUS's segmentation), the
-photometric term is restricted to it, as in the method's own training loss.
+If the wrapped predictor returns a face mask (R-Net's skin classifier through
+:class:`~facelib.methods.rnet.SkinMasked`, FOCUS's segmentation), the photometric term is restricted
+to it, as in the method's own training loss.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 from ..errors import FacelibError
 from ..fitting import fit
 from ..render import Renderer
-from .base import as_prediction
+from .base import Prediction, Predictor, as_prediction
 
 ANCHORS = ("network", "detector")
 
@@ -57,20 +58,20 @@ class Refinement:
 
 
 class Refined:
-    """``predict`` of a trained method followed by :class:`Refinement` (a predictor, not trained).
+    """A predictor's prediction followed by :class:`Refinement` (a :class:`~.base.Predictor`, not trained).
 
     Args:
-        method: a trained :class:`facelib.methods.base.Method` (its model and run signature are read).
+        method: a trained :class:`~.base.Method`, or a predictor wrapping one (e.g. R-Net's
+            :meth:`~facelib.methods.rnet.RNet.skin_masked`, to fit only its skin pixels); its model,
+            name and run signature are read.
         refinement: the settings; :meth:`describe` records them beside the method's run signature.
-        predict: the method's prediction function to refine (default ``method.predict``; e.g.
-            R-Net's ``predict_with_mask`` to fit only its skin pixels).
     """
 
-    def __init__(self, method, refinement: Refinement = Refinement(), predict=None):
+    def __init__(self, method: Predictor, refinement: Refinement = Refinement()):
         self.method = method
         self.model = method.model
         self.refinement = refinement
-        self._predict = predict or method.predict
+        self._predict = method.predict
         self._renderers: dict[int, Renderer] = {}
         self._detector = None
         self.fallbacks = 0  # images where the detector found no face (anchor "detector")
@@ -91,7 +92,8 @@ class Refined:
         return self._renderers[size]
 
     def detected_landmarks(self, images: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
-        """dlib's landmarks of each image, the ``fallback`` row where no face is found."""
+        """dlib's landmarks ``(B, 68, 2)`` of each of ``images`` ``(B, 3, H, W)``, the ``fallback``
+        ``(B, 68, 2)`` row where no face is found."""
         from ..detect import FaceDetector
 
         if self._detector is None:
@@ -107,19 +109,20 @@ class Refined:
                 rows.append(backup)
         return torch.stack(rows)
 
-    def predict(self, images: torch.Tensor, landmarks: torch.Tensor | None = None):
-        """The method's prediction, refined; a dict with the method's mask if it returns one.
-        ``landmarks`` ``(B, 68, 2)``, if given, replace the anchor (an oracle study: chapter 5
-        fits to the true landmarks to show what a perfect detector would add).
+    def predict(self, images: torch.Tensor, landmarks: torch.Tensor | None = None) -> Prediction:
+        """The method's prediction for ``(B, 3, H, W)`` images in [0, 1], its ``(B, P)`` coefficients
+        refined, with the method's mask if it returns one. ``landmarks`` ``(B, 68, 2)``, if given,
+        replace the anchor (an oracle study: chapter 5 fits to the true landmarks to show what a
+        perfect detector would add).
 
         Refinement is deterministic and costs ~1 s a face on a CPU, so each image's result is
         remembered (by its pixels) and an image seen again — the same test face scored by a second
         table — is not fitted twice."""
-        coeffs, mask = as_prediction(self._predict(images))
-        coeffs = coeffs.detach().float().cpu()
+        pred = as_prediction(self._predict(images))
+        coeffs, mask = pred.coefficients.detach().float().cpu(), pred.mask
         if self.refinement.steps > 0:
             coeffs = self._refined(images.detach().float().cpu(), coeffs, mask, landmarks)
-        return coeffs if mask is None else {"coefficients": coeffs, "mask": mask}
+        return Prediction(coeffs, mask=mask)
 
     def _refined(self, images, coeffs, mask, landmarks) -> torch.Tensor:
         keys = [hashlib.sha1(im.numpy().tobytes()).hexdigest() for im in images] if landmarks is None else None

@@ -21,7 +21,7 @@ from ..metrics import landmark_errors, shape_scores
 from ..morphable import MorphableModel
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
-from .base import Method
+from .base import Method, Prediction
 
 
 def frozen_embedder(name: str):
@@ -112,24 +112,29 @@ class Regressor(Method):
         return images
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Coefficients ``(B, layout.total)`` in float32 (the network may run in mixed precision),
-        each block in the model's declared range (:meth:`MorphableModel.in_range`)."""
+        """``(B, 3, H, W)`` images in [0, 1] → coefficients ``(B, P)`` (``P = layout.total``) in float32
+        (the network may run in mixed precision), each block in the model's declared range
+        (:meth:`MorphableModel.in_range`)."""
         return self.model.in_range(self.nets["encoder"](self._input(images)).float())
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor) -> torch.Tensor:
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → the :class:`~.base.Prediction` of the ``(B, P)``
+        coefficients (networks in eval mode, on the CPU)."""
         with self.evaluating():
-            return self.encode(images).cpu()
+            return Prediction(self.encode(images).cpu())
 
     # -- training --------------------------------------------------------------------------------
     def loss_terms(self, batch: dict, images: torch.Tensor, coeffs: torch.Tensor,
                    out: RenderOutput) -> dict[str, torch.Tensor]:
-        """Unweighted loss terms, keys as in :attr:`weights`."""
+        """Unweighted scalar loss terms, keys as in :attr:`weights`, of ``images`` ``(B, 3, H, W)``,
+        their predicted ``coeffs`` ``(B, P)`` and the render ``out`` of those."""
         raise NotImplementedError
 
     def input_features(self, images: torch.Tensor, landmarks: torch.Tensor, keys: list | None = None) -> torch.Tensor:
-        """The frozen embedder's features of the input images, without gradient — a fixed target,
-        remembered across steps for stored views (``keys``: :meth:`row_keys`; see :meth:`remembered`)."""
+        """The frozen embedder's features ``(B, D)`` of the input images ``(B, 3, H, W)`` (chips cut at
+        ``landmarks`` ``(B, 68, 2)``), without gradient — a fixed target, remembered across steps for
+        stored views (``keys``: :meth:`row_keys`; see :meth:`remembered`)."""
         emb = self.fixed["embedder"]
 
         def compute():
@@ -140,7 +145,8 @@ class Regressor(Method):
     def identity_term(self, images: torch.Tensor, render: torch.Tensor, landmarks: torch.Tensor,
                       keys: list | None = None) -> torch.Tensor:
         """``1 − cos(F(I), F(I'))`` through the method's frozen embedder ``fixed["embedder"]``
-        (:func:`facelib.losses.identity_loss`, Deep3D Eq. 5); the input's features carry no gradient
+        (:func:`facelib.losses.identity_loss`, Deep3D Eq. 5), a scalar; ``images`` and ``render``
+        ``(B, 3, H, W)``, ``landmarks`` ``(B, 68, 2)``; the input's features carry no gradient
         (:meth:`input_features`)."""
         target = self.input_features(images, landmarks, keys)
         return identity_loss(target, self.fixed["embedder"].embed(render, landmarks))
@@ -148,7 +154,7 @@ class Regressor(Method):
     def train_view(self) -> str:
         return self.views[0]
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         images = batch[self.train_view()]
         coeffs = self.encode(images)
         out = self.renderer(coeffs, background=images)

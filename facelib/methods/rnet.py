@@ -23,6 +23,7 @@ from .. import losses, skin
 from ..errors import FacelibError
 from ..morphable import MorphableModel
 from ..render import RenderOutput
+from .base import Prediction
 from .regressor import EncoderConfig, Regressor, frozen_embedder
 
 ATTENTIONS = ("skin", "face_mask", "none")
@@ -60,7 +61,8 @@ class RNet(Regressor):
             self.fixed["embedder"] = frozen_embedder(embedder)
 
     def attention_map(self, batch: dict, images: torch.Tensor, out: RenderOutput) -> torch.Tensor:
-        """Per-pixel weight of the photometric loss: the choice of ``attention`` × the rendered mask."""
+        """Per-pixel weight ``(B, 1, H, W)`` of the photometric loss: the choice of ``attention`` × the
+        rendered mask; ``images`` ``(B, 3, H, W)``."""
         if self.attention == "skin":  # a formula of the input: remembered across steps
             keys = self.row_keys(batch, self.train_view())
             return out.mask * self.remembered("skin", keys, lambda: skin.skin_probability(images))
@@ -88,7 +90,29 @@ class RNet(Regressor):
         Tab. 4-5 and Fig. 5, scores Deep3D this way). ``(B, 1, H, W)``, 1 = face."""
         return (skin.skin_probability(images.float()) > 0.5).float().cpu()
 
-    def predict_with_mask(self, images: torch.Tensor) -> dict:
-        """``{"coefficients", "mask"}`` for :func:`facelib.evaluation.runner.evaluate`'s segmentation scores."""
-        return {"coefficients": self.predict(images), "mask": self.segment(images)}
+    def skin_masked(self, context=None) -> SkinMasked:
+        """R-Net as the book evaluates it: its coefficients with Deep3D's skin segmentation
+        (:class:`SkinMasked`; ``context`` is not needed, :class:`~facelib.methods.Row` passes it)."""
+        return SkinMasked(self)
+
+
+class SkinMasked:
+    """A :class:`~.base.Predictor`: R-Net's coefficients and its face/outlier mask (:meth:`RNet.segment`),
+    which the evaluation runner scores as a segmentation (FOCUS's Tables 4-5 score Deep3D so) and
+    which a refinement fits within (:class:`~facelib.methods.refine.Refined`)."""
+
+    def __init__(self, rnet: RNet):
+        self.rnet, self.model = rnet, rnet.model
+
+    @property
+    def name(self) -> str:
+        return self.rnet.name
+
+    @property
+    def run_signature(self) -> str | None:
+        return self.rnet.run_signature
+
+    def predict(self, images: torch.Tensor) -> Prediction:
+        """``(B, 3, H, W)`` images in [0, 1] → ``(B, P)`` coefficients and the ``(B, 1, H, W)`` skin mask."""
+        return Prediction(self.rnet.predict(images).coefficients, mask=self.rnet.segment(images))
 

@@ -50,6 +50,7 @@ class CoefficientDiscriminator(nn.Module):
                                  nn.LeakyReLU(0.2), nn.Linear(hidden, 1), nn.Sigmoid())
 
     def forward(self, coeffs: torch.Tensor) -> torch.Tensor:
+        """``(B, P)`` coefficients → ``(B, 1)`` logits."""
         return self.net(coeffs)
 
 
@@ -110,7 +111,7 @@ class ROGUE(Regressor):
         return terms
 
     def consistency(self, c_guide: torch.Tensor, c_occluded: torch.Tensor, c_noisy: torch.Tensor) -> torch.Tensor:
-        """``L_C = L_CO + L_CN`` (Eq. 1) of the discriminator on these coefficients."""
+        """``L_C = L_CO + L_CN`` (Eq. 1), a scalar, of the discriminator on these ``(B, P)`` coefficients."""
         d = self.nets["discriminator"]
         d_guide = d(c_guide)
         return (rogue_losses.adversarial_consistency_loss(d_guide, d(c_occluded), self.labels["guide"],
@@ -118,7 +119,7 @@ class ROGUE(Regressor):
                 + rogue_losses.adversarial_consistency_loss(d_guide, d(c_noisy), self.labels["guide"],
                                                             self.labels["noisy"]))
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+    def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         clean, occluded, noisy = batch["clean"], batch["occluded"], batch["noisy"]
         n = len(clean)
         c_all = self.encode(torch.cat([clean, occluded, noisy]))

@@ -103,6 +103,7 @@ class ResNet(nn.Module):
         return self.stages(self.stem(x)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` images in [0, 1] → ``(B, n_outputs)`` head outputs (e.g. coefficients)."""
         return self.head(self.features(x))
 
 

@@ -42,6 +42,8 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(chans[0], out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, in_channels, H, W)`` → ``(B, out_channels, H, W)`` logits; ``H`` and ``W`` must be
+        divisible by ``2 ** depth``."""
         h, w = x.shape[-2:]
         if h % 2**self.depth or w % 2**self.depth:
             raise FacelibError(f"U-Net of depth {self.depth} needs sides divisible by {2**self.depth}, got {h}×{w}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ... import results, stats
+from ... import methods, results, stats
 from ...data.folder import FaceFolder
 from ...errors import FacelibError
 from .. import tables
@@ -33,19 +33,23 @@ class Row:
     source_row: str
 
 
-#: every method of the book, in the order the tables list them
-ROWS = (
-    Row("mean face", "05_baselines", "mean face"),
-    Row("MoFA", "05_baselines", "MoFA"),
-    Row("R-Net", "05_baselines", "R-Net"),
-    Row("SOPI", "06_orn", "SOPI"),
-    Row("MOPI", "06_orn", "MOPI"),
-    Row("ROGUE", "07_rogue", "ROGUE"),
-    Row("FOCUS", "08_focus", "FOCUS"),
-    Row("FOCUS-MP", "08_focus", "FOCUS-MP"),
-    Row("contour-guided", "09_contour", "contour-guided"),
-)
-ROW_OF = {r.label: r for r in ROWS}
+#: the floor every method must clear (chapter 5 evaluates it); not a trained method
+FLOOR = Row("mean face", "05_baselines", "mean face")
+
+
+def benchmark_rows() -> tuple[Row, ...]:
+    """Every row of the benchmark in table order: the floor, then each registered method's rows
+    (:func:`facelib.methods.register`), each read from its method's chapter under its label."""
+    return (FLOOR, *(Row(row.label, declared.chapter, row.label) for declared, row in methods.rows()))
+
+
+def row_of(label: str) -> Row:
+    """The benchmark row labelled ``label``."""
+    for row in benchmark_rows():
+        if row.label == label:
+            return row
+    raise FacelibError(f"no benchmark row {label!r}; rows: {[r.label for r in benchmark_rows()]}")
+
 REFERENCE = "R-Net"  # every method builds on it; each verdict compares against it
 
 #: occluder family -> the benchmark's occluder kinds (chapter 3)
@@ -85,11 +89,13 @@ def condition_groups(root: str | Path, split: str = "test") -> dict[str, tuple[s
     return groups
 
 
-def assemble(profile: str, rows=ROWS, own: dict | None = None) -> tuple[dict, dict]:
+def assemble(profile: str, rows=None, own: dict | None = None) -> tuple[dict, dict]:
     """The benchmark's metrics ``{label: {"views": {view: ...}}}`` from each row's chapter, the views
     a chapter lacks taken from ``own`` (chapter 10's own evaluations; default: its committed
     ``metrics.json`` when present), and ``sources`` ``{label: {view: chapter}}``. A chapter whose
-    results are missing raises the error naming the notebook to run."""
+    results are missing raises the error naming the notebook to run. ``rows``: default
+    :func:`benchmark_rows`."""
+    rows = benchmark_rows() if rows is None else rows
     if own is None:
         path = results.results_dir(CHAPTER, profile) / "metrics.json"
         own = results.read_metrics(CHAPTER, profile)["metrics"] if path.is_file() else {}
@@ -213,9 +219,10 @@ README_COLUMNS = (("landmark ME, clean", "clean", "landmark_me"), ("landmark ME,
                   ("perceptual, occluded", "occluded", "perceptual_dlib"), ("perceptual, noisy", "noisy", "perceptual_dlib"))
 
 
-def readme_table(profile: str, rows=ROWS) -> str:
+def readme_table(profile: str, rows=None) -> str:
     """README's results table, from the committed metrics of the chapters and of chapter 10 (or a
-    line saying which chapters to run when some are missing)."""
+    line saying which chapters to run when some are missing). ``rows``: default :func:`benchmark_rows`."""
+    rows = benchmark_rows() if rows is None else rows
     absent = [c for c in dict.fromkeys(r.chapter for r in rows)
               if not (results.results_dir(c, profile) / "metrics.json").is_file()]
     if absent:

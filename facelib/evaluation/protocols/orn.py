@@ -18,9 +18,9 @@ from ... import occlusion
 from ...camera import REFERENCE_SIZE
 from ...data.folder import read_index
 from ...errors import FacelibError
+from ...methods.base import predict_function
 from ..runner import (
     Collector,
-    as_prediction,
     condition_seeds,
     model_for,
     occlusion_conditions,
@@ -84,11 +84,12 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     mean RGB, "images": n, "faces": [index], "per_face": {"spread", "spread_lit": [per face]}}``.
     """
     colours = SWEEP_COLOURS if colours is None else colours
+    predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, ("clean",), batch_size=batch_size)
 
     def coefficients(images):
-        return as_prediction(predict(images))[0].float().cpu()
+        return predict(images).coefficients.float().cpu()
 
     clean_c, by_colour, faces = [], [], []
     with torch.no_grad():
