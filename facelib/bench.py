@@ -122,7 +122,7 @@ def untrained(name: str, model, profile):
     return methods.build(name, model, profile, **options)
 
 
-def bench_train(name: str, profile, root, repeats: int, device: str, model=None) -> dict:
+def bench_train(name: str, profile, root, repeats: int, device: str, model=None, precisions=("no",)) -> dict:
     """Median time of one training step of method ``name`` in each phase of its schedule (steps of
     ``profile``) on the first batch of the training split at ``root``, and of its encoder's
     forward+backward over the images the step sent through the encoder (counted with a forward
@@ -132,10 +132,13 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
     has met before — the steady state after the first epoch (the cpu profile trains 20 epochs), in
     which what a method remembers per training item (:meth:`~facelib.methods.base.Method.remembered`)
     is not recomputed. Each phase is also timed with that memory off (``*_recomputing``: the step as
-    it was before it remembered anything), side by side in the same process."""
+    it was before it remembered anything), side by side in the same process. Each further precision
+    of ``precisions`` (``"bf16"``: :func:`facelib.train.autocast`) is timed interleaved with them
+    (``step_s_<precision>``, ``ratio_<precision>``, always against the float32 encoder), and the
+    record says which precision each name ran in here (:func:`facelib.train.precision_in_use`)."""
     from .data.folder import FaceFolder
     from .morphable import MorphableModel
-    from .train import _collate_to, batch_indices, optimisation_step, seed_everything
+    from .train import _collate_to, batch_indices, optimisation_step, precision_in_use, seed_everything
 
     model = model or MorphableModel.from_ict()
     seed_everything(0)
@@ -151,21 +154,29 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
         shares.setdefault(method.phase_of(step), [step, 0])[1] += 1
     phases = {}
     method.train_mode(True)
+    used = {p: precision_in_use(p, cpu=device == "cpu") for p in precisions}
+    others = [p for p in precisions[1:] if p != precisions[0]]
     try:
         for phase, (first, count) in shares.items():
-            def step_once(first=first):
+            def step_once(first=first, precision=used[precisions[0]]):
                 torch.manual_seed(0)  # the same random draws (occluders, augmentation) in every timed step
-                optimisation_step(method, batch, first)
+                optimisation_step(method, batch, first, precision=precision)
             seen.clear()
             step_once()
-            images = sum(seen) or profile.batch_size
-            # interleaved, so both see the same machine: remembering, and recomputing (the step before it remembered)
-            remembering, recomputing = [], []
+            for p in others:
+                step_once(precision=used[p])  # warm-up
+            images = sum(seen) // (1 + len(others)) or profile.batch_size
+            # interleaved, so all see the same machine: remembering, recomputing (the step before it
+            # remembered), and each further precision
+            remembering, recomputing, by_precision = [], [], {p: [] for p in others}
             for _ in range(repeats):
                 remembering.append(_best_time(step_once, 1, warmup=0))
                 with method.recomputing():
                     recomputing.append(_best_time(step_once, 1, warmup=0))
+                for p in others:
+                    by_precision[p].append(_best_time(lambda p=p: step_once(precision=used[p]), 1, warmup=0))
             step_s, plain_s = (sorted(t)[len(t) // 2] for t in (remembering, recomputing))
+            extra = {p: sorted(t)[len(t) // 2] for p, t in by_precision.items()}
             x = torch.rand(images, 3, method.image_size, method.image_size, generator=torch.Generator().manual_seed(0),
                            device=method.device)
 
@@ -175,17 +186,137 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None)
             encoder_s = _best_time(encoder_once, repeats)
             phases[phase] = {"steps": count, "step_s": _seconds(step_s), "encoder_images": images,
                              "encoder_fwd_bwd_s": _seconds(encoder_s), "ratio": round(step_s / encoder_s, 3),
-                             "step_s_recomputing": _seconds(plain_s), "ratio_recomputing": round(plain_s / encoder_s, 3)}
+                             "step_s_recomputing": _seconds(plain_s), "ratio_recomputing": round(plain_s / encoder_s, 3),
+                             **{f"step_s_{p}": _seconds(t) for p, t in extra.items()},
+                             **{f"ratio_{p}": round(t / encoder_s, 3) for p, t in extra.items()}}
     finally:
         hook.remove()
     total = sum(p["steps"] * p["step_s"] for p in phases.values())
     plain = sum(p["steps"] * p["step_s_recomputing"] for p in phases.values())
     reference = sum(p["steps"] * p["encoder_fwd_bwd_s"] for p in phases.values())
+    extra_totals = {p: sum(ph["steps"] * ph[f"step_s_{p}"] for ph in phases.values()) for p in others}
     return {"method": name, "profile": profile.name, "backbone": profile.backbone, "size": method.image_size,
             "batch": profile.batch_size, "device": device, "threads": torch.get_num_threads(),
+            "precision": {p: used[p] for p in precisions},
+            **{f"step_s_{p}": _seconds(t / steps) for p, t in extra_totals.items()},
+            **{f"ratio_{p}": round(t / reference, 3) for p, t in extra_totals.items()},
             "step_s": _seconds(total / steps), "encoder_fwd_bwd_s": _seconds(reference / steps),
             "ratio": round(total / reference, 3), "step_s_recomputing": _seconds(plain / steps),
             "ratio_recomputing": round(plain / reference, 3), "phases": phases}
+
+
+def bench_parity(name: str, profile, root, precisions=("no", "bf16"), split: str = "val",
+                 progress: bool = False, model=None) -> dict:
+    """Train method ``name`` (default configuration, the profile's steps and seed) once per precision
+    into ``runs/bench/<profile>/<name>_<precision>`` (a finished run is loaded), then score every
+    face of ``split`` in float32: landmark ME (px at 224) per input view and, on clean faces, the
+    shape error (v2v, mm). Intervals resample *identities* (each identity's faces averaged first:
+    the faces of one identity are not independent). Returns ``{"runs": {precision: {...}},
+    "metrics": {metric: {precision: mean, "half_width": h, "difference_<p>": interval,
+    "within_<p>": bool}}}``: ``half_width`` is that of the first precision's 95 % interval of the
+    metric (what the book's comparisons can resolve), ``difference_<p>`` the paired interval of
+    (``p`` − first), and ``within_<p>`` whether that difference is smaller than ``half_width``."""
+    import numpy as np
+
+    from . import methods, results, stats
+    from .camera import REFERENCE_SIZE
+    from .data.folder import FaceFolder
+    from .metrics import landmark_errors, shape_scores
+    from .morphable import MorphableModel
+    from .train import precision_in_use, train_on_set
+
+    model = model or MorphableModel.from_ict()
+    trained, runs = {}, {}
+    for p in precisions:
+        method = methods.build(name, model, profile)
+        res = train_on_set(method, root, results.run_dir("bench", profile.name, f"{name}_{p}"), profile,
+                           mixed_precision=p, progress=progress)
+        trained[p] = method
+        runs[p] = {"precision": precision_in_use(p), "training_seconds": round(res.training_seconds, 1),
+                   "signature": res.signature}
+    data = FaceFolder(root, split, views=("clean", "occluded", "noisy"))
+    loader = torch.utils.data.DataLoader(data, batch_size=32)
+    per_face = {p: {} for p in precisions}
+    identities = []
+    for b in loader:
+        identities += b["identity"].tolist()
+        for p, method in trained.items():
+            renderer = method.renderer
+            for view in ("clean", "occluded", "noisy"):
+                coeffs = method.predict(b[view]).coefficients
+                with torch.no_grad():
+                    lm = renderer.landmarks(coeffs)
+                me = landmark_errors(lm.double(), b["landmarks68"].double(),
+                                     normaliser=renderer.image_size / REFERENCE_SIZE)["me"]
+                per_face[p].setdefault(f"landmark_me_{view}", []).append(me)
+                if view == "clean":
+                    per_face[p].setdefault("shape_v2v_mm_clean", []).append(
+                        shape_scores(model, coeffs, b["coefficients"])["shape_v2v_mm"])
+    ids = np.asarray(identities)
+    order = sorted(set(identities))
+    first, out = precisions[0], {}
+    for metric in per_face[first]:
+        by_id = {}
+        for p in precisions:
+            v = torch.cat(per_face[p][metric]).double().numpy()
+            by_id[p] = np.array([v[ids == i].mean() for i in order])
+        entry = {p: round(float(by_id[p].mean()), 4) for p in precisions}
+        reference = stats.mean_interval(by_id[first])
+        entry["half_width"] = round((reference.high - reference.low) / 2, 4)
+        for p in precisions[1:]:
+            iv = stats.paired_difference(by_id[p], by_id[first])
+            entry[f"difference_{p}"] = {"estimate": round(iv.estimate, 4), "low": round(iv.low, 4),
+                                        "high": round(iv.high, 4)}
+            entry[f"within_{p}"] = bool(abs(iv.estimate) < entry["half_width"])
+        out[metric] = entry
+    return {"method": name, "profile": profile.name, "split": split, "faces": len(ids), "identities": len(order),
+            "runs": runs, "metrics": out}
+
+
+#: a training log's run name (prefix) -> the registered method whose bench record times its step
+RUN_METHODS = (("rnet", "rnet"), ("mofa", "mofa"), ("sopi", "sopi"), ("mopi", "mopi"), ("rogue", "rogue"),
+               ("focus", "focus"), ("backbone", "focus_backbone"), ("r_syn", "focus_backbone"),
+               ("contour", "contour"))
+
+
+def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
+    """The whole book's time in ``profile`` from measured costs: each chapter's own run as its banner
+    recorded it (evaluation; trainings loaded) plus each committed training's steps (its log) times
+    the ``bench train`` step time of its method in ``precision`` (``records``: the JSON lines,
+    ``step_s`` for the first precision timed, ``step_s_<p>`` for the others; per phase for scheduled
+    methods; a contour run that logged only the regression stage counts as that phase). Seconds:
+    ``{"chapters": {chapter: s}, "trainings": {run: s}, "total": s}``."""
+    import json as _json
+
+    from .results import results_base, timings
+
+    by_method = {r["method"]: r for r in records}
+
+    def step_time(record, phase=None) -> float:
+        row = record["phases"][phase] if phase else record
+        key = "step_s" if record["precision"].get(precision) is None or list(record["precision"])[0] == precision \
+            else f"step_s_{precision}"
+        return row[key]
+
+    chapters, trainings = {}, {}
+    for row in timings(profile):
+        chapters[row["chapter"]] = row["chapter_seconds"] or 0.0
+        for run in row["trainings"]:
+            method = next(m for prefix, m in RUN_METHODS if run.startswith(prefix))
+            log = results_base() / row["chapter"] / profile / "logs" / f"{run}.jsonl"
+            entries = [_json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            steps = max(e["step"] for e in entries)
+            stages = {e["losses"].get("stage") for e in entries if "losses" in e}
+            record = by_method[method]
+            if method == "contour" and stages == {3.0}:  # a regression-only variant (the chain copied)
+                trainings[run] = steps * step_time(record, "regression")
+            elif len(record["phases"]) > 1:
+                trainings[run] = sum(p["steps"] * step_time(record, name) for name, p in record["phases"].items())
+            else:
+                trainings[run] = steps * step_time(record)
+    return {"precision": precision, "chapters": chapters, "trainings": {k: round(v) for k, v in trainings.items()},
+            "chapters_total": round(sum(chapters.values())), "trainings_total": round(sum(trainings.values())),
+            "total": round(sum(chapters.values()) + sum(trainings.values()))}
 
 
 def main(argv=None) -> int:
@@ -212,8 +343,36 @@ def main(argv=None) -> int:
     t.add_argument("--profile", default="cpu")
     t.add_argument("--root", help="face set (default data/synthetic/<profile>, generated when missing)")
     t.add_argument("--repeats", type=int, default=3)
+    t.add_argument("--precisions", nargs="+", default=["no"],
+                   help="precisions timed side by side (e.g. no bf16); the first is the reference")
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    q = sub.add_parser("parity", help="a method trained in each precision, scored face by face")
+    q.add_argument("--methods", nargs="+", default=["rnet"])
+    q.add_argument("--profile", default="cpu")
+    q.add_argument("--precisions", nargs="+", default=["no", "bf16"])
+    q.add_argument("--split", default="val")
+    s = sub.add_parser("estimate", help="the whole book's time from a bench train record and the committed runs")
+    s.add_argument("records", help="JSON lines of `bench train` (e.g. results/bench/train-cpu-bf16.jsonl)")
+    s.add_argument("--profile", default="cpu")
+    s.add_argument("--precisions", nargs="+", default=["no", "bf16"])
     args = p.parse_args(argv)
+    if args.what == "estimate":
+        from pathlib import Path
+
+        records = [json.loads(line) for line in Path(args.records).read_text().splitlines() if line.strip()]
+        for precision in args.precisions:
+            print(json.dumps(estimate_book(args.profile, records, precision)), flush=True)
+        return 0
+    if args.what == "parity":
+        from . import profile as profiles
+        from .data import synthetic
+
+        prof = profiles.resolve(args.profile)
+        root = synthetic.default_root(prof.name)
+        synthetic.generate(root, synthetic.config_for(prof), progress=False)
+        for name in args.methods:
+            print(json.dumps(bench_parity(name, prof, root, tuple(args.precisions), args.split)), flush=True)
+        return 0
     if args.what == "train":
         from . import methods
         from . import profile as profiles
@@ -224,7 +383,8 @@ def main(argv=None) -> int:
         if args.root is None:
             synthetic.generate(root, synthetic.config_for(prof), progress=False)
         for name in args.methods or methods.names():
-            print(json.dumps(bench_train(name, prof, root, args.repeats, args.device)), flush=True)
+            print(json.dumps(bench_train(name, prof, root, args.repeats, args.device,
+                                         precisions=tuple(args.precisions))), flush=True)
         return 0
     if args.what == "embedders":
         for record in bench_embedders(args.names, args.size, args.batch, args.repeats, args.device):

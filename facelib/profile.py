@@ -34,6 +34,10 @@ class Profile:
         test_faces: test faces each chapter evaluates on (``None``: the whole test split).
         refine_steps: test-time refinement steps of every method's "+ refinement" row
             (:class:`facelib.methods.refine.Refinement`; chapter 5 measures the choice).
+        precision: what the trainings ask for (:attr:`facelib.train.TrainConfig.mixed_precision`):
+            ``"no"`` (float32), ``"bf16"`` (bf16 autocast where the CPU or GPU has bf16 units,
+            float32 elsewhere) or ``"auto"`` (bf16 or fp16 on CUDA, float32 on a CPU); the run
+            signature records the precision actually used.
     """
 
     name: str
@@ -45,6 +49,7 @@ class Profile:
     train_steps: int
     test_faces: int | None = None
     refine_steps: int = 200
+    precision: str = "no"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,9 +58,9 @@ class Profile:
 _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4),
     "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100),
-    "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000),
+    "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000, precision="auto"),
     # gpu's networks and sizes, a handful of steps, a tiny set: the paper-size dry run on a CPU
-    "gpu-dry": Profile("gpu-dry", 224, "resnet50", 8, 5, 224, 12, 6, refine_steps=2),
+    "gpu-dry": Profile("gpu-dry", 224, "resnet50", 8, 5, 224, 12, 6, refine_steps=2, precision="auto"),
 }
 
 

@@ -80,6 +80,11 @@ def _rasterize_pytorch3d(xy, depth, triangles, height, width, cull_backfaces=Tru
     return Fragments(face_id=torch.where(face_id >= 0, face_id - offsets, -1))
 
 
+def _full_precision(like: torch.Tensor):
+    """A block in which autocast is off on ``like``'s device (float32 stays float32)."""
+    return torch.autocast(like.device.type, enabled=False)
+
+
 class Renderer(nn.Module):
     """Coefficients → image, mask, depth and landmarks.
 
@@ -115,7 +120,18 @@ class Renderer(nn.Module):
 
         ``albedo`` ``(B, V, 3)`` replaces the model's albedo (e.g. a fabric attached to the face);
         ``lit=False`` shows the albedo itself, unshaded (what texture a method estimated).
+
+        Always in float32, also inside a mixed-precision block (:func:`facelib.train.optimisation_step`):
+        the mesh, the projection, visibility and the barycentrics decide which pixel shows what.
         """
+        with _full_precision(coeffs):
+            return self._forward(coeffs.float(), background, albedo, lit)
+
+    def _forward(self, coeffs, background, albedo, lit) -> RenderOutput:
+        if isinstance(background, torch.Tensor):
+            background = background.float()
+        if albedo is not None:
+            albedo = albedo.float()
         c = self.model.layout.split(coeffs)
         verts = self.model.shape(c["id"], c["exp"])
         if albedo is None:
@@ -130,7 +146,11 @@ class Renderer(nn.Module):
 
     def landmarks(self, coeffs: torch.Tensor) -> torch.Tensor:
         """Projected 68 landmarks ``(B, 68, 2)`` in pixels, without rasterizing (cheap; the same
-        points as ``forward(coeffs).landmarks``)."""
+        points as ``forward(coeffs).landmarks``); float32, as :meth:`forward`."""
+        with _full_precision(coeffs):
+            return self._landmarks(coeffs.float())
+
+    def _landmarks(self, coeffs: torch.Tensor) -> torch.Tensor:
         c = self.model.layout.split(coeffs)
         offset = c["id"] @ self.model.id_basis.T + c["exp"] @ self.model.exp_basis.T
         rows = (3 * self.model.landmarks[:, None] + torch.arange(3, device=offset.device)).reshape(-1)

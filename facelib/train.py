@@ -60,8 +60,10 @@ class TrainConfig:
         log_every: steps averaged into one log line.
         val_every: steps between validations (0: never).
         checkpoint_every: steps between checkpoints (0: only at the end and on interruption).
-        mixed_precision: ``"auto"`` (bf16 on a CUDA device that supports it, else none),
-            ``"no"``, ``"fp16"`` or ``"bf16"``.
+        mixed_precision: ``"auto"`` (bf16 on a CUDA device that supports it, else fp16 on CUDA,
+            none on a CPU), ``"no"``, ``"fp16"`` (CUDA) or ``"bf16"`` (CUDA, or a CPU with bf16
+            units: AVX-512 BF16 or AMX; elsewhere it falls back to float32). The run signature
+            records the precision actually used (:func:`precision_in_use`), not the choice.
         cpu: force the CPU even where CUDA is available.
         snapshots: steps after which the networks are also saved as ``snapshot-<step>.pt``, to show
             how a run evolved (:func:`load_snapshot`); not part of the run's signature.
@@ -133,11 +135,14 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def run_signature(method: Method, config: TrainConfig, data: dict) -> str:
-    """Hash of what determines a run's result; a checkpoint resumes only the same run."""
-    blob = {"method": method.name, "hyperparameters": method.hyperparameters(), "data": data,
-            "train": {k: v for k, v in config.as_dict().items() if k not in ("log_every", "val_every",
-                                                                               "checkpoint_every", "snapshots")}}
+def run_signature(method: Method, config: TrainConfig, data: dict, precision: str | None = None) -> str:
+    """Hash of what determines a run's result; a checkpoint resumes only the same run. ``precision``:
+    the precision in use (:func:`precision_in_use`; default: the one ``config`` gives here) —
+    recorded instead of the config's choice, so "auto" on two machines never shares a run."""
+    train = {k: v for k, v in config.as_dict().items() if k not in ("log_every", "val_every", "checkpoint_every",
+                                                                     "snapshots", "mixed_precision")}
+    train["precision"] = precision or precision_in_use(config.mixed_precision, config.cpu)
+    blob = {"method": method.name, "hyperparameters": method.hyperparameters(), "data": data, "train": train}
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -301,20 +306,46 @@ class _Stop:
         return False
 
 
-def _mixed_precision(choice: str, cpu: bool) -> str:
-    if choice != "auto":
-        return choice
-    if cpu or not torch.cuda.is_available():
-        return "no"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+PRECISIONS = ("auto", "no", "fp16", "bf16")
 
 
-def optimisation_step(method: Method, batch: dict, step: int, backward=torch.Tensor.backward) -> dict:
-    """One step of the loop: ``method.train_step(batch, step)`` (``step``: 0-based), then, for each of its
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (AVX-512 BF16 or AMX)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def precision_in_use(choice: str, cpu: bool = False) -> str:
+    """The precision a run with ``TrainConfig.mixed_precision == choice`` trains in here: ``"no"``
+    (float32), ``"bf16"`` or ``"fp16"``. On a CPU, ``"bf16"`` needs bf16 units (else float32) and
+    ``"auto"`` and ``"fp16"`` mean float32."""
+    if choice not in PRECISIONS:
+        raise FacelibError(f"unknown mixed precision {choice!r}; choose one of {PRECISIONS}")
+    on_cpu = cpu or not torch.cuda.is_available()
+    if on_cpu:
+        return "bf16" if choice == "bf16" and cpu_has_bf16() else "no"
+    if choice == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return choice
+
+
+def autocast(precision: str, device: torch.device | str = "cpu"):
+    """The block a training step runs in: bf16 autocast on a CPU when ``precision == "bf16"``
+    (matrix products and convolutions in bf16, everything else — the renderer included — in
+    float32), a no-op otherwise (on CUDA, accelerate casts the prepared networks itself)."""
+    device = torch.device(device)
+    enabled = precision == "bf16" and device.type == "cpu"
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def optimisation_step(method: Method, batch: dict, step: int, backward=torch.Tensor.backward,
+                      precision: str = "no") -> dict:
+    """One step of the loop: ``method.train_step(batch, step)`` (``step``: 0-based; inside
+    :func:`autocast` of ``precision``), then, for each of its
     :attr:`~facelib.methods.base.Method.objectives` present in the returned losses, in the declared
     order, zero that objective's optimisers, ``backward(loss)`` and step them. Returns the losses
     (what the loop logs). :mod:`facelib.bench` times exactly this."""
-    losses = method.train_step(batch, step)
+    with autocast(precision, method.device):
+        losses = method.train_step(batch, step)
     if all(k not in losses for k in method.objectives):
         raise FacelibError(f"{method.name}.train_step returned {sorted(losses)}, none of its "
                            f"objectives {sorted(method.objectives)}")
@@ -359,20 +390,23 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
     from accelerate import Accelerator
 
     run_dir = Path(run_dir)
-    mp = _mixed_precision(config.mixed_precision, config.cpu)
-    accelerator = Accelerator(cpu=config.cpu, mixed_precision=mp)
+    precision = precision_in_use(config.mixed_precision, config.cpu)
+    on_cuda = torch.cuda.is_available() and not config.cpu
+    # on CUDA accelerate casts the prepared networks; on a CPU the loop's own autocast does (all of
+    # a step but the renderer, see :func:`autocast`)
+    accelerator = Accelerator(cpu=config.cpu, mixed_precision=precision if on_cuda else "no")
     main = accelerator.is_main_process
-    signature = run_signature(method, config, data_signature or {"samples": len(train_set)})
+    signature = run_signature(method, config, data_signature or {"samples": len(train_set)}, precision)
     ckpt_path = run_dir / CHECKPOINT
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir) if main else contextlib.nullcontext():  # one trainer per run folder
         return _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set,
-                             val_batches, batches, resume, progress)
+                             val_batches, batches, resume, progress, precision)
 
 
 def _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set, val_batches,
-                  batches, resume, progress) -> TrainResult:
+                  batches, resume, progress, precision) -> TrainResult:
     from tqdm.auto import tqdm
 
     main = accelerator.is_main_process
@@ -441,7 +475,8 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
             method.train_mode(True)
             method.forget()  # rows remembered from another set (or an earlier call) are not this run's
             for batch in loader:
-                losses = optimisation_step(method, _collate_to(batch, accelerator.device), step, accelerator.backward)
+                losses = optimisation_step(method, _collate_to(batch, accelerator.device), step, accelerator.backward,
+                                           precision)
                 step += 1
                 for k, v in losses.items():
                     value = float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
@@ -518,7 +553,8 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
     steps = int(steps or profile.train_steps)
     cfg = TrainConfig(**{"steps": steps, "batch_size": method.batch_items(profile.batch_size), "seed": seed,
                          "log_every": max(1, min(10, steps // 20)), "val_every": max(1, steps // 10),
-                         "checkpoint_every": max(1, steps // 10), **config})
+                         "checkpoint_every": max(1, steps // 10),
+                         "mixed_precision": getattr(profile, "precision", "auto"), **config})
     data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
     return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
                  progress=progress)

@@ -283,6 +283,56 @@ def test_training_fits_a_tiny_set(ict, batch, cls, seed, tmp_path):
     assert after < 0.5 * before, (before, after)
 
 
+@pytest.mark.skipif(not T.cpu_has_bf16(), reason="this CPU has no bf16 units: bf16 falls back to float32")
+def test_bf16_training_casts_the_networks_not_the_renderer_and_is_its_own_run(ict, batch, tmp_path):
+    """Under the loop's bf16 autocast the encoder's convolutions run in bf16, the renderer in float32;
+    a bf16 run learns as the float32 one does and has its own signature (it never resumes a float32 run)."""
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    m = RNet(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3), embedder=None)
+    seen = {}
+    m.nets["encoder"].stem[0].register_forward_hook(lambda mod, args, out: seen.update(conv=out.dtype))
+    with T.autocast("bf16"):
+        out = m.renderer(torch.zeros(2, ict.layout.total))
+        assert out.image.dtype == torch.float32 and m.renderer.landmarks(torch.zeros(1, ict.layout.total)).dtype \
+            == torch.float32
+    before = m.validation_step(batch)["landmark_me_clean"]
+    cfg = T.TrainConfig(steps=STEPS, batch_size=4, log_every=10, mixed_precision="bf16")
+    res = T.train(m, Repeat(), tmp_path / "bf16", cfg, progress=False)
+    assert seen["conv"] == torch.bfloat16
+    assert m.validation_step(batch)["landmark_me_clean"] < 0.5 * before
+    assert res.signature != T.run_signature(m, T.TrainConfig(steps=STEPS, batch_size=4, log_every=10), {"samples": 4})
+    assert T.precision_in_use("bf16") == "bf16" and T.precision_in_use("auto", cpu=True) == "no"
+    with pytest.raises(FacelibError, match="unknown mixed precision"):
+        T.precision_in_use("fp8")
+
+
+@pytest.mark.skipif(not T.cpu_has_bf16(), reason="this CPU has no bf16 units: bf16 falls back to float32")
+def test_parity_bench_trains_each_precision_and_compares_them_by_identity(ict, tmp_path, tmp_path_factory, monkeypatch):
+    from toys import tiny_synthetic_set
+
+    from facelib import profile as profiles
+    from facelib.bench import bench_parity
+
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path))
+    root = tiny_synthetic_set(tmp_path_factory, ict, "parity", seed=6, identities=10)
+    prof = profiles.override(profiles.resolve("smoke"), train_steps=3)
+    rec = bench_parity("rnet", prof, root, model=ict)
+    assert {p: r["precision"] for p, r in rec["runs"].items()} == {"no": "no", "bf16": "bf16"}
+    assert rec["runs"]["no"]["signature"] != rec["runs"]["bf16"]["signature"]
+    assert rec["identities"] >= 1 and set(rec["metrics"]) == {"landmark_me_clean", "landmark_me_occluded",
+                                                                "landmark_me_noisy", "shape_v2v_mm_clean"}
+    for m in rec["metrics"].values():
+        d = m["difference_bf16"]
+        assert d["low"] <= d["estimate"] <= d["high"] and m["within_bf16"] == (abs(d["estimate"]) < m["half_width"])
+
+
 # --------------------------------------------------------------------------- chapter helpers
 
 def test_unlit_render_shows_the_albedo(ict, batch):
