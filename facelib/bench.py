@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import time
@@ -149,18 +150,24 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
     encoder = method.nets["encoder"]
     seen = []
     hook = encoder.register_forward_hook(lambda module, args, out: seen.append(int(args[0].shape[0])))
-    steps, shares = profile.train_steps, {}
+    steps, shares, steps_of = profile.train_steps, {}, {}
     for step in range(steps):
         shares.setdefault(method.phase_of(step), [step, 0])[1] += 1
+        steps_of.setdefault(method.phase_of(step), []).append(step)
     phases = {}
     method.train_mode(True)
     used = {p: precision_in_use(p, cpu=device == "cpu") for p in precisions}
     others = [p for p in precisions[1:] if p != precisions[0]]
     try:
-        for phase, (first, count) in shares.items():
-            def step_once(first=first, precision=used[precisions[0]]):
-                torch.manual_seed(0)  # the same random draws (occluders, augmentation) in every timed step
-                optimisation_step(method, batch, first, precision=precision)
+        for phase, (_, count) in shares.items():
+            calls = itertools.count()
+
+            def step_once(phase=phase, precision=used[precisions[0]], calls=calls):
+                # the phase's own steps in turn (what a step does may depend on it: MOPI logs its
+                # gradient norms every tenth step); the same random draws in every timed step
+                torch.manual_seed(0)
+                own = steps_of[phase]
+                optimisation_step(method, batch, own[next(calls) % len(own)], precision=precision)
             seen.clear()
             step_once()
             for p in others:

@@ -152,8 +152,9 @@ class Opened(NamedTuple):
 
 
 def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
-    """Open chapter ``chapter``: in Colab, or where this chapter's assets are missing, set up what it
-    reads (:func:`facelib.colab.setup`); make plotly figures show in the book
+    """Open chapter ``chapter``: in Colab, set up what it reads and pick a profile sized for the
+    session (:func:`facelib.colab.setup`), elsewhere fetch only the assets it lacks
+    (:func:`facelib.colab.fetch_assets`; the profile stays the caller's); make plotly figures show in the book
     (:func:`setup_notebook`); resolve ``profile`` (:func:`facelib.profile.resolve`); show the run
     banner; with ``data``, generate the profile's synthetic set (once; later calls find it) and
     load the face model. Returns ``(chapter, profile, banner, root, model)``; ``root`` is ``None``
@@ -162,8 +163,10 @@ def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
     from . import profile as profiles
     from .morphable import MorphableModel
 
-    if colab.in_colab() or not colab.assets_ready(chapter):
+    if colab.in_colab():
         colab.setup(chapter)
+    elif not colab.assets_ready(chapter):
+        colab.fetch_assets(chapter)
     setup_notebook()
     prof = profiles.resolve(profile)
     banner = RunBanner(chapter, prof)

@@ -85,8 +85,9 @@ def use_drive(folder: str = DRIVE_FOLDER) -> Path:
     return root
 
 
-def setup(chapter: str, drive: bool = False, facenet: bool = True) -> str:
-    """Everything a chapter needs after ``facelib`` is installed; returns the profile's name."""
+def fetch_assets(chapter: str) -> None:
+    """Fetch every asset ``chapter`` reads (cache, mirror, then upstream), or raise the error that
+    names the command to retry."""
     for name in chapter_assets(chapter):
         try:
             folder = assets.fetch(name, progress=False)
@@ -94,6 +95,11 @@ def setup(chapter: str, drive: bool = False, facenet: bool = True) -> str:
             raise FacelibError(f"asset {name!r} could not be fetched ({err}); retry with: "
                                f"python -m data_scripts.fetch_assets {name}") from err
         print(f"asset {name}: {folder}")
+
+
+def setup(chapter: str, drive: bool = False, facenet: bool = True) -> str:
+    """Everything a chapter needs in Colab after ``facelib`` is installed; returns the profile's name."""
+    fetch_assets(chapter)
     if facenet:
         print(install_facenet())
     if drive:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .methods import build, method_class
+from .methods import build, chapter_of, method_class
 from .results import run_dir as chapter_run_dir
 from .train import load_finished
 
@@ -34,7 +34,8 @@ def build_with_prerequisites(name: str, model, profile, prerequisite_runs: dict 
     chapter's run folder (``runs/<chapter>/<profile>/<method>``)."""
     for p in method_class(name).prerequisites:
         if p.argument not in options:
-            folder = (prerequisite_runs or {}).get(p.argument) or chapter_run_dir(p.chapter, profile.name, p.method)
+            chapter = p.chapter or chapter_of(p.method)
+            folder = (prerequisite_runs or {}).get(p.argument) or chapter_run_dir(chapter, profile.name, p.method)
             options[p.argument] = finished(p.method, model, profile, folder)
     return build(name, model, profile, **options)
 
@@ -44,9 +45,8 @@ def trained_in_chapter(name: str, model, profile, root, progress: bool = False):
     (:func:`facelib.methods.chapter_of`): loaded from that chapter's run folder when the run has
     finished, trained there now when it has not (a chapter opened alone). Returns ``(method,
     result)``; ``result.steps == 0`` when it was loaded."""
-    from .methods import chapter_of
     from .train import train_on_set
 
-    method = build(name, model, profile)
+    method = build_with_prerequisites(name, model, profile)
     result = train_on_set(method, root, chapter_run_dir(chapter_of(name), profile.name, name), profile, progress=progress)
     return method, result

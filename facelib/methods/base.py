@@ -34,12 +34,13 @@ from ..morphable import MorphableModel
 @dataclasses.dataclass(frozen=True)
 class Prerequisite:
     """A finished run a method is built from (a teacher): the constructor argument ``argument``
-    takes a trained ``method``; the book trains it in chapter ``chapter`` (its run folder is
-    ``runs/<chapter>/<profile>/<method>``). :mod:`facelib.runs` loads it for the command line."""
+    takes a trained ``method``, from the run folder ``runs/<chapter>/<profile>/<method>`` of the
+    chapter that method's declaration names (:func:`facelib.methods.chapter_of`; ``chapter``
+    overrides it). :mod:`facelib.runs` loads it for the command line and the chapters."""
 
     argument: str
     method: str
-    chapter: str
+    chapter: str | None = None
 
 
 def describe(value, where: str = "value"):
@@ -98,7 +99,8 @@ class Predictor(Protocol):
     """What the evaluation runner, the refinement and the benchmark evaluate: a face ``model`` and
     ``predict(images)``, ``(B, 3, H, W)`` in [0, 1] → :class:`Prediction`. Every :class:`Method`
     is one; so are :class:`facelib.methods.refine.Refined`, :class:`facelib.methods.focus.MisfitCorrected`,
-    R-Net's :class:`facelib.methods.rnet.SkinMasked` and the runner's reference predictors."""
+    R-Net's :class:`facelib.methods.rnet.SkinMasked` and the runner's mean face
+    (:class:`facelib.evaluation.runner.MeanFace`)."""
 
     model: MorphableModel
 

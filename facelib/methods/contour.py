@@ -96,7 +96,7 @@ class Contour(Regressor):
     name = "contour"
     views = ("clean", "occluded")
     masks = ("face_mask", "occluder_mask")
-    prerequisites = (Prerequisite("rnet", "rnet", "05_baselines"),)
+    prerequisites = (Prerequisite("rnet", "rnet"),)
     objectives = {"mask": ("masker",), "edge_generator": ("edge_generator",),
                   "edge_discriminator": ("edge_discriminator",), "inpaint_generator": ("inpaint_generator",),
                   "inpaint_discriminator": ("inpaint_discriminator",), "regression": ("encoder",)}

@@ -72,7 +72,7 @@ class SOPI(Regressor):
 
     name = "sopi"
     views = ("clean",)
-    prerequisites = (Prerequisite("teacher", "rnet", "05_baselines"),)
+    prerequisites = (Prerequisite("teacher", "rnet"),)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
                  loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = P_CLEAN):
@@ -133,7 +133,7 @@ class MOPI(Regressor):
 
     name = "mopi"
     views = ("clean",)
-    prerequisites = (Prerequisite("sopi", "sopi", "06_orn"),)
+    prerequisites = (Prerequisite("sopi", "sopi"),)
     #: the paper's learning rate (Sec. 4); a fine-tuning rate when starting from SOPI
     default_lr = 1e-5
 
