@@ -85,6 +85,14 @@ def _full_precision(like: torch.Tensor):
     return torch.autocast(like.device.type, enabled=False)
 
 
+def _widened(x):
+    """A half-precision tensor (bf16, fp16) as float32; anything else (float32, float64 for gradient
+    checks, ``None``, a number) as it is."""
+    if isinstance(x, torch.Tensor) and x.dtype in (torch.bfloat16, torch.float16):
+        return x.float()
+    return x
+
+
 class Renderer(nn.Module):
     """Coefficients → image, mask, depth and landmarks.
 
@@ -121,17 +129,13 @@ class Renderer(nn.Module):
         ``albedo`` ``(B, V, 3)`` replaces the model's albedo (e.g. a fabric attached to the face);
         ``lit=False`` shows the albedo itself, unshaded (what texture a method estimated).
 
-        Always in float32, also inside a mixed-precision block (:func:`facelib.train.optimisation_step`):
+        Never in half precision, also inside a mixed-precision block (:func:`facelib.train.optimisation_step`):
         the mesh, the projection, visibility and the barycentrics decide which pixel shows what.
         """
         with _full_precision(coeffs):
-            return self._forward(coeffs.float(), background, albedo, lit)
+            return self._forward(_widened(coeffs), _widened(background), _widened(albedo), lit)
 
     def _forward(self, coeffs, background, albedo, lit) -> RenderOutput:
-        if isinstance(background, torch.Tensor):
-            background = background.float()
-        if albedo is not None:
-            albedo = albedo.float()
         c = self.model.layout.split(coeffs)
         verts = self.model.shape(c["id"], c["exp"])
         if albedo is None:
@@ -148,7 +152,7 @@ class Renderer(nn.Module):
         """Projected 68 landmarks ``(B, 68, 2)`` in pixels, without rasterizing (cheap; the same
         points as ``forward(coeffs).landmarks``); float32, as :meth:`forward`."""
         with _full_precision(coeffs):
-            return self._landmarks(coeffs.float())
+            return self._landmarks(_widened(coeffs))
 
     def _landmarks(self, coeffs: torch.Tensor) -> torch.Tensor:
         c = self.model.layout.split(coeffs)
