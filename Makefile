@@ -42,13 +42,12 @@ lint: $(STAMP)
 test-slow: assets
 	$(BIN)/python -m pytest -q -m "slow" tests
 
-# Execute every chapter with papermill (profile: $FACELIB_PROFILE, else gpu if CUDA, else cpu)
-# into a staging copy of the book, then build the HTML from the executed copies.
+# Execute every chapter with papermill (profile: $FACELIB_PROFILE, else gpu if CUDA, else cpu) into
+# _build/executed/<profile>/, printing the chapter, the training running and the time left; an
+# interrupted run resumes (facelib/bookrun.py). Then build the HTML from the executed copies.
 book: assets
 	$(MAKE) --no-print-directory stage
-	for nb in $(NOTEBOOKS); do \
-	    $(BIN)/papermill --cwd book -k python3 --log-level WARNING "$$nb" "$(STAGE)/$$nb" || exit 1; \
-	done
+	$(BIN)/python -m facelib book --stage $(STAGE)/book
 	$(BIN)/jupyter-book build $(STAGE) --path-output . -W -n --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
 

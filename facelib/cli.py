@@ -2,7 +2,8 @@
 ``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve), plus the
 book's housekeeping: ``timings`` (README's time table), ``benchmark-table`` (README's results
 table), ``store`` (an executed chapter into
-``book/``) and ``static-figures`` (PNG twins of the stored plotly figures).
+``book/``) and ``static-figures`` (PNG twins of the stored plotly figures), and ``book`` (every chapter executed, with
+progress and resume: ``make book``).
 
 Trains any registered method (:func:`facelib.methods.register`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
@@ -152,6 +153,13 @@ def figures_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def book_main(args: argparse.Namespace) -> int:
+    """Execute every chapter (``make book``), with progress and resume (:mod:`facelib.bookrun`)."""
+    from .bookrun import main as run
+
+    return run(args)
+
+
 def parser() -> argparse.ArgumentParser:
     from .methods import names
 
@@ -218,6 +226,16 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("notebooks", type=Path, nargs="+")
     f.add_argument("--remove", action="store_true")
     f.set_defaults(run=figures_main)
+    k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
+                       description="Execute the chapters one after the other with papermill into "
+                       "_build/executed/<profile>/, printing the chapter, the training running, its step and the "
+                       "time left. Chapters executed earlier by the same cells and facelib are kept, so an "
+                       "interrupted run resumes where it stopped (Ctrl-C checkpoints the training running).")
+    k.add_argument("--profile", default="auto", help="smoke | cpu | gpu | auto (default)")
+    k.add_argument("--restart", action="store_true", help="execute every chapter again")
+    k.add_argument("--every", type=float, default=60.0, help="seconds between progress lines (default 60)")
+    k.add_argument("--stage", type=Path, help="copy the executed chapters into this folder (the HTML's staging)")
+    k.set_defaults(run=book_main)
     return p
 
 

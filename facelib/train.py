@@ -486,7 +486,8 @@ def _train_locked(method, train_set, run_dir, config, accelerator, signature, ck
                     window.setdefault(k, []).append(value)
                 if step % config.log_every == 0 or step == config.steps:
                     means = {k: float(np.mean(v)) for k, v in window.items()}
-                    write({"step": step, "time": round(time.perf_counter() - started, 3), "losses": means})
+                    write({"step": step, "of": config.steps, "time": round(time.perf_counter() - started, 3),
+                           "losses": means})
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(means.items())[:3]})
                     window = {}
                 bar.update(1)

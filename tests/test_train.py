@@ -74,6 +74,7 @@ def test_training_reduces_the_loss_and_logs_it(tmp_path):
     res = T.train(Toy(), Points(), tmp_path, T.TrainConfig(steps=60, batch_size=16, log_every=10), progress=False)
     totals = [e["losses"]["total"] for e in res.log if "losses" in e]
     assert len(totals) == 6 and totals[-1] < 0.3 * totals[0]
+    assert [e["of"] for e in res.log if "losses" in e] == [60] * 6  # `make book` reports step of steps
     assert (tmp_path / T.LOG).is_file() and T.read_log(tmp_path) == res.log
 
 
