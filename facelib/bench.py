@@ -18,10 +18,12 @@ import itertools
 import json
 import platform
 import time
+from pathlib import Path
 
 import torch
 
-from .errors import run_cli
+from .checkpoints import CHECKPOINT
+from .errors import FacelibError, run_cli
 
 
 def _seconds(t: float) -> float:
@@ -123,7 +125,29 @@ def untrained(name: str, model, profile):
     return methods.build(name, model, profile, **options)
 
 
-def bench_train(name: str, profile, root, repeats: int, device: str, model=None, precisions=("no",)) -> dict:
+def _kernels(deterministic: bool):
+    """The block with (or, the control, without) deterministic kernels (:mod:`facelib.reproduce`)."""
+    import contextlib
+    import os
+
+    from .reproduce import DETERMINISTIC_VARIABLE
+
+    @contextlib.contextmanager
+    def block():
+        before = os.environ.get(DETERMINISTIC_VARIABLE)
+        os.environ[DETERMINISTIC_VARIABLE] = "1" if deterministic else "0"
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop(DETERMINISTIC_VARIABLE)
+            else:
+                os.environ[DETERMINISTIC_VARIABLE] = before
+    return block()
+
+
+def bench_train(name: str, profile, root, repeats: int, device: str, model=None, precisions=("no",),
+                nondeterministic: bool = False) -> dict:
     """Median time of one training step of method ``name`` in each phase of its schedule (steps of
     ``profile``) on the first batch of the training split at ``root``, and of its encoder's
     forward+backward over the images the step sent through the encoder (counted with a forward
@@ -136,7 +160,9 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
     it was before it remembered anything), side by side in the same process. Each further precision
     of ``precisions`` (``"bf16"``: :func:`facelib.train.autocast`) is timed interleaved with them
     (``step_s_<precision>``, ``ratio_<precision>``, always against the float32 encoder), and the
-    record says which precision each name ran in here (:func:`facelib.train.precision_in_use`)."""
+    record says which precision each name ran in here (:func:`facelib.train.precision_in_use`).
+    With ``nondeterministic``, each precision is also timed without deterministic kernels
+    (``step_s_<precision>_nondeterministic``: what :func:`facelib.reproduce.deterministic` costs)."""
     from .data.folder import FaceFolder
     from .morphable import MorphableModel
     from .train import _collate_to, batch_indices, optimisation_step, precision_in_use, seed_everything
@@ -157,31 +183,36 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
     phases = {}
     method.train_mode(True)
     used = {p: precision_in_use(p, cpu=device == "cpu") for p in precisions}
-    others = [p for p in precisions[1:] if p != precisions[0]]
+    # (label, precision, deterministic kernels) timed beside the first precision
+    others = [(p, p, True) for p in precisions[1:] if p != precisions[0]]
+    if nondeterministic:
+        others += [(f"{p}_nondeterministic", p, False) for p in precisions]
     try:
         for phase, (_, count) in shares.items():
             calls = itertools.count()
 
-            def step_once(phase=phase, precision=used[precisions[0]], calls=calls):
+            def step_once(phase=phase, precision=used[precisions[0]], calls=calls, kernels=True):
                 # the phase's own steps in turn (what a step does may depend on it: MOPI logs its
                 # gradient norms every tenth step); the same random draws in every timed step
                 torch.manual_seed(0)
                 own = steps_of[phase]
-                optimisation_step(method, batch, own[next(calls) % len(own)], precision=precision)
+                with _kernels(kernels):
+                    optimisation_step(method, batch, own[next(calls) % len(own)], precision=precision)
             seen.clear()
             step_once()
-            for p in others:
-                step_once(precision=used[p])  # warm-up
+            for _, p, det in others:
+                step_once(precision=used[p], kernels=det)  # warm-up
             images = sum(seen) // (1 + len(others)) or profile.batch_size
             # interleaved, so all see the same machine: remembering, recomputing (the step before it
             # remembered), and each further precision
-            remembering, recomputing, by_precision = [], [], {p: [] for p in others}
+            remembering, recomputing, by_precision = [], [], {label: [] for label, _, _ in others}
             for _ in range(repeats):
                 remembering.append(_best_time(step_once, 1, warmup=0))
                 with method.recomputing():
                     recomputing.append(_best_time(step_once, 1, warmup=0))
-                for p in others:
-                    by_precision[p].append(_best_time(lambda p=p: step_once(precision=used[p]), 1, warmup=0))
+                for label, p, det in others:
+                    by_precision[label].append(_best_time(lambda p=p, det=det: step_once(precision=used[p], kernels=det),
+                                                          1, warmup=0))
             step_s, plain_s = (sorted(t)[len(t) // 2] for t in (remembering, recomputing))
             extra = {p: sorted(t)[len(t) // 2] for p, t in by_precision.items()}
             x = torch.rand(images, 3, method.image_size, method.image_size, generator=torch.Generator().manual_seed(0),
@@ -201,7 +232,7 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
     total = sum(p["steps"] * p["step_s"] for p in phases.values())
     plain = sum(p["steps"] * p["step_s_recomputing"] for p in phases.values())
     reference = sum(p["steps"] * p["encoder_fwd_bwd_s"] for p in phases.values())
-    extra_totals = {p: sum(ph["steps"] * ph[f"step_s_{p}"] for ph in phases.values()) for p in others}
+    extra_totals = {label: sum(ph["steps"] * ph[f"step_s_{label}"] for ph in phases.values()) for label, _, _ in others}
     return {"method": name, "profile": profile.name, "backbone": profile.backbone, "size": method.image_size,
             "batch": profile.batch_size, "device": device, "threads": torch.get_num_threads(),
             "precision": {p: used[p] for p in precisions},
@@ -280,6 +311,99 @@ def bench_parity(name: str, profile, root, precisions=("no", "bf16"), split: str
             "runs": runs, "metrics": out}
 
 
+def _flat_tensors(value, prefix: str = "") -> dict:
+    """Every tensor in a nested dict/list (a checkpoint's ``state``), by its path."""
+    if isinstance(value, torch.Tensor):
+        return {prefix: value}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    out = {}
+    for k, v in items:
+        out.update(_flat_tensors(v, f"{prefix}/{k}" if prefix else str(k)))
+    return out
+
+
+def compare_checkpoints(a, b) -> dict:
+    """Tensor-by-tensor comparison of two runs' checkpoints (networks and optimiser states):
+    ``{"tensors": n, "differ": k, "max_abs": m}``, ``k`` the tensors not bit-identical."""
+    from .checkpoints import load
+
+    ta, tb = (_flat_tensors(load(Path(p) / CHECKPOINT)["state"]) for p in (a, b))
+    if set(ta) != set(tb):
+        raise FacelibError(f"{a} and {b} hold different tensors: {sorted(set(ta) ^ set(tb))[:5]}")
+    differ = [k for k in ta if not torch.equal(ta[k], tb[k])]
+    largest = max((float((ta[k].double() - tb[k].double()).abs().max()) for k in differ), default=0.0)
+    return {"tensors": len(ta), "differ": len(differ), "max_abs": largest}
+
+
+def _logged_step(run_dir: Path) -> int:
+    log = Path(run_dir) / "log.jsonl"
+    steps = [json.loads(line).get("step", 0) for line in log.read_text().splitlines() if line.strip()] \
+        if log.is_file() else []
+    return max(steps, default=0)
+
+
+def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, busy: int = 1,
+               interrupt: bool = True, deterministic: bool = True, progress=print) -> dict:
+    """The reader's command ``python -m facelib train --method <name> --profile <profile> --steps
+    <steps>`` run in fresh processes into fresh folders under ``folder``: once on the machine as it
+    is ("quiet"), ``loaded`` times beside ``busy`` processes that each keep a core busy, and (with
+    ``interrupt``) once beside them stopped by SIGTERM half-way and run again (it resumes). Each
+    run's checkpoint is compared with the quiet one's, every tensor (:func:`compare_checkpoints`).
+    ``deterministic=False`` runs without deterministic kernels (``FACELIB_DETERMINISTIC=0``: the
+    control, which shows what the comparison catches)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = Path(folder)
+    env = {**os.environ, "FACELIB_DETERMINISTIC": "1" if deterministic else "0"}
+
+    def command(run_dir: Path) -> list[str]:
+        return [sys.executable, "-m", "facelib", "train", "--method", name, "--profile", profile, "--steps",
+                str(steps), "--run-dir", str(run_dir), "--quiet"]
+
+    def train(run_dir: Path, stop_at: int | None = None) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command(run_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if stop_at is not None:
+            while proc.poll() is None and _logged_step(run_dir) < stop_at:
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate()
+        if proc.returncode not in ((0, 130) if stop_at is not None else (0,)):
+            raise FacelibError(f"`{' '.join(command(run_dir))}` failed ({proc.returncode}):\n{out[-2000:]}")
+        return time.perf_counter() - t0
+
+    plan = [("quiet", 0, None)] + [(f"loaded {i + 1}", busy, None) for i in range(loaded)]
+    if interrupt:
+        plan.append(("loaded, SIGTERM and resume", busy, max(1, steps // 2)))
+    rows = []
+    for label, n_busy, stop_at in plan:
+        run_dir = folder / label.replace(" ", "_").replace(",", "")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_busy)]
+        try:
+            seconds = train(run_dir, stop_at)
+            if stop_at is not None:
+                stopped = _logged_step(run_dir)
+                seconds += train(run_dir)
+        finally:
+            for p in spinners:
+                p.kill()
+                p.wait()
+        row = {"run": label, "busy": n_busy, "seconds": round(seconds, 1)}
+        if stop_at is not None:
+            row["stopped_after"] = stopped
+        if rows:
+            row.update(compare_checkpoints(folder / "quiet", run_dir))
+        rows.append(row)
+        progress(json.dumps(row))
+    return {"method": name, "profile": profile, "steps": steps, "deterministic": deterministic, "runs": rows}
+
+
 #: a training log's run name (prefix) -> the registered method whose bench record times its step
 RUN_METHODS = (("rnet", "rnet"), ("mofa", "mofa"), ("sopi", "sopi"), ("mopi", "mopi"), ("rogue", "rogue"),
                ("focus", "focus"), ("backbone", "focus_backbone"), ("r_syn", "focus_backbone"),
@@ -328,6 +452,7 @@ def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
 
 def main(argv=None) -> int:
     from .render import pytorch3d_available
+    from .reproduce import use_threads
 
     p = argparse.ArgumentParser(prog="python -m facelib.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -352,29 +477,49 @@ def main(argv=None) -> int:
     t.add_argument("--repeats", type=int, default=3)
     t.add_argument("--precisions", nargs="+", default=["no"],
                    help="precisions timed side by side (e.g. no bf16); the first is the reference")
+    t.add_argument("--nondeterministic", action="store_true",
+                   help="also time each precision without deterministic kernels (what they cost)")
     t.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     q = sub.add_parser("parity", help="a method trained in each precision, scored face by face")
     q.add_argument("--methods", nargs="+", default=["rnet"])
     q.add_argument("--profile", default="cpu")
     q.add_argument("--precisions", nargs="+", default=["no", "bf16"])
     q.add_argument("--split", default="val")
+    m = sub.add_parser("same", help="the same training in fresh processes, quiet and beside busy ones: same weights?")
+    m.add_argument("--methods", nargs="+", default=["rnet"])
+    m.add_argument("--profile", default="smoke")
+    m.add_argument("--steps", type=int, default=40)
+    m.add_argument("--loaded", type=int, default=3, help="runs beside busy processes (the failure is intermittent)")
+    m.add_argument("--busy", type=int, default=1, help="busy processes beside a loaded run (one core each)")
+    m.add_argument("--no-interrupt", action="store_true", help="skip the SIGTERM-and-resume run")
+    m.add_argument("--nondeterministic", action="store_true",
+                   help="the control: without deterministic kernels (FACELIB_DETERMINISTIC=0)")
+    m.add_argument("--folder", default=None, help="where the runs go (default runs/bench/same)")
     s = sub.add_parser("estimate", help="the whole book's time from a bench train record and the committed runs")
     s.add_argument("records", help="JSON lines of `bench train` (e.g. results/bench/train-cpu-bf16.jsonl)")
     s.add_argument("--profile", default="cpu")
     s.add_argument("--precisions", nargs="+", default=["no", "bf16"])
     args = p.parse_args(argv)
     if args.what == "estimate":
-        from pathlib import Path
-
         records = [json.loads(line) for line in Path(args.records).read_text().splitlines() if line.strip()]
         for precision in args.precisions:
             print(json.dumps(estimate_book(args.profile, records, precision)), flush=True)
+        return 0
+    if args.what == "same":
+        from .results import project_root
+
+        folder = Path(args.folder) if args.folder else project_root() / "runs" / "bench" / "same"
+        for name in args.methods:
+            record = bench_same(name, args.profile, args.steps, folder / args.profile / name, args.loaded, args.busy,
+                                not args.no_interrupt, not args.nondeterministic, progress=lambda line: None)
+            print(json.dumps(record), flush=True)
         return 0
     if args.what == "parity":
         from . import profile as profiles
         from .data import synthetic
 
         prof = profiles.resolve(args.profile)
+        use_threads(prof.threads)
         root = synthetic.default_root(prof.name)
         synthetic.generate(root, synthetic.config_for(prof), progress=False)
         for name in args.methods:
@@ -386,12 +531,14 @@ def main(argv=None) -> int:
         from .data import synthetic
 
         prof = profiles.resolve(args.profile)
+        use_threads(prof.threads)
         root = args.root or synthetic.default_root(prof.name)
         if args.root is None:
             synthetic.generate(root, synthetic.config_for(prof), progress=False)
         for name in args.methods or methods.names():
             print(json.dumps(bench_train(name, prof, root, args.repeats, args.device,
-                                         precisions=tuple(args.precisions))), flush=True)
+                                         precisions=tuple(args.precisions),
+                                         nondeterministic=args.nondeterministic)), flush=True)
         return 0
     if args.what == "embedders":
         for record in bench_embedders(args.names, args.size, args.batch, args.repeats, args.device):

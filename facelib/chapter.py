@@ -12,7 +12,12 @@ from typing import NamedTuple
 
 import torch
 
+from .reproduce import environment, use_threads
+from .train import precision_in_use
+
 BOOK_RENDERER = "book_html"
+#: how the banner names a precision in use
+PRECISION_NAMES = {"no": "float32", "bf16": "bf16 mixed precision", "fp16": "fp16 mixed precision"}
 #: values glued where myst-nb is not installed (Colab, a plain kernel): name -> value
 GLUED: dict = {}
 
@@ -85,9 +90,11 @@ class RunBanner:
         threads = torch.get_num_threads()
         device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
                   else f"CPU, {threads} thread{'s' if threads > 1 else ''}")
+        precision = precision_in_use(profile.precision)
         self.facts = {"profile": profile.name, "date": time.strftime("%Y-%m-%d", time.gmtime(self.started)),
                       "commit": results.code_version(),
-                      "machine": f"{device}, torch {torch.__version__}, Python {platform.python_version()}"}
+                      "machine": f"{device}, torch {torch.__version__}, Python {platform.python_version()}",
+                      "precision": precision, "environment": environment(precision)}
         self.handle = None
         if show:
             from IPython.display import Markdown, display
@@ -120,8 +127,11 @@ class RunBanner:
     def text(self) -> str:
         p, f = self.profile, self.facts
         size = f"{p.backbone} at {p.image_size} px, batch {p.batch_size}, {p.train_steps} training steps per run"
+        env = f["environment"]
+        kernels = " with deterministic kernels" if env["deterministic"] else ""
         lines = [f"**The outputs below come from one run of this chapter**: profile `{p.name}` ({size}), "
-                 f"{f['date']}, code at `{f['commit']}`, {f['machine']}."]
+                 f"{f['date']}, code at `{f['commit']}`, {f['machine']}, numpy {env['numpy']} ({env['device']}); "
+                 f"trainings in {PRECISION_NAMES.get(f['precision'], f['precision'])}{kernels}."]
         if self.seconds is None:
             lines.append("Wall time per section: written when the chapter's last cell has run.")
         else:
@@ -156,7 +166,8 @@ def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
     session (:func:`facelib.colab.setup`), elsewhere fetch only the assets it lacks
     (:func:`facelib.colab.fetch_assets`; the profile stays the caller's); make plotly figures show in the book
     (:func:`setup_notebook`); resolve ``profile`` (:func:`facelib.profile.resolve`); show the run
-    banner; with ``data``, generate the profile's synthetic set (once; later calls find it) and
+    banner (after fixing torch's thread count to the profile's, :func:`facelib.reproduce.use_threads`); with
+    ``data``, generate the profile's synthetic set (once; later calls find it) and
     load the face model. Returns ``(chapter, profile, banner, root, model)``; ``root`` is ``None``
     without ``data``."""
     from . import colab
@@ -169,6 +180,7 @@ def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
         colab.fetch_assets(chapter)
     setup_notebook()
     prof = profiles.resolve(profile)
+    use_threads(prof.threads)
     banner = RunBanner(chapter, prof)
     root = None
     if data:

@@ -52,9 +52,11 @@ def train_main(args: argparse.Namespace) -> int:
     from .data import synthetic
     from .evaluation.runner import evaluate
     from .morphable import MorphableModel
+    from .reproduce import use_threads
     from .train import TrainingInterrupted, train_on_set
 
     prof = profiles.resolve(args.profile)
+    use_threads(prof.threads)  # the reference runs' thread count (a reduction's order depends on it)
     cls = methods.method_class(args.method)
     root = args.root or synthetic.default_root(prof.name)
     if args.root is None:

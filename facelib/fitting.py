@@ -16,6 +16,7 @@ import torch
 
 from .losses import coefficient_regularizer, landmark_loss, photometric_loss
 from .render import Renderer
+from .reproduce import deterministic
 
 DEFAULT_LR = {"id": 0.05, "exp": 0.02, "tex": 0.05, "angle": 0.01, "gamma": 0.02, "trans": 0.01}
 
@@ -56,23 +57,24 @@ def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: 
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda t: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t / max(steps, 1))))
     history = []
-    for step in range(steps):
-        opt.zero_grad(set_to_none=True)
-        out = renderer(layout.join(blocks), background=image)
-        attention = out.mask if mask is None else out.mask * mask
-        l_photo = photometric_loss(out.image, image, attention)
-        l_lm = landmark_loss(out.landmarks, landmarks, image_size=renderer.image_size)
-        l_reg = coefficient_regularizer(blocks)
-        total = w_photo * l_photo + w_landmark * l_lm + w_reg * l_reg
-        total.backward()
-        opt.step()
-        sched.step()
-        bounds = renderer.model.expression_range()
-        if bounds is not None:  # projected gradient: blendshape weights stay in their declared range
-            with torch.no_grad():
-                blocks["exp"].clamp_(*bounds)
-        history.append({"step": step, "total": total.item(), "photometric": l_photo.item(),
-                        "landmark": l_lm.item(), "regularizer": l_reg.item()})
-        if callback is not None:
-            callback(step, blocks, out)
+    with deterministic(image.device):  # the same fit whatever else the machine runs (DESIGN-NOTES 29)
+        for step in range(steps):
+            opt.zero_grad(set_to_none=True)
+            out = renderer(layout.join(blocks), background=image)
+            attention = out.mask if mask is None else out.mask * mask
+            l_photo = photometric_loss(out.image, image, attention)
+            l_lm = landmark_loss(out.landmarks, landmarks, image_size=renderer.image_size)
+            l_reg = coefficient_regularizer(blocks)
+            total = w_photo * l_photo + w_landmark * l_lm + w_reg * l_reg
+            total.backward()
+            opt.step()
+            sched.step()
+            bounds = renderer.model.expression_range()
+            if bounds is not None:  # projected gradient: blendshape weights stay in their declared range
+                with torch.no_grad():
+                    blocks["exp"].clamp_(*bounds)
+            history.append({"step": step, "total": total.item(), "photometric": l_photo.item(),
+                            "landmark": l_lm.item(), "regularizer": l_reg.item()})
+            if callback is not None:
+                callback(step, blocks, out)
     return FitResult(coeffs=layout.join({k: v.detach() for k, v in blocks.items()}), history=history)

@@ -38,6 +38,9 @@ class Profile:
             ``"no"`` (float32), ``"bf16"`` (bf16 autocast where the CPU or GPU has bf16 units,
             float32 elsewhere) or ``"auto"`` (bf16 or fp16 on CUDA, float32 on a CPU); the run
             signature records the precision actually used.
+        threads: torch's intra-op threads for the run (None: one per core). The reference runs fix
+            it (a reduction over two threads adds in another order than over eight);
+            ``$FACELIB_THREADS`` overrides it (:func:`facelib.reproduce.use_threads`).
     """
 
     name: str
@@ -50,14 +53,15 @@ class Profile:
     test_faces: int | None = None
     refine_steps: int = 200
     precision: str = "no"
+    threads: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 _TABLE = {
-    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100),
+    "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4, threads=2),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100, threads=2),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000, precision="auto"),
     # gpu's networks and sizes, a handful of steps, a tiny set: the paper-size dry run on a CPU
     "gpu-dry": Profile("gpu-dry", 224, "resnet50", 8, 5, 224, 12, 6, refine_steps=2, precision="auto"),

@@ -38,6 +38,7 @@ import torch
 from . import checkpoints
 from .checkpoints import CHECKPOINT, CheckpointError, RunLock
 from .errors import FacelibError
+from .reproduce import deterministic
 
 if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no method at run time
     from .methods.base import Method
@@ -343,7 +344,14 @@ def optimisation_step(method: Method, batch: dict, step: int, backward=torch.Ten
     :func:`autocast` of ``precision``), then, for each of its
     :attr:`~facelib.methods.base.Method.objectives` present in the returned losses, in the declared
     order, zero that objective's optimisers, ``backward(loss)`` and step them. Returns the losses
-    (what the loop logs). :mod:`facelib.bench` times exactly this."""
+    (what the loop logs). On a CPU it runs torch's deterministic kernels
+    (:func:`facelib.reproduce.deterministic`): the same weights whatever else the machine runs.
+    :mod:`facelib.bench` times exactly this."""
+    with deterministic(method.device):
+        return _optimisation_step(method, batch, step, backward, precision)
+
+
+def _optimisation_step(method: Method, batch: dict, step: int, backward, precision: str) -> dict:
     with autocast(precision, method.device):
         losses = method.train_step(batch, step)
     if all(k not in losses for k in method.objectives):

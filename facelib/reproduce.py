@@ -1,0 +1,106 @@
+"""Same command, same numbers (DESIGN-NOTES 29; issue 31).
+
+On a CPU a training or a fit gives the same weights on a given machine and thread count whatever
+else the machine is doing, because of two things this module holds:
+
+* :func:`deterministic` — the block a training step or a fit step runs in. On a CPU it turns on
+  torch's deterministic algorithms. Without them, the gradient of an advanced-indexing gather
+  (``values[index]``, the renderer's barycentric interpolation and every vertex lookup) is an
+  ``index_put_(accumulate=True)`` that torch runs on several threads with atomic float adds once
+  it holds 32,768 elements or more: the order of the additions, hence the last bits of the sum,
+  follows the threads' timing, which another process on the machine changes. Deterministic mode
+  runs that accumulation on one thread, in index order.
+* :func:`use_threads` — the thread count is part of a result (a reduction split over two threads
+  adds in another order than over eight): the reference run uses the profile's count
+  (:attr:`facelib.profile.Profile.threads`), and :func:`environment` records it with the library
+  versions and the precision, for the banner and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+from collections.abc import Iterator
+
+import torch
+
+from .errors import FacelibError
+
+#: the environment variable that overrides a profile's thread count (e.g. a reader's 8 cores)
+THREADS_VARIABLE = "FACELIB_THREADS"
+#: set to 0 to run without deterministic kernels (the control of ``python -m facelib.bench same``)
+DETERMINISTIC_VARIABLE = "FACELIB_DETERMINISTIC"
+
+
+def deterministic_kernels(device: torch.device | str = "cpu") -> bool:
+    """Whether :func:`deterministic` turns torch's deterministic algorithms on for ``device``: on a
+    CPU, unless ``$FACELIB_DETERMINISTIC`` is ``0``."""
+    return torch.device(device).type == "cpu" and os.environ.get(DETERMINISTIC_VARIABLE, "1").strip() != "0"
+
+
+@contextlib.contextmanager
+def deterministic(device: torch.device | str = "cpu") -> Iterator[None]:
+    """Run the block with torch's deterministic algorithms when ``device`` is a CPU (the previous
+    setting comes back afterwards); on CUDA nothing changes (its deterministic kernels need
+    ``CUBLAS_WORKSPACE_CONFIG`` and pytorch3d's rasteriser has none), nor with
+    ``$FACELIB_DETERMINISTIC=0``."""
+    if not deterministic_kernels(device):
+        yield
+        return
+    was, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
+def threads_for(profile_threads: int | None) -> int | None:
+    """The thread count a run uses: ``$FACELIB_THREADS`` when set, else the profile's (None: torch's
+    default, one per core)."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return profile_threads
+    if not text.isdigit() or int(text) < 1:
+        raise FacelibError(f"{THREADS_VARIABLE}={text!r}: give a positive whole number of threads (or unset it "
+                           "for the profile's count)")
+    return int(text)
+
+
+def use_threads(profile_threads: int | None) -> int:
+    """Set torch's intra-op thread count to :func:`threads_for` ``(profile_threads)``; returns the
+    count in use."""
+    n = threads_for(profile_threads)
+    if n is not None and n != torch.get_num_threads():
+        torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment(precision: str | None = None) -> dict:
+    """What a reader needs to reproduce a run's numbers exactly: ``threads``, ``torch``, ``numpy``,
+    ``python``, ``device`` (the CPU model or the GPU), ``bf16_units`` (on a CPU), ``precision`` (in
+    use, when given) and ``deterministic`` (whether training and fitting run deterministic
+    kernels, :func:`deterministic`)."""
+    import numpy
+
+    cuda = torch.cuda.is_available()
+    out = {"threads": torch.get_num_threads(), "torch": torch.__version__, "numpy": numpy.__version__,
+           "python": platform.python_version(),
+           "device": torch.cuda.get_device_name(0) if cuda else _cpu_model(),
+           "deterministic": deterministic_kernels("cuda" if cuda else "cpu")}
+    if not cuda:
+        out["bf16_units"] = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    if precision is not None:
+        out["precision"] = precision
+    return out
