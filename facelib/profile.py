@@ -61,7 +61,8 @@ class Profile:
 
 _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4, threads=2),
-    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100, threads=2),
+    "cpu": Profile("cpu", 112, "resnet18", 16, 1200, 224, 1500, 200, refine_steps=100, precision="bf16",
+                   threads=2),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000, precision="auto"),
     # gpu's networks and sizes, a handful of steps, a tiny set: the paper-size dry run on a CPU
     "gpu-dry": Profile("gpu-dry", 224, "resnet50", 8, 5, 224, 12, 6, refine_steps=2, precision="auto"),
