@@ -4,7 +4,7 @@ after the other, telling the reader where the run is, and resume where an interr
 * **Where it is.** A line per chapter (``chapter 5 of 10: 05_baselines``, with the time its stored
   run of the same profile took), then, every ``every`` seconds while it runs, what it is doing: the
   training it is in (the newest ``runs/<chapter>/<profile>/<run>/log.jsonl``), its step, its pace and
-  the time left, or how long the chapter has been evaluating.
+  the time left (or that no training is running).
 * **Resume.** Each executed chapter is kept in ``_build/executed/<profile>/`` with a record of what
   produced it (a hash of the notebook and of facelib's source, and the profile). A chapter whose
   record matches is not run again; the first one that does not match, and every later one, is.
@@ -70,8 +70,9 @@ def chapter_key(notebook: Path, profile: str, code: str) -> dict:
 def training_status(runs: Path, since: float, now: float | None = None) -> str | None:
     """The training running under ``runs`` (the ``log.jsonl`` written most recently, and since
     ``since``, a ``time.time()``): ``"training rnet (05_baselines): step 340 of 1500, 0.41 s/step,
-    about 8 min left"``; None when no log has been written since ``since``. The pace is the log's
-    training seconds over its steps (resumed segments included)."""
+    about 8 min left"``; None when no log has been written since ``since`` or the newest one's
+    training has finished. The pace is the log's training seconds over its steps (resumed segments
+    included)."""
     now = time.time() if now is None else now
     logs = [p for p in Path(runs).glob("*/*/*/log.jsonl") if p.stat().st_mtime >= since]
     if not logs:
@@ -88,6 +89,8 @@ def training_status(runs: Path, since: float, now: float | None = None) -> str |
     if not timed:
         return f"{where}: starting"
     last = timed[-1]
+    if "of" in last and last["step"] >= last["of"]:
+        return None  # that training has finished: the chapter is on to something else
     pace = last["time"] / last["step"]
     text = f"{where}: step {last['step']}"
     if "of" in last:
@@ -150,7 +153,7 @@ def _execute(notebook: Path, out: Path, log: Path, report: Callable[[str], None]
                     raise Interrupted
                 time.sleep(min(1.0, every))
                 if time.time() - last_report >= every:
-                    text = training_status(runs, started) or "evaluating"
+                    text = training_status(runs, started) or "no training running"
                     report(f"  {duration(time.time() - started)} in: {text}")
                     last_report = time.time()
             return proc.returncode

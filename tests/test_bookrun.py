@@ -41,6 +41,10 @@ def test_training_status_names_the_newest_training_its_step_and_the_time_left(tm
     time.sleep(0.05)
     _log(tmp_path / "06_orn/cpu/sopi/log.jsonl", {"step": 20, "time": 5.0, "losses": {}})
     assert bookrun.training_status(tmp_path, since) == "training sopi (06_orn): step 20, 0.25 s/step"
+    # a finished training is not "running"
+    time.sleep(0.05)
+    _log(tmp_path / "06_orn/cpu/mopi/log.jsonl", {"step": 40, "of": 40, "time": 9.0, "losses": {}})
+    assert bookrun.training_status(tmp_path, since) is None
 
 
 def test_book_keeps_chapters_executed_by_the_same_cells_and_reruns_from_the_first_changed(tmp_path):
