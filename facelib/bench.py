@@ -8,7 +8,13 @@
   training step of the loop (:func:`facelib.train.optimisation_step`, on a batch of the profile's
   synthetic set) as a ratio to its encoder's own forward+backward over the same images — what a
   method costs beyond the network it trains (issue 20 asks for at most 1.5) — with and without
-  what the step remembers per training item.
+  what the step remembers per training item; ``--precisions no bf16`` and ``--nondeterministic``
+  time the same step in bf16 and without deterministic kernels, interleaved;
+* ``python -m facelib.bench parity``: a method trained in float32 and in bf16 from the same seed,
+  scored face by face, intervals over identities;
+* ``python -m facelib.bench same``: the reader's training command in fresh processes, quiet, beside
+  busy ones and interrupted, every tensor of the checkpoints compared (issue 31);
+* ``python -m facelib.bench estimate``: the whole book's time from a ``bench train`` record.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The command line: ``python -m facelib train --method NAME --profile cpu [...]`` and
 ``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve), plus the
 book's housekeeping: ``timings`` (README's time table), ``benchmark-table`` (README's results
-table), ``store`` (an executed chapter into
-``book/``) and ``static-figures`` (PNG twins of the stored plotly figures), and ``book`` (every chapter executed, with
-progress and resume: ``make book``).
+table), ``store`` (an executed chapter into ``book/``), ``static-figures`` (PNG twins of the stored
+plotly figures) and ``book`` (every chapter executed, with progress and resume: ``make book``).
 
 Trains any registered method (:func:`facelib.methods.register`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
