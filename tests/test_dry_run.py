@@ -2,7 +2,7 @@
 sizes (ResNet-50, 224 px) but a handful of steps on a tiny set (profile ``gpu-dry``), on whatever
 device there is — the proof that the gpu profile runs, on a machine without a GPU.
 
-Slow (14-23 min alone on 2 CPU cores; it leaves 7.2 GB of checkpoints under ``runs/``): ``make
+Slow (14-25 min alone on 2 CPU cores; it leaves 7.2 GB of checkpoints under ``runs/``): ``make
 dry-run`` runs it alone and prints each chapter's wall time; ``make test-slow`` (and so CI) runs it
 with the other slow tests. The executed notebooks land in
 ``_build/dry-run/book/``, their results in ``results/<chapter>/gpu-dry/`` (not committed).
