@@ -131,27 +131,6 @@ def untrained(name: str, model, profile):
     return methods.build(name, model, profile, **options)
 
 
-def _kernels(deterministic: bool):
-    """The block with (or, the control, without) deterministic kernels (:mod:`facelib.reproduce`)."""
-    import contextlib
-    import os
-
-    from .reproduce import DETERMINISTIC_VARIABLE
-
-    @contextlib.contextmanager
-    def block():
-        before = os.environ.get(DETERMINISTIC_VARIABLE)
-        os.environ[DETERMINISTIC_VARIABLE] = "1" if deterministic else "0"
-        try:
-            yield
-        finally:
-            if before is None:
-                os.environ.pop(DETERMINISTIC_VARIABLE)
-            else:
-                os.environ[DETERMINISTIC_VARIABLE] = before
-    return block()
-
-
 def bench_train(name: str, profile, root, repeats: int, device: str, model=None, precisions=("no",),
                 nondeterministic: bool = False) -> dict:
     """Median time of one training step of method ``name`` in each phase of its schedule (steps of
@@ -171,6 +150,7 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
     (``step_s_<precision>_nondeterministic``: what :func:`facelib.reproduce.deterministic` costs)."""
     from .data.folder import FaceFolder
     from .morphable import MorphableModel
+    from .reproduce import kernels_switched
     from .train import _collate_to, batch_indices, optimisation_step, precision_in_use, seed_everything
 
     model = model or MorphableModel.from_ict()
@@ -202,7 +182,7 @@ def bench_train(name: str, profile, root, repeats: int, device: str, model=None,
                 # gradient norms every tenth step); the same random draws in every timed step
                 torch.manual_seed(0)
                 own = steps_of[phase]
-                with _kernels(kernels):
+                with kernels_switched(kernels):
                     optimisation_step(method, batch, own[next(calls) % len(own)], precision=precision)
             seen.clear()
             step_once()
@@ -342,10 +322,9 @@ def compare_checkpoints(a, b) -> dict:
 
 
 def _logged_step(run_dir: Path) -> int:
-    log = Path(run_dir) / "log.jsonl"
-    steps = [json.loads(line).get("step", 0) for line in log.read_text().splitlines() if line.strip()] \
-        if log.is_file() else []
-    return max(steps, default=0)
+    from .train import read_log
+
+    return max((e.get("step", 0) for e in read_log(run_dir, while_written=True)), default=0)
 
 
 def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, busy: int = 1,
@@ -364,8 +343,10 @@ def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, bus
     import sys
     import time
 
+    from .reproduce import DETERMINISTIC_VARIABLE
+
     folder = Path(folder)
-    env = {**os.environ, "FACELIB_DETERMINISTIC": "1" if deterministic else "0"}
+    env = {**os.environ, DETERMINISTIC_VARIABLE: "1" if deterministic else "0"}
 
     def command(run_dir: Path) -> list[str]:
         return [sys.executable, "-m", "facelib", "train", "--method", name, "--profile", profile, "--steps",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from .errors import FacelibError
 from .results import duration, project_root, timings
+from .train import LOG, read_log
 
 #: what a record of an executed chapter holds besides its hashes
 RECORD = ".done.json"
@@ -74,17 +75,11 @@ def training_status(runs: Path, since: float, now: float | None = None) -> str |
     training has finished. The pace is the log's training seconds over its steps (resumed segments
     included)."""
     now = time.time() if now is None else now
-    logs = [p for p in Path(runs).glob("*/*/*/log.jsonl") if p.stat().st_mtime >= since]
+    logs = [p for p in Path(runs).glob(f"*/*/*/{LOG}") if p.stat().st_mtime >= since]
     if not logs:
         return None
     log = max(logs, key=lambda p: p.stat().st_mtime)
-    entries = []
-    for line in log.read_text().splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:  # a line being written
-            continue
-    timed = [e for e in entries if "time" in e and e.get("step")]
+    timed = [e for e in read_log(log.parent, while_written=True) if "time" in e and e.get("step")]
     where = f"training {log.parent.name} ({log.parent.parent.parent.name})"
     if not timed:
         return f"{where}: starting"
@@ -107,7 +102,7 @@ def _kept(i: int) -> str:
 
 
 def _descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (a papermill process: its kernel), from ``/proc``."""
+    """The processes below ``pid`` (a papermill process: its kernel), found with psutil."""
     try:
         import psutil
 

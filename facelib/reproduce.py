@@ -77,6 +77,26 @@ def use_threads(profile_threads: int | None) -> int:
     return torch.get_num_threads()
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (AVX-512 BF16 or AMX)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+@contextlib.contextmanager
+def kernels_switched(on: bool) -> Iterator[None]:
+    """The block with :func:`deterministic` switched ``on`` or off through ``$FACELIB_DETERMINISTIC``
+    (the bench's control), the variable restored afterwards."""
+    before = os.environ.get(DETERMINISTIC_VARIABLE)
+    os.environ[DETERMINISTIC_VARIABLE] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DETERMINISTIC_VARIABLE)
+        else:
+            os.environ[DETERMINISTIC_VARIABLE] = before
+
+
 def _cpu_model() -> str:
     try:
         for line in open("/proc/cpuinfo"):
@@ -100,7 +120,7 @@ def environment(precision: str | None = None) -> dict:
            "device": torch.cuda.get_device_name(0) if cuda else _cpu_model(),
            "deterministic": deterministic_kernels("cuda" if cuda else "cpu")}
     if not cuda:
-        out["bf16_units"] = bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        out["bf16_units"] = cpu_has_bf16()
     if precision is not None:
         out["precision"] = precision
     return out

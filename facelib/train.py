@@ -38,7 +38,7 @@ import torch
 from . import checkpoints
 from .checkpoints import CHECKPOINT, CheckpointError, RunLock
 from .errors import FacelibError
-from .reproduce import deterministic
+from .reproduce import cpu_has_bf16, deterministic
 
 if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no method at run time
     from .methods.base import Method
@@ -207,10 +207,17 @@ def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
     return method
 
 
-def read_log(run_dir: str | Path) -> list[dict]:
-    """The log lines of a run (training entries have ``losses``, validation entries ``val``)."""
+def read_log(run_dir: str | Path, while_written: bool = False) -> list[dict]:
+    """The log lines of a run (training entries have ``losses``, validation entries ``val``).
+    ``while_written``: the run may be writing its log now, so a last line not yet complete is left out."""
     p = Path(run_dir) / LOG
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+    lines = [line for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []
+    if while_written and lines:
+        try:
+            json.loads(lines[-1])
+        except json.JSONDecodeError:
+            lines = lines[:-1]
+    return [json.loads(line) for line in lines]
 
 
 def _truncate_log(run_dir: Path, step: int) -> None:
@@ -308,11 +315,6 @@ class _Stop:
 
 
 PRECISIONS = ("auto", "no", "fp16", "bf16")
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products in hardware (AVX-512 BF16 or AMX)."""
-    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def precision_in_use(choice: str, cpu: bool = False) -> str:

@@ -35,6 +35,9 @@ def test_training_status_names_the_newest_training_its_step_and_the_time_left(tm
          {"step": 340, "of": 1500, "time": 136.0, "losses": {}}, {"step": 340, "val": {}})
     text = bookrun.training_status(tmp_path, since)
     assert text == "training rnet (05_baselines): step 340 of 1500, 0.40 s/step, about 8 min left"
+    with open(tmp_path / "05_baselines/cpu/rnet/log.jsonl", "a") as f:
+        f.write('{"step": 350, "of": 15')  # a line the training is writing now: left out
+    assert bookrun.training_status(tmp_path, since) == text
     # a log from before the chapter started is not this chapter's training
     assert bookrun.training_status(tmp_path, time.time() + 60) is None
     # the most recently written log wins; a log without "of" (written before it existed) still reports
