@@ -328,14 +328,17 @@ def _logged_step(run_dir: Path) -> int:
 
 
 def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, busy: int = 1,
-               interrupt: bool = True, deterministic: bool = True, progress=print) -> dict:
+               interrupt: bool = True, deterministic: bool = True, threads: int | None = None,
+               progress=print) -> dict:
     """The reader's command ``python -m facelib train --method <name> --profile <profile> --steps
     <steps>`` run in fresh processes into fresh folders under ``folder``: once on the machine as it
     is ("quiet"), ``loaded`` times beside ``busy`` processes that each keep a core busy, and (with
     ``interrupt``) once beside them stopped by SIGTERM half-way and run again (it resumes). Each
     run's checkpoint is compared with the quiet one's, every tensor (:func:`compare_checkpoints`).
     ``deterministic=False`` runs without deterministic kernels (``FACELIB_DETERMINISTIC=0``: the
-    control, which shows what the comparison catches)."""
+    control of stop 38; the renderer's gradients no longer need them, DESIGN-NOTES 30). ``threads``
+    runs every run but the quiet one with that many threads (``FACELIB_THREADS``: the control, which
+    shows what the comparison catches — one thread sums in another order than two)."""
     import os
     import shutil
     import signal
@@ -343,16 +346,17 @@ def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, bus
     import sys
     import time
 
-    from .reproduce import DETERMINISTIC_VARIABLE
+    from .reproduce import DETERMINISTIC_VARIABLE, THREADS_VARIABLE
 
     folder = Path(folder)
-    env = {**os.environ, DETERMINISTIC_VARIABLE: "1" if deterministic else "0"}
+    quiet_env = {**os.environ, DETERMINISTIC_VARIABLE: "1" if deterministic else "0"}
+    compared_env = quiet_env if threads is None else {**quiet_env, THREADS_VARIABLE: str(threads)}
 
     def command(run_dir: Path) -> list[str]:
         return [sys.executable, "-m", "facelib", "train", "--method", name, "--profile", profile, "--steps",
                 str(steps), "--run-dir", str(run_dir), "--quiet"]
 
-    def train(run_dir: Path, stop_at: int | None = None) -> float:
+    def train(run_dir: Path, stop_at: int | None = None, env=quiet_env) -> float:
         t0 = time.perf_counter()
         proc = subprocess.Popen(command(run_dir), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if stop_at is not None:
@@ -373,10 +377,11 @@ def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, bus
         shutil.rmtree(run_dir, ignore_errors=True)
         spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n_busy)]
         try:
-            seconds = train(run_dir, stop_at)
+            env = compared_env if rows else quiet_env
+            seconds = train(run_dir, stop_at, env)
             if stop_at is not None:
                 stopped = _logged_step(run_dir)
-                seconds += train(run_dir)
+                seconds += train(run_dir, env=env)
         finally:
             for p in spinners:
                 p.kill()
@@ -388,7 +393,8 @@ def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, bus
             row.update(compare_checkpoints(folder / "quiet", run_dir))
         rows.append(row)
         progress(json.dumps(row))
-    return {"method": name, "profile": profile, "steps": steps, "deterministic": deterministic, "runs": rows}
+    return {"method": name, "profile": profile, "steps": steps, "deterministic": deterministic,
+            "threads_compared": threads, "runs": rows}
 
 
 #: a training log's run name (prefix) -> the registered method whose bench record times its step
@@ -481,6 +487,8 @@ def main(argv=None) -> int:
     m.add_argument("--no-interrupt", action="store_true", help="skip the SIGTERM-and-resume run")
     m.add_argument("--nondeterministic", action="store_true",
                    help="the control: without deterministic kernels (FACELIB_DETERMINISTIC=0)")
+    m.add_argument("--threads", type=int, default=None,
+                   help="the control: every run but the quiet one with this many threads")
     m.add_argument("--folder", default=None, help="where the runs go (default runs/bench/same)")
     s = sub.add_parser("estimate", help="the whole book's time from a bench train record and the committed runs")
     s.add_argument("records", help="JSON lines of `bench train` (e.g. results/bench/train-cpu-bf16.jsonl)")
@@ -498,7 +506,8 @@ def main(argv=None) -> int:
         folder = Path(args.folder) if args.folder else project_root() / "runs" / "bench" / "same"
         for name in args.methods:
             record = bench_same(name, args.profile, args.steps, folder / args.profile / name, args.loaded, args.busy,
-                                not args.no_interrupt, not args.nondeterministic, progress=lambda line: None)
+                                not args.no_interrupt, not args.nondeterministic, args.threads,
+                                progress=lambda line: None)
             print(json.dumps(record), flush=True)
         return 0
     if args.what == "parity":

@@ -460,43 +460,83 @@ def _closest_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.nda
     return out
 
 
+class SurfaceDistance:
+    """Exact distances from points to the surface of one triangle mesh ``vertices`` ``(V, 3)``,
+    ``triangles`` ``(F, 3)``; the mesh's search structures are built once, for every call.
+
+    Exact with pruning. A point's distance is at most its distance ``u`` to the triangles around
+    its nearest mesh vertex (computed exactly). A triangle lies inside the ball of its own radius
+    ``r`` around its centroid, so only triangles whose centroid is within ``u + r`` of the point can
+    hold a closer surface point. Triangles are grouped by radius and each group has its own k-d tree
+    (scipy), queried at ``u`` + the group's largest radius: a few large triangles do not widen
+    every query. Where several triangles give the same distance, any of them gives the closest point.
+    """
+
+    #: radius quantiles that bound the groups of triangles
+    GROUPS = (0.5, 0.9, 0.99)
+
+    def __init__(self, vertices, triangles):
+        from scipy.spatial import cKDTree
+
+        v = np.asarray(vertices, dtype=np.float64)
+        f = np.asarray(triangles, dtype=np.int64)
+        self.corners = v[f]  # (F, 3, 3)
+        self.centroids = self.corners.mean(1)
+        self.radii = np.linalg.norm(self.corners - self.centroids[:, None], axis=-1).max(1)
+        self.used = np.unique(f)  # vertices of some triangle
+        self.vertex_tree = cKDTree(v[self.used]) if len(f) else None
+        incidence = np.argsort(f.ravel(), kind="stable")  # triangle corners sorted by vertex
+        self.triangle_of = incidence // 3
+        self.first = np.searchsorted(f.ravel()[incidence], np.arange(len(v) + 1))
+        label = np.searchsorted(np.quantile(self.radii, self.GROUPS), self.radii) if len(f) else np.zeros(0, int)
+        self.groups = []
+        for g in np.unique(label):
+            members = np.flatnonzero(label == g)
+            self.groups.append((members, self.radii[members].max(), cKDTree(self.centroids[members])))
+
+    def __call__(self, points) -> tuple[np.ndarray, np.ndarray]:
+        """The distance of each point ``(N, 3)`` to the surface ``(N,)`` and the closest surface
+        points ``(N, 3)``."""
+        p = np.asarray(points, dtype=np.float64)
+        n = len(p)
+        if not n or self.vertex_tree is None:
+            return np.full(n, np.inf), np.zeros_like(p)
+        vertex = self.used[self.vertex_tree.query(p)[1]]
+        start, count = self.first[vertex], self.first[vertex + 1] - self.first[vertex]
+        rows = np.repeat(np.arange(n), count)
+        cols = self.triangle_of[np.repeat(start, count) + np.arange(int(count.sum()))
+                                - np.repeat(np.cumsum(count) - count, count)]
+        bound = self._distances(p, rows, cols)[0]
+        pieces = [(rows, cols)]
+        for members, largest, tree in self.groups:
+            found = tree.query_ball_point(p, bound + largest + 1e-12)
+            sizes = np.fromiter(map(len, found), np.int64, n)
+            r = np.repeat(np.arange(n), sizes)
+            c = members[np.fromiter(itertools.chain.from_iterable(found), np.int64, int(sizes.sum()))]
+            reach = np.linalg.norm(p[r] - self.centroids[c], axis=-1) <= bound[r] + self.radii[c] + 1e-12
+            pieces.append((r[reach], c[reach]))
+        rows, cols = (np.concatenate(x) for x in zip(*pieces, strict=True))
+        best, closest, dist = self._distances(p, rows, cols)
+        nearest = np.zeros_like(p)
+        hit = np.flatnonzero(dist == best[rows])
+        nearest[rows[hit]] = closest[hit]
+        return best, nearest
+
+    def _distances(self, p, rows, cols):
+        """Per (point, triangle) pair its closest point and distance, and each point's smallest."""
+        k = self.corners[cols]
+        closest = _closest_on_triangles(p[rows], k[:, 0], k[:, 1], k[:, 2])
+        dist = np.linalg.norm(closest - p[rows], axis=-1)
+        best = np.full(len(p), np.inf)
+        np.minimum.at(best, rows, dist)
+        return best, closest, dist
+
+
 def point_to_mesh(points, vertices, triangles) -> tuple[np.ndarray, np.ndarray]:
     """Exact distance from each point ``(N, 3)`` to the surface of a triangle mesh, and the closest
-    surface points ``(N, 3)``.
-
-    Exact with pruning: a point's surface distance is at most its distance ``d`` to the nearest
-    vertex, and a triangle lies inside the ball of its own radius around its centroid, so only
-    triangles whose ball reaches within ``d`` of the point can hold the closest point; a k-d tree
-    (scipy) finds those whose centroid is within ``d`` + the largest radius, and each triangle's own
-    radius then prunes the rest. Where several triangles give the same distance the last in the
-    k-d tree's order gives the closest point.
-    """
-    from scipy.spatial import cKDTree
-
-    p = np.asarray(points, dtype=np.float64)
-    v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(triangles, dtype=np.int64)
-    corners = v[f]  # (F, 3, 3)
-    centroids = corners.mean(1)
-    radii = np.linalg.norm(corners - centroids[:, None], axis=-1).max(1)
-    best, nearest = np.full(len(p), np.inf), np.zeros_like(p)
-    if not len(p):
-        return best, nearest
-    d_vertex, _ = cKDTree(v).query(p)
-    candidates = cKDTree(centroids).query_ball_point(p, d_vertex + radii.max() + 1e-12)
-    counts = np.fromiter(map(len, candidates), np.int64, len(p))
-    rows = np.repeat(np.arange(len(p)), counts)
-    cols = np.fromiter(itertools.chain.from_iterable(candidates), np.int64, int(counts.sum()))
-    reach = np.linalg.norm(p[rows] - centroids[cols], axis=-1) <= d_vertex[rows] + radii[cols] + 1e-12
-    rows, cols = rows[reach], cols[reach]
-    closest = _closest_on_triangles(p[rows], corners[cols, 0], corners[cols, 1], corners[cols, 2])
-    dist = np.linalg.norm(closest - p[rows], axis=-1)
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])  # rows ascend: one segment per point
-    best[rows[starts]] = np.minimum.reduceat(dist, starts)
-    hit = np.flatnonzero(dist == best[rows])
-    last = hit[np.r_[rows[hit][1:] != rows[hit][:-1], True]]  # per point, the last pair at its minimum
-    nearest[rows[last]] = closest[last]
-    return best, nearest
+    surface points ``(N, 3)`` (:class:`SurfaceDistance`; build one to measure many point sets
+    against the same mesh)."""
+    return SurfaceDistance(vertices, triangles)(points)
 
 
 # NoW's seven landmarks in iBUG numbering: outer/inner eye corners, nose tip, mouth corners.
@@ -512,14 +552,20 @@ def scan_to_mesh(scan, scan_landmarks, vertices, triangles, mesh_landmarks, mm_p
     every scan point ``(N,)`` to the predicted surface. Report with :func:`summary`
     (NoW: median, mean, std over all scan points of all images)."""
     scan = np.asarray(scan, np.float64)
-    v = torch.as_tensor(np.asarray(vertices, np.float64))
-    _, r, s, t = procrustes(torch.as_tensor(np.asarray(mesh_landmarks, np.float64)),
-                            torch.as_tensor(np.asarray(scan_landmarks, np.float64)), mode)
-    v = s * v @ r.T + t
+    # the mesh stays where it is (its search structures are built once) and the alignment
+    # ``s · R · x + t`` that places it on the scan is kept: the scan is taken into the mesh's frame
+    # to search, distances are scaled back by ``s``
+    surface = SurfaceDistance(vertices, triangles)
+    _, r, s, t = (x.numpy() for x in procrustes(torch.as_tensor(np.asarray(mesh_landmarks, np.float64)),
+                                                  torch.as_tensor(np.asarray(scan_landmarks, np.float64)), mode))
+
+    def in_mesh_frame():
+        return (scan - t) @ r / s  # row vectors: R⁻¹ (x − t) / s
+
     for _ in range(iterations):
-        _, near = point_to_mesh(scan, v.numpy(), triangles)
+        _, near = surface(in_mesh_frame())
         # move the mesh so that its closest points land on the scan: fit closest → scan
-        _, r, s, t = procrustes(torch.as_tensor(near), torch.as_tensor(scan), mode)
-        v = s * v @ r.T + t
-    dist, _ = point_to_mesh(scan, v.numpy(), triangles)
-    return dist * mm_per_unit
+        _, r2, s2, t2 = (x.numpy() for x in procrustes(torch.as_tensor(s * near @ r.T + t), torch.as_tensor(scan), mode))
+        r, s, t = r2 @ r, s2 * s, s2 * t @ r2.T + t2
+    dist, _ = surface(in_mesh_frame())
+    return dist * s * mm_per_unit

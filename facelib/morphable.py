@@ -97,7 +97,9 @@ class MorphableModel(nn.Module):
     def vertex_normals(self, vertices: torch.Tensor) -> torch.Tensor:
         """Unit normals ``(B, V, 3)``: area-weighted sum of adjacent triangle normals."""
         tri = self.triangles
-        v0, v1, v2 = vertices[:, tri[:, 0]], vertices[:, tri[:, 1]], vertices[:, tri[:, 2]]
+        # index_select, not vertices[:, tri[:, k]]: its gradient is an index_add, where advanced
+        # indexing's is an accumulating index_put that torch's deterministic mode sorts first
+        v0, v1, v2 = (vertices.index_select(1, tri[:, k]) for k in range(3))
         face_n = torch.cross(v1 - v0, v2 - v0, dim=-1)
         normals = torch.zeros_like(vertices)
         for k in range(3):

@@ -118,6 +118,13 @@ def _splat(zbuf, bi, fi, k, tri_xy, tri_z, area, col_lo, col_hi, row_lo, row_hi,
     zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
 
 
+def _rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a ``(N, C)`` table and an integer ``index`` of any shape → ``(*index.shape, C)``,
+    by ``index_select``: its gradient is an ``index_add`` (ordered on a CPU), where advanced indexing's
+    is an accumulating ``index_put``, which torch's deterministic mode sorts first (twice as slow here)."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[-1])
+
+
 def barycentrics(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.Tensor,
                  fragments: Fragments) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Differentiable perspective-correct barycentric coordinates of covered pixel centres.
@@ -140,13 +147,13 @@ def barycentrics(xy: torch.Tensor, depth: torch.Tensor, triangles: torch.Tensor,
     py = (rem // w).to(xy.dtype) + 0.5
     px = (rem % w).to(xy.dtype) + 0.5
     vid = triangles[flat[pixel]] + (batch * v)[:, None]  # (P, 3) into B*V
-    pts = xy.reshape(-1, 2)[vid]  # (P, 3, 2)
+    pts = _rows(xy.reshape(-1, 2), vid)  # (P, 3, 2)
     ax, ay, bx, by, cx, cy = pts[:, 0, 0], pts[:, 0, 1], pts[:, 1, 0], pts[:, 1, 1], pts[:, 2, 0], pts[:, 2, 1]
     area = _edge(ax, ay, bx, by, cx, cy)
     l0 = _edge(bx, by, cx, cy, px, py) / area
     l1 = _edge(cx, cy, ax, ay, px, py) / area
     l2 = 1.0 - l0 - l1
-    inv_z = 1.0 / depth.reshape(-1)[vid]  # (P, 3)
+    inv_z = 1.0 / _rows(depth.reshape(-1, 1), vid)[..., 0]  # (P, 3)
     weights = torch.stack([l0, l1, l2], -1) * inv_z
     weights = weights / weights.sum(-1, keepdim=True)
     return pixel, vid, weights
@@ -166,7 +173,7 @@ def interpolate(values: torch.Tensor, pixel: torch.Tensor, vid: torch.Tensor, we
     """
     b, h, w = shape
     c = values.shape[-1]
-    per_pixel = (values.reshape(-1, c)[vid] * weights[..., None]).sum(1)  # (P, C)
+    per_pixel = (_rows(values.reshape(-1, c), vid) * weights[..., None]).sum(1)  # (P, C)
     if isinstance(background, torch.Tensor) and background.dim() == 4:
         out = background.permute(0, 2, 3, 1).reshape(-1, c).to(per_pixel.dtype)
     else:

@@ -345,7 +345,8 @@ def optimisation_step(method: Method, batch: dict, step: int, backward=torch.Ten
     """One step of the loop: ``method.train_step(batch, step)`` (``step``: 0-based; inside
     :func:`autocast` of ``precision``), then, for each of its
     :attr:`~facelib.methods.base.Method.objectives` present in the returned losses, in the declared
-    order, zero that objective's optimisers, ``backward(loss)`` and step them. Returns the losses
+    order, zero that objective's optimisers, ``backward(loss)`` into their parameters only, and step
+    them. Returns the losses
     (what the loop logs). On a CPU it runs torch's deterministic kernels
     (:func:`facelib.reproduce.deterministic`): the same weights whatever else the machine runs.
     :mod:`facelib.bench` times exactly this."""
@@ -365,10 +366,17 @@ def _optimisation_step(method: Method, batch: dict, step: int, backward, precisi
         opts = [method.optimizers[o] for o in opt_names]
         for o in opts:
             o.zero_grad(set_to_none=True)
-        backward(losses[key])
+        # only this objective's parameters: a generator's loss does not also compute the
+        # discriminator's weight gradients (its optimiser would zero them before its own step)
+        backward(losses[key], inputs=_trained_parameters(opts))
         for o in opts:
             o.step()
     return losses
+
+
+def _trained_parameters(optimizers) -> list[torch.Tensor]:
+    """The parameters that ``optimizers`` step and that take a gradient."""
+    return [p for o in optimizers for group in o.param_groups for p in group["params"] if p.requires_grad]
 
 
 def _collate_to(batch: dict, device: torch.device) -> dict:

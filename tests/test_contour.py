@@ -307,7 +307,9 @@ def test_contour_claims_are_computed_from_paired_faces():
     assert set(claims({"R-Net": metrics["R-Net"]}, {})) == set()  # missing rows: no claim
 
 
-def test_the_regression_stage_remembers_the_frozen_chain_without_changing_training(ict, tiny):
+def test_the_stages_remember_their_fixed_inputs_without_changing_training(ict, tiny):
+    """Stage 2's Canny contours of the clean twin, stage 3's C_goal of the frozen stage 2, the
+    regression stage's inpainted image: remembered per training item, the same weights as without."""
     from facelib import train as T
     from facelib.data.folder import FaceFolder
     from facelib.methods.base import Method
@@ -326,6 +328,7 @@ def test_the_regression_stage_remembers_the_frozen_chain_without_changing_traini
         runs[budget] = m
     kept = runs[Method.memory_budget]._memory
     assert len(kept["inpainted"]["rows"]) == 4 and len(kept["input_features"]["rows"]) == 4
+    assert len(kept["clean_contours"]["rows"]) == 2 and len(kept["goal_contours"]["rows"]) == 2
     for net in runs[0].nets:
         a, b = runs[0].nets[net].state_dict(), runs[Method.memory_budget].nets[net].state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), net

@@ -108,6 +108,19 @@ def test_each_objective_steps_only_its_optimisers(tmp_path):
         assert any(not torch.equal(p, q) for p, q in zip(net.parameters(), before[k], strict=True))
 
 
+def test_an_objective_computes_only_its_own_parameters_gradients():
+    """The generator's loss runs through the critic; its backward fills the generator's gradients
+    and leaves the critic's alone (they would be zeroed before the critic's own step anyway)."""
+    m = TwoPlayers()
+    critic_grads = []
+    m.optimizers["gen"].register_step_post_hook(
+        lambda o, a, kw: critic_grads.append([p.grad for p in m.nets["critic"].parameters()]))
+    batch = {k: v[:8] for k, v in {"x": Points().x, "y": Points().y}.items()}
+    T.optimisation_step(m, batch, 0)
+    assert critic_grads == [[None, None]]
+    assert all(p.grad is not None for net in m.nets.values() for p in net.parameters())
+
+
 def test_non_finite_loss_and_missing_objective_are_clear(tmp_path):
     class Bad(Toy):
         def train_step(self, batch, step):

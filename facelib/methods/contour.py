@@ -140,8 +140,10 @@ class Contour(Regressor):
 
     # -- the chain -----------------------------------------------------------------------------
     def contours(self, images: torch.Tensor) -> torch.Tensor:
-        """Canny contours ``(B, 1, H, W)`` of the grey image (the ground truth of stage 2)."""
-        return canny(to_gray(images), sigma=self.canny_sigma)
+        """Canny contours ``(B, 1, H, W)`` of the grey image (the ground truth of stage 2), in float32
+        whatever the training's precision: its thresholds decide which pixels are edges."""
+        with torch.autocast(images.device.type, enabled=False):
+            return canny(to_gray(images.float()), sigma=self.canny_sigma)
 
     def predicted_mask(self, images: torch.Tensor) -> torch.Tensor:
         """``Ω_m``: occluded face pixels (1) ``(B, 1, H, W)`` of ``images`` ``(B, 3, H, W)``, thresholded at one half."""
@@ -156,6 +158,17 @@ class Contour(Regressor):
         gray_hat, contours_hat = contour_losses.masked_inputs(gray, known, mask)
         synthesised = self.nets["edge_generator"](torch.cat([gray_hat, contours_hat, mask], 1))
         return contour_losses.goal_contours(known, synthesised, mask), synthesised
+
+    @torch.no_grad()
+    def _frozen_goal(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``C_goal`` ``(B, 1, H, W)`` of the frozen stage 2 (its generator in eval mode for the call)."""
+        net = self.nets["edge_generator"]
+        was = net.training
+        net.eval()
+        try:
+            return self.complete_contours(images, mask)[0]
+        finally:
+            net.train(was)
 
     def inpaint(self, images: torch.Tensor, mask: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         """``I₁ = N_syn(Î, C_goal)`` ``(B, 3, H, W)``, composited: the generator's pixels inside the
@@ -206,7 +219,8 @@ class Contour(Regressor):
             return {"mask": loss, "bce": loss.detach(), **code}
         if stage == "edges":
             gray = to_gray(clean)
-            c_true = self.contours(clean)
+            # a fixed formula of the stored clean twin: remembered per training item
+            c_true = self.remembered("clean_contours", self.row_keys(batch, "clean"), lambda: self.contours(clean))
             gray_hat, c_hat = contour_losses.masked_inputs(to_gray(occluded), c_true, truth_mask)
             c_syn = self.nets["edge_generator"](torch.cat([gray_hat, c_hat, truth_mask], 1))
             d = self.nets["edge_discriminator"]
@@ -220,8 +234,10 @@ class Contour(Regressor):
             return {"edge_generator": generator, "edge_discriminator": discriminator,
                     "edge_adversarial": adversarial.detach(), "edge_feature_matching": matching.detach(), **code}
         if stage == "inpaint":
-            with torch.no_grad():
-                goal, _ = self.complete_contours(occluded, truth_mask)
+            # stage 2 is frozen now (its generator in eval mode: spectral normalisation's power
+            # iteration no longer moves it), so each stored occluded face's C_goal is fixed: remembered
+            goal = self.remembered("goal_contours", self.row_keys(batch, "occluded"),
+                                   lambda: self._frozen_goal(occluded, truth_mask))
             out = self.inpaint(occluded, truth_mask, goal)
             d = self.nets["inpaint_discriminator"]
             fake_logits, _ = d(torch.cat([out, goal], 1))
