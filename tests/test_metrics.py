@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -239,6 +240,10 @@ def test_evaluation_runner_oracle_is_perfect_and_damage_is_measured(small_set, i
     assert oracle["views"]["clean"]["visible_rmse"]["mean"] < 1.0  # 8-bit rounding of the PNGs
     assert set(oracle["views"]["occluded"]["by_kind"]) <= set(evaluate_kinds(small_set))
     assert "segmentation" in oracle["skipped"]
+    # each face's identity is stored beside its index: the intervals resample identities (issue 32)
+    truth_ids = np.load(Path(small_set) / "test" / "annotations.npz")["identity"]
+    for row in oracle["views"].values():
+        assert row["identities"] == [int(truth_ids[f]) for f in row["faces"]]
 
     layout = ict.layout.slices()
 

@@ -70,17 +70,23 @@ def rounded(values: torch.Tensor) -> list:
 class Collector:
     """Per-view values of every metric: per image (one value per face) or pooled (many values per
     face, e.g. per vertex, with the face's mean kept separately), their occluder / noise kinds and
-    the faces' indices — so that :mod:`facelib.stats` can compare methods face by face."""
+    the faces' indices and identities — so that :mod:`facelib.stats` can compare methods face by
+    face and resample identities."""
 
     def __init__(self):
         self.values = defaultdict(lambda: defaultdict(list))
         self.per_face = defaultdict(lambda: defaultdict(list))
         self.faces = defaultdict(list)
+        self.identities = defaultdict(list)
         self.kinds = defaultdict(list)
 
-    def add_faces(self, view: str, indices) -> None:
-        """Declare the faces (dataset indices) whose values the next :meth:`add` calls of ``view`` bring."""
+    def add_faces(self, view: str, indices, identities=None) -> None:
+        """Declare the faces (dataset indices) whose values the next :meth:`add` calls of ``view``
+        bring, and each face's identity (the cluster :mod:`facelib.stats` resamples; ``None``: not
+        known, then faces are resampled one by one)."""
         self.faces[view] += [int(i) for i in indices]
+        if identities is not None:
+            self.identities[view] += [int(i) for i in identities]
 
     def add(self, view: str, name: str, values, per_face=None) -> None:
         """``values``: one per face, or pooled values (then ``per_face`` gives one per face)."""
@@ -91,7 +97,8 @@ class Collector:
 
     def report(self, per_image: dict[str, bool]) -> dict:
         """``{view: {metric: summary, …, "by_kind": {kind: {metric: mean}}, "faces": [index, …],
-        "per_face": {metric: [value per face]}}}``; ``summary`` pools every value (as NoW pools
+        "identities": [identity per face], "per_face": {metric: [value per face]}}}``
+        (``identities`` where every face's is known); ``summary`` pools every value (as NoW pools
         scan points), ``per_face`` is what paired comparisons resample."""
         out = {}
         for view, table in self.values.items():
@@ -111,6 +118,8 @@ class Collector:
             per_face = {name: torch.cat(chunks) for name, chunks in self.per_face[view].items()}
             if faces:
                 row["faces"] = faces
+                if len(self.identities.get(view, [])) == len(faces):
+                    row["identities"] = self.identities[view]
                 row["per_face"] = {name: rounded(v) for name, v in per_face.items() if len(v) == len(faces)}
             out[view] = row
         return out
@@ -175,7 +184,7 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
                 seg = preds[v].mask
                 coeffs = preds[v].coefficients.detach().float().cpu()
                 image = batch[v]
-                col.add_faces(v, idx)
+                col.add_faces(v, idx, batch.get("identity"))
                 out = renderer(coeffs, background=image)
                 out.image = out.image.clamp(0, 1)  # what a viewer sees; shading may overshoot
                 region = out.mask
@@ -252,15 +261,16 @@ def condition_seeds(condition: str, indices, seed: int = 0) -> list[int]:
     return [base * 100_003 + int(i) for i in indices]
 
 
-def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col) -> None:
+def score_condition(predict, renderer, clean, landmarks, indices, name, kinds, seed, col, identities=None) -> None:
     """Add to ``col`` under ``name`` the :func:`render_metrics` of ``predict`` on ``clean``
-    occluded with ``kinds`` (seeded by :func:`condition_seeds`; no occluder when empty)."""
+    ``(B, 3, H, W)`` occluded with ``kinds`` (seeded by :func:`condition_seeds`; no occluder when
+    empty); ``landmarks`` ``(B, 68, 2)``; ``identities``: each face's, for the cluster bootstrap."""
     shown = clean if not kinds else occlusion.occlude_batch(clean, landmarks, kinds, condition_seeds(name, indices, seed)).images
     with torch.no_grad():
         coeffs = predict_function(predict)(shown).coefficients.detach().float().cpu()
         out = renderer(coeffs, background=shown)
     out.image = out.image.clamp(0, 1)
-    col.add_faces(name, indices)
+    col.add_faces(name, indices, identities)
     for metric, values in render_metrics(out, landmarks.double(), clean, clean.shape[-1]).items():
         col.add(name, metric, values)
 
@@ -288,7 +298,7 @@ def occlusion_conditions(predict, root: str | Path, conditions: dict, *,
         renderer = renderer or Renderer(model, clean.shape[-1])
         for name, kinds in conditions.items():
             score_condition(predict, renderer, clean, batch["landmarks68"], batch["index"].tolist(), name,
-                           kinds, seed, col)
+                            kinds, seed, col, batch["identity"].tolist())
     return {**col.report({}), "images": n}
 
 
@@ -363,12 +373,12 @@ def albedo_bleeding(predict, root: str | Path, *, split: str = "test", limit: in
                     model=None, batch_size: int = 32) -> dict:
     """:func:`facelib.metrics.albedo_bleeding` of ``predict`` over a split whose samples have
     clean and occluded views: ``{"shift" | "toward" | "shift_lit" | "toward_lit": summary,
-    "images": n, "faces": [index], "per_face": {key: [value per face]}}``."""
+    "images": n, "faces": [index], "identities": [identity], "per_face": {key: [value per face]}}``."""
     predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
     keys = ("shift", "toward", "shift_lit", "toward_lit")
-    values, faces = {k: [] for k in keys}, []
+    values, faces, identities = {k: [] for k in keys}, [], []
     with torch.no_grad():
         for b in loader:
             out = M.albedo_bleeding(model, predict(b["occluded"]).coefficients.float().cpu(),
@@ -377,8 +387,9 @@ def albedo_bleeding(predict, root: str | Path, *, split: str = "test", limit: in
             for k in keys:
                 values[k].append(out[k])
             faces += b["index"].tolist()
+            identities += b["identity"].tolist()
     cat = {k: torch.cat(v) for k, v in values.items()}
-    return {**{k: M.summary(v) for k, v in cat.items()}, "images": n, "faces": faces,
+    return {**{k: M.summary(v) for k, v in cat.items()}, "images": n, "faces": faces, "identities": identities,
             "per_face": {k: rounded(v) for k, v in cat.items()}}
 
 
@@ -397,7 +408,7 @@ def framing(predict, root: str | Path, *, split: str = "test", view: str = "clea
     predict = predict_function(predict)
     model = model or model_for(read_index(root))
     n, loader = split_batches(root, split, limit, (view,), batch_size=batch_size)
-    coverage, offset, faces, renderer = [], [], [], None
+    coverage, offset, faces, identities, renderer = [], [], [], [], None
     with torch.no_grad():
         for b in loader:
             images = b[view]
@@ -407,9 +418,10 @@ def framing(predict, root: str | Path, *, split: str = "test", view: str = "clea
             centre = out.landmarks.double().mean(1) - b["landmarks68"].double().mean(1)
             offset.append(centre.norm(dim=-1) * REFERENCE_SIZE / images.shape[-1])
             faces += b["index"].tolist()
+            identities += b["identity"].tolist()
     cov, off = torch.cat(coverage), torch.cat(offset)
     return {"coverage": M.summary(cov), "centre_offset": M.summary(off), "off_frame": float((cov == 0).double().mean()),
-            "images": n, "faces": faces, "per_face": {"coverage": rounded(cov), "centre_offset": rounded(off)}}
+            "images": n, "faces": faces, "identities": identities, "per_face": {"coverage": rounded(cov), "centre_offset": rounded(off)}}
 
 
 def shape_breakdown(predict, root: str | Path, *, split: str = "test", view: str = "clean",

@@ -30,7 +30,8 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
     :meth:`~facelib.methods.rnet.RNet.skin_masked`) on the first ``limit`` clean test faces of the
     synthetic set at ``root`` for each number of ``steps`` and each anchor.
 
-    Returns ``{"faces": [index], "mean_face": scores, "curves": {anchor: {steps: scores}}}`` where
+    Returns ``{"faces": [index], "identities": [identity], "mean_face": scores, "curves": {anchor:
+    {steps: scores}}}`` where
     ``scores`` = ``{metric: summary, "per_face": {metric: [value]}, "seconds_per_face": s}`` for
     ``shape_v2v_mm``, ``identity_cosine`` and ``landmark_me`` (px at 224).
     """
@@ -38,6 +39,7 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
     _, loader = split_batches(root, "test", limit, ("clean",), batch_size=batch_size)
     batches = list(loader)
     faces = [int(i) for b in batches for i in b["index"]]
+    identities = [int(i) for b in batches for i in b["identity"]]
     renderer = Renderer(model, batches[0]["clean"].shape[-1])
 
     def scores(make) -> dict:
@@ -69,7 +71,7 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
             if anchor == "detector":
                 curves[anchor][k]["detector_fallbacks"] = refined.fallbacks
     mean_face = scores(lambda b: torch.zeros(len(b["clean"]), model.layout.total))
-    return {"faces": faces, "mean_face": mean_face, "curves": curves}
+    return {"faces": faces, "identities": identities, "mean_face": mean_face, "curves": curves}
 
 
 def photo_check(method, photos, *, steps: int, fit_steps: int) -> dict:

@@ -1,6 +1,10 @@
 """Markdown tables of the metrics the chapters write (``results/<chapter>/<profile>/metrics.json``)
 and the small numeric helpers the chapters' prose needs — one place, so no chapter hand-builds a
 table or re-derives a relative change.
+
+Every interval here resamples identities where the stored row names each face's identity
+(``"identities"``, written by the evaluation since issue 32): the test faces come several to a
+person (:mod:`facelib.stats`). A row without them is resampled face by face, as before.
 """
 
 from __future__ import annotations
@@ -142,7 +146,8 @@ def interval_grid(metrics: dict, methods: list[str], columns: list[tuple[str, st
                 values = per_face(metrics, method, view, metric)
             except KeyError:
                 values = {}
-            cells.append(mean_interval(list(values.values())).format(spec) if values else "–")
+            cells.append(mean_interval(list(values.values()), groups=groups_of(values, identities(
+                metrics, method, view))).format(spec) if values else "–")
         rows.append([(labels or {}).get(method, method), *cells])
     return markdown_table(["method", *[h for h, _, _ in columns]], rows)
 
@@ -171,39 +176,65 @@ def per_face(metrics: dict, method: str, view: str, metric: str, section: str = 
                                                                               strict=True)}
 
 
-def pair_faces(x: dict[int, float], y: dict[int, float], what: str) -> tuple[np.ndarray, np.ndarray]:
-    """The values of the faces both ``{face index: value}`` sides have, in the same order."""
+def identities(metrics: dict, method: str, view: str, section: str = "views") -> dict[int, int]:
+    """``{face index: identity}`` of the faces of one stored row; empty for a row written before
+    the evaluation stored identities."""
+    row = metrics[method][section].get(view, {})
+    if "identities" not in row:
+        return {}
+    return {int(f): int(i) for f, i in zip(row["faces"], row["identities"], strict=True)}
+
+
+def groups_of(faces, who: dict[int, int]) -> list[int] | None:
+    """The identity of each of ``faces`` (face indices) — the clusters :mod:`facelib.stats`
+    resamples — or ``None`` (faces one by one) where any is unknown."""
+    faces = list(faces)
+    return [who[f] for f in faces] if faces and all(f in who for f in faces) else None
+
+
+def pair_faces(x: dict[int, float], y: dict[int, float], what: str,
+               who: dict[int, int] | None = None) -> tuple[np.ndarray, ...]:
+    """The values of the faces both ``{face index: value}`` sides have, in the same order; with
+    ``who`` (``{face index: identity}``, see :func:`identities`) also their identities (``None``
+    where any is unknown), to pass as ``groups``."""
     common = sorted(set(x) & set(y))
     if not common:
         raise KeyError(f"{what}: the two sides share no face")
-    return np.array([x[i] for i in common]), np.array([y[i] for i in common])
+    a, b = np.array([x[i] for i in common]), np.array([y[i] for i in common])
+    return (a, b) if who is None else (a, b, groups_of(common, who))
 
 
 def interval_of(metrics: dict, method: str, view: str, metric: str, section: str = "views") -> Interval:
-    """The mean of ``metric`` over the faces with its 95 % bootstrap interval."""
-    return mean_interval(list(per_face(metrics, method, view, metric, section).values()))
+    """The mean of ``metric`` over the faces with its 95 % bootstrap interval (identities resampled)."""
+    values = per_face(metrics, method, view, metric, section)
+    return mean_interval(list(values.values()), groups=groups_of(values, identities(metrics, method, view, section)))
+
+
+def _paired(metrics: dict, first: tuple[str, str], second: tuple[str, str], metric: str, section: str,
+            what: str) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
+    """Two ``(method, view)`` rows' values of ``metric`` on the faces they share, and those faces'
+    identities (the first row's)."""
+    return pair_faces(per_face(metrics, *first, metric, section), per_face(metrics, *second, metric, section), what,
+                      identities(metrics, *first, section))
 
 
 def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:
     """One method's ``metric`` on ``view`` relative to its ``base`` view (e.g. occluded against clean)
     in per cent, with the paired bootstrap interval over the faces both views share."""
-    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, method, base, metric, section),
-                 f"{method} {view} vs {base}")
-    return paired_change(a, b)
+    a, b, groups = _paired(metrics, (method, view), (method, base), metric, section, f"{method} {view} vs {base}")
+    return paired_change(a, b, groups=groups)
 
 
 def change_against(metrics: dict, method: str, other: str, view: str, metric: str, section: str = "views") -> Interval:
     """``method``'s ``metric`` relative to ``other``'s on the same faces of ``view``, in per cent,
     with the paired bootstrap interval."""
-    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
-                 f"{method} vs {other} on {view}")
-    return paired_change(a, b)
+    a, b, groups = _paired(metrics, (method, view), (other, view), metric, section, f"{method} vs {other} on {view}")
+    return paired_change(a, b, groups=groups)
 
 
 def difference_against(metrics: dict, method: str, other: str, view: str, metric: str,
                        section: str = "views") -> Interval:
     """``mean(method) − mean(other)`` of ``metric`` on the same faces of ``view`` (in the metric's
     unit), with the paired bootstrap interval."""
-    a, b = pair_faces(per_face(metrics, method, view, metric, section), per_face(metrics, other, view, metric, section),
-                 f"{method} vs {other} on {view}")
-    return paired_difference(a, b)
+    a, b, groups = _paired(metrics, (method, view), (other, view), metric, section, f"{method} vs {other} on {view}")
+    return paired_difference(a, b, groups=groups)

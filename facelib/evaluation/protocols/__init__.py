@@ -39,6 +39,7 @@ def regrouped(metrics: dict, methods, groups: dict[str, tuple[str, list[int]]], 
                         if metric_names is None or name in metric_names}
             views[group] = {**{name: M.summary([v for v in values if v is not None])
                                for name, values in per_face.items()},
-                            "faces": [row["faces"][k] for k in keep], "per_face": per_face}
+                            "faces": [row["faces"][k] for k in keep], "per_face": per_face,
+                            **({"identities": [row["identities"][k] for k in keep]} if "identities" in row else {})}
         out[method] = {"views": views}
     return out

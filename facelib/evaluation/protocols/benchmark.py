@@ -236,18 +236,23 @@ def readme_table(profile: str, rows=None) -> str:
     if lacking:
         return (f"_Not complete for the {profile} profile yet: views {lacking} are evaluated by "
                 f"book/{CHAPTER}.ipynb; run it._")
-    rows = []
+    rows, people = [], set()
     for method in metrics:
         cells = []
         for _, view, metric in README_COLUMNS:
             try:
-                cells.append(tables.interval_of(metrics, method, view, metric).format(METRICS[metric][1]))
+                iv = tables.interval_of(metrics, method, view, metric)
             except KeyError:
                 cells.append("–")
+                continue
+            cells.append(iv.format(METRICS[metric][1]))
+            people.add(iv.clusters)
         rows.append([method, *cells])
     faces = same_faces(metrics)["occluded"]
+    over = (f"{faces} synthetic test faces of {people.pop()} identities (identities resampled)"
+            if len(people) == 1 and 0 not in people else f"{faces} synthetic test faces")
     return (tables.markdown_table(["method", *[h for h, _, _ in README_COLUMNS]], rows)
-            + f"\n\nMean and 95 % bootstrap interval over {faces} synthetic test faces, {profile} profile "
+            + f"\n\nMean and 95 % bootstrap interval over {over}, {profile} profile "
               f"(chapter {CHAPTER[:2]}); lower is better.")
 
 

@@ -30,7 +30,7 @@ def inpainting_quality(fills: dict[str, Callable], root: str | Path, *, split: s
     for ``fills`` = ``{name: fill(occluded images, mask) -> images}``, over the faces of ``split``
     whose occluder covers part of the face (the others have nothing to restore)."""
     _, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
-    values = {name: {"psnr": [], "ssim": [], "faces": []} for name in fills}
+    values = {name: {"psnr": [], "ssim": [], "faces": [], "identities": []} for name in fills}
     for b in loader:
         mask = occluded_face_mask(b)
         keep = mask.flatten(1).sum(-1) > 0
@@ -42,11 +42,12 @@ def inpainting_quality(fills: dict[str, Callable], root: str | Path, *, split: s
             values[name]["psnr"].append(M.psnr(out, clean, mask))
             values[name]["ssim"].append(M.ssim(out, clean, mask))
             values[name]["faces"] += b["index"][keep].tolist()
+            values[name]["identities"] += b["identity"][keep].tolist()
     out = {}
     for name, v in values.items():
         cat = {k: torch.cat(v[k]) if v[k] else torch.zeros(0) for k in ("psnr", "ssim")}
         out[name] = {"views": {"inpainted": {**{k: M.summary(x) for k, x in cat.items() if len(x)},
-                                             "faces": v["faces"], "per_face": {k: rounded(x) for k, x in cat.items()}}}}
+                                             "faces": v["faces"], "identities": v["identities"], "per_face": {k: rounded(x) for k, x in cat.items()}}}}
     return out
 
 

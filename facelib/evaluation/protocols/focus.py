@@ -43,5 +43,8 @@ def with_overall(metrics: dict, methods, metric: str = "visible_rmse") -> dict:
             values = [None if a[f] is None or b[f] is None else (a[f] + b[f]) / 2 for f in faces]
             views["overall"] = {metric: M.summary([v for v in values if v is not None]), "faces": faces,
                                 "per_face": {metric: values}}
+            if "identities" in clean:
+                who = dict(zip(clean["faces"], clean["identities"], strict=True))
+                views["overall"]["identities"] = [who[f] for f in faces]
         out[method] = {**metrics[method], "views": views}
     return out

@@ -60,9 +60,11 @@ def photo_conditions(predict: Callable, photos, model, kinds=CONDITIONS["natural
     clean, lm = photos.images.float(), photos.landmarks68.float()
     renderer, col = Renderer(model, clean.shape[-1]), Collector()
     idx = list(range(len(clean)))
-    score_condition(predict, renderer, clean, lm, idx, "unoccluded", (), seed, col)
+    # each photo is its own person: the cluster of its copies under the occluders
+    score_condition(predict, renderer, clean, lm, idx, "unoccluded", (), seed, col, idx)
     for k, kind in enumerate(kinds):  # every photo under every occluder
-        score_condition(predict, renderer, clean, lm, [i + k * len(idx) for i in idx], "natural", (kind,), seed, col)
+        score_condition(predict, renderer, clean, lm, [i + k * len(idx) for i in idx], "natural", (kind,), seed, col,
+                        idx)
     return {**col.report({}), "images": len(clean), "occluders": list(kinds)}
 
 
@@ -91,10 +93,11 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
     def coefficients(images):
         return predict(images).coefficients.float().cpu()
 
-    clean_c, by_colour, faces = [], [], []
+    clean_c, by_colour, faces, identities = [], [], [], []
     with torch.no_grad():
         for b in loader:
             faces += b["index"].tolist()
+            identities += b["identity"].tolist()
             seeds = condition_seeds(f"colour-{kind}", b["index"].tolist(), seed)
             clean_c.append(coefficients(b["clean"]))
             by_colour.append(torch.stack([
@@ -108,7 +111,7 @@ def colour_sweep(predict: Callable, root: str | Path, *, kind: str = "dhofi", co
             "change_lit": {k: M.summary(out["change_lit"][i]) for i, k in enumerate(names)},
             "spread_lit": M.summary(out["spread_lit"]),
             "skin_tone": {k: out["albedo"][i].mean(0).tolist() for i, k in enumerate(names)},
-            "clean_tone": out["clean"].mean(0).tolist(), "images": n, "faces": faces,
+            "clean_tone": out["clean"].mean(0).tolist(), "images": n, "faces": faces, "identities": identities,
             "per_face": {"spread": rounded(out["spread"]), "spread_lit": rounded(out["spread_lit"])}}
 
 
@@ -197,10 +200,13 @@ def claims(metrics: dict) -> dict:
                               unit=" %")
     if all("per_face" in metrics.get(m, {}).get("colour_sweep", {}) for m in ("sopi", "rnet")):
         for suffix in ("", "_lit"):
+            sweep = metrics["sopi"]["colour_sweep"]
             sides = [dict(zip(metrics[m]["colour_sweep"]["faces"], metrics[m]["colour_sweep"]["per_face"][f"spread{suffix}"],
                               strict=True)) for m in ("sopi", "rnet")]
+            who = dict(zip(sweep["faces"], sweep["identities"], strict=True)) if "identities" in sweep else {}
+            a, b, groups = pair_faces(*sides, "colour spread", who)
             what = "lit skin colour" if suffix else "skin albedo"
             out[f"sopi_spread_below_rnet{suffix}"] = decide(
                 f"SOPI's {what} spreads less across occluder colours than R-Net's",
-                paired_difference(*pair_faces(*sides, "colour spread")), 0.0, "below")
+                paired_difference(a, b, groups=groups), 0.0, "below")
     return out
