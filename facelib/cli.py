@@ -40,7 +40,7 @@ def run_folder(method: str, prof, run_dir: Path | None, options: dict) -> Path:
         return Path(run_dir)
     default = chapter_run_dir(chapter_of(method), prof.name, method)
     if options:
-        raise FacelibError(f"--set or --warm-start makes a variant of {method}: give it its own --run-dir (the default folder "
+        raise FacelibError(f"--set, --seed or --warm-start makes a variant of {method}: give it its own --run-dir (the default folder "
                            f"{default} holds the chapter's configuration), e.g. --run-dir {default}_variant")
     return default
 
@@ -68,14 +68,16 @@ def train_main(args: argparse.Namespace) -> int:
             raise FacelibError(f"--teacher is for a method built from one finished run; {args.method} has "
                                f"{len(cls.prerequisites)}")
         prerequisite_runs[cls.prerequisites[0].argument] = args.teacher
-    variant = {**options, **({"warm_start": args.warm_start} if args.warm_start else {})}
+    variant = {**options, **({"warm_start": args.warm_start} if args.warm_start else {}),
+               **({"seed": args.seed} if args.seed else {})}
     out = run_folder(args.method, prof, args.run_dir, variant)
-    method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options)
+    method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options,
+                                           **({"seed": args.seed} if args.seed else {}))
     if args.warm_start is not None:
         name, _, folder = args.warm_start.rpartition("=")
         method.start_from(runs.finished(name or "rnet", model, prof, folder))
     try:
-        res = train_on_set(method, root, out, prof, steps=args.steps, resume=not args.restart,
+        res = train_on_set(method, root, out, prof, steps=args.steps, seed=args.seed, resume=not args.restart,
                            progress=not args.quiet, snapshots=tuple(args.snapshots or ()))
     except TrainingInterrupted as stop:
         print(stop)
@@ -184,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
                         "(e.g. --set loss=l1 for SOPI, --set losses_used=label for MOPI)")
     t.add_argument("--warm-start", metavar="[METHOD=]RUN_DIR", help="start the encoder from a finished run's "
                    "(default method rnet), e.g. --warm-start runs/05_baselines/cpu/rnet; needs its own --run-dir")
+    t.add_argument("--seed", type=int, default=0,
+                   help="another draw of the encoder's initial weights and of the batch order (default 0, the "
+                        "chapters' runs; another seed needs its own --run-dir)")
     t.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     t.add_argument("--evaluate", type=int, nargs="?", const=-1, metavar="N",
                    help="evaluate on the test split afterwards (N images; all without N) and write "

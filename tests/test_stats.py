@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from facelib import stats
 from facelib.errors import FacelibError
@@ -197,3 +198,35 @@ def test_the_stored_verdicts_are_found_and_recomputed_resampling_identities(tmp_
     assert records["ch_made_up"]["recipe"] is None
     summary = verdicts.summary(list(records.values()))
     assert summary["verdict_changed"] == 1 and summary["not_found"] == ["05_x ch_made_up"]
+
+
+def test_the_seed_control_calls_noise_undecided_and_a_real_shift_a_difference():
+    from facelib.evaluation.controls import seed_comparisons
+
+    rng = np.random.default_rng(7)
+    faces = list(range(80))
+    who = [f // 8 for f in faces]
+    base = 5 + np.repeat(rng.normal(0, 1, 10), 8)
+    rows = {name: {"views": {"clean": {"faces": faces, "identities": who,
+                                       "per_face": {"landmark_me": list(base + rng.normal(0, 0.3, 80)),
+                                                    "shape_v2v_mm": list(base + rng.normal(0, 0.3, 80) + shift)}}}}
+            for name, shift in (("seed 0", 0.0), ("seed 1", 1.0))}
+    out = {(r["view"], r["metric"]): r for r in seed_comparisons(rows, "seed 1", "seed 0")}
+    assert set(out) == {("clean", "landmark_me"), ("clean", "shape_v2v_mm")}  # absent metrics and views skipped
+    assert out[("clean", "landmark_me")]["verdict"] == stats.UNDECIDED
+    assert out[("clean", "shape_v2v_mm")]["verdict"] == "differs"
+    assert out[("clean", "shape_v2v_mm")]["change_pct"]["clusters"] == 10
+
+
+def test_a_seed_draws_other_initial_weights_and_needs_its_own_run_folder(ict):
+    from facelib import methods
+    from facelib import profile as profiles
+    from facelib.cli import run_folder
+
+    prof = profiles.resolve("smoke")
+    first, again, other = (methods.build("rnet", ict, prof, **kw) for kw in ({}, {"seed": 0}, {"seed": 1}))
+    w = [m.nets["encoder"].state_dict() for m in (first, again, other)]
+    conv = next(k for k in w[0] if k.endswith("weight") and w[0][k].dim() == 4)
+    assert torch.equal(w[0][conv], w[1][conv]) and not torch.equal(w[0][conv], w[2][conv])
+    with pytest.raises(FacelibError, match="--set, --seed or --warm-start makes a variant of rnet"):
+        run_folder("rnet", prof, None, {"seed": 1})

@@ -125,14 +125,17 @@ def method_class(name: str) -> type:
 def build(name: str, model, profile, **options):
     """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is
-    ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's."""
+    ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's;
+    ``seed`` (default 0) seeds the encoder's initial weights."""
     from .regressor import EncoderConfig
 
     cls = method_class(name)
     if hasattr(cls, "profile_options"):  # options a method sizes by the profile (e.g. FOCUS's EM schedule)
         options = {**cls.profile_options(profile), **options}
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
-    encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}))
+    seed = options.pop("seed", None)
+    encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}),
+                                         **({"seed": int(seed)} if seed is not None else {}))
     return cls(model, encoder, **options)
 
 
