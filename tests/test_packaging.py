@@ -45,6 +45,16 @@ def test_every_chapter_has_an_auto_profile_parameters_cell(nb):
     assert 'PROFILE = "auto"' in "".join(params[0]["source"])
 
 
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_output_checks_are_cell_tags_not_comments_a_reader_sees(nb):
+    """nbval compares a chapter's tagged cells with their stored outputs; the tag is metadata, so the
+    reader (HTML, GitHub, Colab) sees no test marker."""
+    cells = [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+    assert not [c for c in cells if "NBVAL_" in "".join(c["source"])], f"{nb.name}: a # NBVAL_ comment; use the cell tag"
+    assert any("nbval-check-output" in c.get("metadata", {}).get("tags", []) for c in cells), \
+        f"{nb.name}: no cell whose output nbval checks"
+
+
 def test_every_chapter_is_in_the_table_of_contents():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     listed = {c["file"] for c in toc["chapters"]}
