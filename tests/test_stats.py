@@ -230,3 +230,10 @@ def test_a_seed_draws_other_initial_weights_and_needs_its_own_run_folder(ict):
     assert torch.equal(w[0][conv], w[1][conv]) and not torch.equal(w[0][conv], w[2][conv])
     with pytest.raises(FacelibError, match="--set, --seed or --warm-start makes a variant of rnet"):
         run_folder("rnet", prof, None, {"seed": 1})
+
+
+def test_the_seed_control_refuses_a_method_built_from_another_run_with_a_clear_message(capsys):
+    from facelib.evaluation import controls
+
+    assert controls.main(["seeds", "--method", "sopi", "--profile", "smoke", "--quiet"]) == 2
+    assert "sopi needs ['rnet']" in capsys.readouterr().out

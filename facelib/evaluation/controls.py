@@ -45,16 +45,22 @@ def seed_control(method: str, profile: str = "cpu", seeds=(0, 1), folder: Path |
                  progress: bool = True) -> dict:
     """Train ``method`` with each of ``seeds`` (the reader's training, :func:`facelib.train.train_on_set`;
     a finished run is loaded), evaluate each on the profile's test faces, and compare the second
-    seed with the first on every metric and view (:func:`seed_comparisons`)."""
+    seed with the first on every metric and view (:func:`seed_comparisons`). For a method trained
+    from no other run (its prerequisites would need the run layer above this one)."""
+    from .. import methods
     from .. import profile as profiles
-    from .. import runs
     from ..data import synthetic
+    from ..errors import FacelibError
     from ..morphable import MorphableModel
     from ..reproduce import use_threads
     from ..results import project_root
     from ..train import train_on_set
     from .runner import evaluate
 
+    if methods.method_class(method).prerequisites:
+        raise FacelibError(f"the seed control trains methods that start from no other run; {method} needs "
+                           f"{[p.method for p in methods.method_class(method).prerequisites]}: run it for one that does not "
+                           "(e.g. rnet, mofa, rogue)")
     prof = profiles.resolve(profile)
     use_threads(prof.threads)
     root = synthetic.default_root(prof.name)
@@ -63,7 +69,7 @@ def seed_control(method: str, profile: str = "cpu", seeds=(0, 1), folder: Path |
     model = MorphableModel.from_ict()
     metrics, trainings = {}, {}
     for seed in seeds:
-        m = runs.build_with_prerequisites(method, model, prof, seed=seed)
+        m = methods.build(method, model, prof, seed=seed)
         res = train_on_set(m, root, folder / f"{method}-seed{seed}", prof, seed=seed, progress=progress)
         trainings[f"seed {seed}"] = {"steps": res.steps, "seconds": round(res.seconds, 1)}
         rec = evaluate(m.predict, root, method=f"{method} seed {seed}", chapter="controls", profile=prof,
@@ -88,7 +94,13 @@ def main(argv=None) -> int:
     s.add_argument("--out", default=None, help="also write the record here")
     s.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
-    record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
+    from ..errors import FacelibError
+
+    try:
+        record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
+    except FacelibError as err:
+        print(f"error: {err}")
+        return 2
     text = json.dumps(record)
     if args.out:
         Path(args.out).write_text(text + "\n")
