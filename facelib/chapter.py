@@ -148,6 +148,11 @@ class RunBanner:
                     "networks and image size train for a handful of steps on a tiny set, to show that the "
                     "paper-size configuration runs end to end. The book's reference run is the `cpu` profile.\n\n"
                     + text)
+        elif p.name == "cpu":
+            text = ("> **The book's reference run, not the papers' scale.** The papers train ResNet-50 "
+                    "encoders at 224 px for tens of thousands of steps on hundreds of thousands of photos; "
+                    "the cpu profile trains the network below on synthetic faces, on two CPU cores. Read its "
+                    "verdicts with chapter 10's testability column.\n\n" + text)
         return text
 
 

@@ -31,7 +31,9 @@ FACENET = "facenet-pytorch==2.6.0"
 DRIVE_FOLDER = "/content/drive/MyDrive/occluded-faces"
 #: measured wall time of each chapter in the cpu profile on 2 CPU cores with its trainings loaded,
 #: minutes (the run banner of the stored chapter has the current numbers)
-CPU_MINUTES_HINT = "chapters 1-4: a few minutes each; chapters 5-8: 20-60 min of evaluation plus 10-45 min per training"
+#: (README's generated table; tests/test_packaging.py keeps the two equal)
+CPU_MINUTES_HINT = ("chapters 1-3: under a minute; chapter 4: 7 min; chapters 5-9: 18-49 min each with their trainings "
+                    "finished, plus 13-60 min per training; chapter 10: 11 min once every method is trained")
 
 
 def in_colab() -> bool:
@@ -97,6 +99,35 @@ def fetch_assets(chapter: str) -> None:
         print(f"asset {name}: {folder}")
 
 
+def profile_file() -> Path:
+    """Where Colab's setup keeps the reader's profile: a runtime restart clears the environment
+    (``FACELIB_PROFILE``) but keeps the files; ``$FACELIB_PROFILE_FILE`` moves it."""
+    return Path(os.environ.get("FACELIB_PROFILE_FILE") or Path.home() / ".config" / "facelib" / "profile")
+
+
+def chosen_profile() -> tuple[str, str]:
+    """``(profile, why)``: ``$FACELIB_PROFILE`` if set, else the one this runtime chose before a
+    restart (:func:`profile_file`), else ``cpu`` — the book's reference run — never ``auto``'s
+    silent ``gpu`` (30,000 steps a training)."""
+    from .profile import PROFILES
+
+    if os.environ.get("FACELIB_PROFILE", "").strip():
+        return os.environ["FACELIB_PROFILE"].strip(), "FACELIB_PROFILE"
+    saved = profile_file()
+    if saved.is_file() and saved.read_text().strip() in PROFILES:
+        return saved.read_text().strip(), f"kept from before the restart, {saved}"
+    return "cpu", "the book's reference run; set FACELIB_PROFILE to choose another"
+
+
+def remember_profile(name: str) -> None:
+    """Write ``name`` to :func:`profile_file` (a read-only home only loses the memory)."""
+    try:
+        profile_file().parent.mkdir(parents=True, exist_ok=True)
+        profile_file().write_text(name + "\n")
+    except OSError:
+        pass
+
+
 def setup(chapter: str, drive: bool = False, facenet: bool = True) -> str:
     """Everything a chapter needs in Colab after ``facelib`` is installed; returns the profile's name."""
     fetch_assets(chapter)
@@ -104,12 +135,12 @@ def setup(chapter: str, drive: bool = False, facenet: bool = True) -> str:
         print(install_facenet())
     if drive:
         print(f"runs and results in Google Drive: {use_drive()}")
-    if not os.environ.get("FACELIB_PROFILE"):
-        os.environ["FACELIB_PROFILE"] = "cpu"
-    name = os.environ["FACELIB_PROFILE"]
+    name, why = chosen_profile()
+    os.environ["FACELIB_PROFILE"] = name
+    remember_profile(name)
     import torch
 
     where = f"GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only"
-    print(f"profile {name} ({where}); in the cpu profile on 2 CPU cores: {CPU_MINUTES_HINT}. "
+    print(f"profile {name} ({why}; {where}); in the cpu profile on 2 CPU cores: {CPU_MINUTES_HINT}. "
           "A GPU runtime is several times faster. Set FACELIB_PROFILE=smoke for a two-minute wiring check.")
     return name

@@ -124,9 +124,15 @@ def test_renderer_costs_at_most_half_a_resnet18_at_112px():
     assert rec["ratio_render_to_resnet18"] <= 0.5, rec
 
 
-def test_colab_setup_fetches_the_chapters_assets_and_picks_the_cpu_profile(monkeypatch, capsys):
-    """What a chapter's first cell runs after installing facelib in Colab (here: a plain kernel)."""
+def test_colab_setup_fetches_the_chapters_assets_and_picks_the_cpu_profile(monkeypatch, capsys, tmp_path):
+    """What a chapter's first cell runs after installing facelib in Colab (here: a plain kernel); the
+    profile the reader chose survives a runtime restart (issue 36), which empties the environment."""
+    import subprocess
+    import sys
+
     from facelib import assets, colab
+
+    monkeypatch.setenv("FACELIB_PROFILE_FILE", str(tmp_path / "profile"))
 
     assert colab.chapter_assets("01_morphable_model") == ("ict-facekit-light",)
     assert set(colab.chapter_assets("05_baselines")) == set(assets.REGISTRY)
@@ -140,6 +146,12 @@ def test_colab_setup_fetches_the_chapters_assets_and_picks_the_cpu_profile(monke
     assert profile.resolve("auto").name == "cpu"
     monkeypatch.setenv("FACELIB_PROFILE", "smoke")
     assert colab.setup("02_differentiable_rendering", facenet=False) == "smoke"
+    monkeypatch.delenv("FACELIB_PROFILE")  # the runtime restarts: a new kernel, facelib already installed
+    fresh = subprocess.run([sys.executable, "-c", "from facelib import colab; print(*colab.chosen_profile(), sep='|')"],
+                           capture_output=True, text=True, check=True)
+    assert fresh.stdout.startswith("smoke|kept from before the restart")
+    assert colab.setup("02_differentiable_rendering", facenet=False) == "smoke"
+    assert "profile smoke (kept from before the restart" in capsys.readouterr().out
 
 
 def test_colab_facenet_is_skipped_without_a_working_torchvision(monkeypatch):
@@ -190,6 +202,34 @@ def test_readme_time_table_is_the_one_the_committed_runs_give():
     assert block == timings_markdown("cpu", ROOT / "results"), "regenerate it: python -m facelib timings --profile cpu"
 
 
+def test_the_colab_time_hint_agrees_with_readmes_time_table():
+    """The hint Colab prints (facelib.colab) says what README's generated table measured."""
+    import re
+
+    from facelib.colab import CPU_MINUTES_HINT
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- timings:cpu -->\n")[1].split("\n<!-- /timings:cpu -->")[0]
+
+    def minutes(text):
+        value, unit = text.split()
+        return float(value) / (60 if unit == "s" else 1)
+
+    run, trainings = {}, []
+    for line in block.splitlines()[2:]:
+        chapter, chapter_run, trained = [c.strip() for c in line.strip("|").split("|")]
+        run[int(chapter[:2])] = minutes(chapter_run)
+        trainings += [minutes(t.split(" ", 1)[1]) for t in trained.split(", ") if t != "—"]
+    hint = re.fullmatch(r"chapters 1-3: under a minute; chapter 4: (\d+) min; chapters 5-9: (\d+)-(\d+) min each with "
+                        r"their trainings finished, plus (\d+)-(\d+) min per training; chapter 10: (\d+) min once every "
+                        r"method is trained", CPU_MINUTES_HINT)
+    assert hint, CPU_MINUTES_HINT
+    four, low, high, t_low, t_high, ten = map(int, hint.groups())
+    assert max(run[c] for c in (1, 2, 3)) < 1 and round(run[4]) == four and round(run[10]) == ten
+    assert (round(min(run[c] for c in range(5, 10))), round(max(run[c] for c in range(5, 10)))) == (low, high)
+    assert (round(min(trainings)), round(max(trainings))) == (t_low, t_high)
+
+
 def test_readme_results_table_is_the_one_the_committed_results_give():
     from facelib.evaluation.protocols.benchmark import readme_table
 
@@ -231,3 +271,21 @@ def test_stored_outputs_show_no_path_of_the_machine_they_ran_on(nb):
     text = nb.read_text()
     for marker in ("PosixPath(", "/work/", "/home/", "/root/", "/tmp/"):
         assert marker not in text, f"{nb.name} stores a machine path ({marker!r}): re-run the cell that prints it"
+
+
+def test_the_books_html_loads_each_script_once():
+    """sphinx-thebe adds its configuration script once per reading of the environment; a second
+    ``const THEBE_JS_URL`` stops the page's scripts (issue 36). The book's extension keeps the first."""
+    import importlib.util
+
+    from sphinx.builders.html._assets import _JavaScript
+
+    spec = importlib.util.spec_from_file_location("offline_assets", ROOT / "book" / "_ext" / "offline_assets.py")
+    ext = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ext)
+    config = _JavaScript(None, body='const THEBE_JS_URL = "x"')
+    scripts = [_JavaScript("a.js"), config, _JavaScript("a.js", **{"async": "async"}), _JavaScript(None, body='const THEBE_JS_URL = "x"'),
+               "b.js", "b.js"]
+    context = {"script_files": scripts}
+    ext._dedupe_scripts(None, "p", "page.html", context, None)
+    assert context["script_files"] == [scripts[0], config, scripts[2], "b.js"]

@@ -62,7 +62,8 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     stored = json.loads((tmp_path / "x" / "smoke" / "metrics.json").read_text())
     assert stored["run"] == record and stored["metrics"]["m"] == {"v": 1, "w": 2}
     assert "Wall time" in banner.text() and "training 0.0" in banner.text()
-    assert "wiring check" not in chapter.RunBanner("x", profile.resolve("cpu"), show=False).text()
+    cpu = chapter.RunBanner("x", profile.resolve("cpu"), show=False).text()
+    assert "wiring check" not in cpu and "not the papers' scale" in cpu  # issue 36: the reference run says its scale
 
 
 def test_glue_works_without_myst_nb(monkeypatch):

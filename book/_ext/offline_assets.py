@@ -2,7 +2,10 @@
 
 * plotly.js, from the installed ``plotly`` package, is copied into ``_static`` and loaded once per
   page (figures are stored by ``facelib.viz``'s ``book_html`` renderer, which loads nothing itself);
-* wide tables in cell outputs scroll inside the text column instead of overflowing it.
+* wide tables in cell outputs scroll inside the text column instead of overflowing it;
+* a script added twice is loaded once: sphinx-thebe adds its configuration each time the
+  environment reads documents, and the second ``const THEBE_JS_URL`` stopped every page's scripts
+  with "already declared" in the browser's console.
 
 MathJax comes from the ``sphinx-mathjax-offline`` extension (``_config.yml``).
 """
@@ -36,9 +39,26 @@ def _copy(app, exception) -> None:
     (static / "offline.css").write_text(CSS)
 
 
+def _once(scripts: list) -> list:
+    """``scripts`` (Sphinx's ``_JavaScript`` entries or plain names) without repeats, in order."""
+    seen, out = set(), []
+    for js in scripts:
+        key = (str(getattr(js, "filename", js)), repr(sorted(getattr(js, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            out.append(js)
+    return out
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    if "script_files" in context:
+        context["script_files"] = _once(context["script_files"])
+
+
 def setup(app):
     _plotly_js()  # fail at the start of a build, not after it
     app.add_js_file("plotly.min.js")
     app.add_css_file("offline.css")
     app.connect("build-finished", _copy)
+    app.connect("html-page-context", _dedupe_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
