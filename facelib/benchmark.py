@@ -70,3 +70,24 @@ def complete(model, profile, root, progress: bool = False) -> tuple[dict, dict]:
                                                    "train_signature": getattr(trained.get(label), "run_signature",
                                                                               None)})
     return protocol.assemble(profile.name)
+
+
+#: the prefix of a clean-input oracle's row in chapter 10's ``metrics.json`` (not a benchmark row)
+CLEAN_INPUT = "clean input: "
+
+
+def clean_input_oracles(model, profile, root, labels, progress: bool = False) -> dict:
+    """``{label: {"views": …}}``: each row's **clean-input oracle** (issue 32;
+    :func:`facelib.evaluation.runner.clean_input_oracle`) — its predictor given each face's clean
+    twin, scored on every view — evaluated on the benchmark's test faces and stored in chapter 10's
+    ``metrics.json`` as ``"clean input: <label>"``. The floor (the mean face) has none: it reads no
+    pixel."""
+    labels = [label for label in labels if label != protocol.FLOOR.label]
+    trained = trained_methods(model, profile, labels)
+    out = {}
+    for label in labels:
+        oracle = runner.clean_input_oracle(predictor(label, trained, model, profile, root), root)
+        record = runner.evaluate(oracle, root, method=CLEAN_INPUT + label, chapter=protocol.CHAPTER, profile=profile,
+                                 limit=profile.test_faces, progress=progress)
+        out[label] = {"views": record["views"]}
+    return out

@@ -155,6 +155,35 @@ def test_rnet_starts_at_the_mean_face_and_has_every_term(ict, batch, attention):
     assert m.masks == (("face_mask",) if attention == "face_mask" else ())
 
 
+def test_visibility_oracle_sees_only_the_true_visible_face(ict, batch):
+    """R-Net's visibility oracle (issue 32): trained on the occluded view, its photometric term
+    ignores every pixel outside the true visible face — repainting the occluder changes nothing —
+    and its identity term embeds its render only on the visible face, the input elsewhere."""
+    torch.manual_seed(0)
+    occluded = batch["clean"].clone()
+    visible = batch["face_mask"].clone()
+    visible[..., :32, :] = 0  # the upper half of the image occluded
+    occluded[..., :32, :] = torch.tensor([0.9, 0.1, 0.1])[:, None, None]
+    data = {**batch, "occluded": occluded, "visible_mask": visible}
+    oracle = RNet(ict, TINY, attention="visible_mask", view="occluded")
+    twin = RNet(ict, TINY, view="occluded", attention="none")
+    assert oracle.views == ("occluded",) and oracle.masks == ("visible_mask",)
+    repainted = {**data, "occluded": torch.where(visible.bool(), occluded, torch.rand_like(occluded))}
+    images = data["occluded"]
+    coeffs = oracle.encode(images).detach() + 0.05
+    out = oracle.renderer(coeffs, background=images)
+    terms = oracle.loss_terms(data, images, coeffs, out)
+    out2 = oracle.renderer(coeffs, background=repainted["occluded"])
+    assert oracle.loss_terms(repainted, repainted["occluded"], coeffs, out2)["photometric"] == pytest.approx(
+        terms["photometric"].item(), rel=1e-6)
+    assert twin.loss_terms(repainted, repainted["occluded"], coeffs, out2)["photometric"] != pytest.approx(
+        twin.loss_terms(data, images, coeffs, out)["photometric"].item(), rel=1e-3)
+    composite = oracle.identity_target_render(data, images, out.image)
+    assert torch.equal(composite[..., :32, :], images[..., :32, :])
+    assert torch.equal(composite * visible, out.image * visible)
+    assert torch.equal(twin.identity_target_render(data, images, out.image), out.image)
+
+
 def test_remembered_input_targets_leave_training_bit_identical(ict):
     """R-Net's skin attention and identity target are remembered per training item; batches mixing
     items first met in different batches get exactly the rows a fresh computation gives."""

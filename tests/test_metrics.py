@@ -310,3 +310,48 @@ def test_gaussian_blur_impulse_response_and_borders():
     assert spread[0, 0, 4, 4] > spread[0, 0, 0, 0] > 0  # the border sees fewer known pixels
     with pytest.raises(FacelibError, match="sigma > 0"):
         gaussian_blur(flat, 0.0)
+
+
+def test_controls_ceiling_floor_clean_input_oracle_and_invariance(small_set, ict):
+    """Issue 32's references on the small set: the true coefficients with the true segmentation
+    (ceiling) score 0 mm and F1 = 1, the mean face calling everything face (floor) does worse, and the
+    room between them is positive; a method's clean-input oracle scores its clean-view shape on every
+    view and is perfectly invariant; a method that reads the pixels moves between the twins, the
+    true coefficients do not."""
+    from facelib.evaluation import controls, runner
+
+    def run(predict, name, **kw):
+        return {"views": runner.evaluate(predict, small_set, method=name, chapter="ch", profile="smoke", write=False,
+                                         progress=False, scan_points=200, **kw)["views"]}
+
+    metrics = {controls.CEILING: run(runner.ground_truth_predictor(small_set, masks=True), "truth"),
+               controls.FLOOR: run(runner.mean_face_predictor(ict, everything_face=True), "mean")}
+    top = metrics[controls.CEILING]["views"]
+    assert top["occluded"]["seg_f1"]["mean"] == 1.0 and top["occluded"]["shape_v2v_mm"]["mean"] < 1e-3
+    for name in controls.INVARIANCE:  # the same coefficients from both twins: nothing moves
+        assert top["occluded"][name]["mean"] < 1e-6 and top["noisy"][name]["mean"] < 1e-6
+    rows = controls.controls_rows(metrics)
+    assert {(r["metric"], r["view"]) for r in rows} >= {("shape_v2v_mm", "occluded"), ("seg_f1", "occluded"),
+                                                          ("perceptual_dlib", "noisy"), ("landmark_me", "clean")}
+    by = {(r["metric"], r["view"]): r for r in rows}
+    assert by[("shape_v2v_mm", "clean")]["room"].estimate > 0.5
+    assert by[("seg_f1", "occluded")]["room"].estimate > 0  # the floor calls occluders face
+    assert "| shape v2v (mm) | occluded |" in controls.controls_markdown(rows)
+
+    truth = runner.ground_truth_predictor(small_set)
+    layout = ict.layout.slices()
+
+    def reads_pixels(images):  # the leading identity component set by a hash of the pixels: not invariant
+        c = truth(images).clone()
+        c[:, layout["id"].start] += 3 * (images.double().sum((1, 2, 3)) * 1e3 % 1).float()
+        return c
+
+    method = run(reads_pixels, "m")
+    oracle = run(runner.clean_input_oracle(reads_pixels, small_set), "m (clean input)")
+    for view in ("occluded", "noisy"):
+        assert method["views"][view]["invariance_v2v_mm"]["mean"] > 0.01
+        assert oracle["views"][view]["invariance_v2v_mm"]["mean"] < 1e-6
+        assert oracle["views"][view]["per_face"]["shape_v2v_mm"] == method["views"]["clean"]["per_face"]["shape_v2v_mm"]
+    both = {"m": method, "m (clean input)": oracle}
+    assert controls.robustness_rooms(both, "m")["occluded"]["shape_v2v_mm"]["estimate"] == pytest.approx(
+        method["views"]["occluded"]["shape_v2v_mm"]["mean"] - method["views"]["clean"]["shape_v2v_mm"]["mean"], abs=1e-4)

@@ -28,6 +28,185 @@ def seed_comparisons(metrics: dict, a: str, b: str, metrics_used=METRICS, views=
     """Every ``metric`` × ``view`` that both rows ``a`` and ``b`` of ``metrics`` hold: ``a``'s
     relative change against ``b`` (per cent, paired over the same faces, identities resampled)
     and whether its interval excludes zero (``"differs"``) or not (``"undecided"``)."""
+    rows = comparisons(metrics, a, b, views, metrics_used)
+    return [{**r, "verdict": stats.UNDECIDED if r["verdict"] == stats.UNDECIDED else "differs"} for r in rows]
+
+
+#: the reference rows chapter 4 stores: the true coefficients with the true segmentation (the
+#: ceiling) and the mean face calling every pixel face (the floor)
+CEILING, FLOOR = "reference: ground truth", "reference: mean face"
+#: how far a prediction moves between the clean twin and the view (:func:`facelib.evaluation.runner.invariance`)
+INVARIANCE = ("invariance_v2v_mm", "invariance_landmark_px", "invariance_perceptual_dlib")
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` is better (every error; not the segmentation scores)."""
+    return tables.METRIC_LABELS.get(metric, ("", "", True))[2]
+
+
+def room(metrics: dict, worse: str, better: str, view: str, metric: str) -> stats.Interval:
+    """How much better row ``better`` is than row ``worse`` on ``metric`` in ``view``, in the metric's
+    unit (positive: ``better`` is better), paired over the same faces, identities resampled — the
+    room between a floor and a ceiling, or between a method and its clean-input oracle."""
+    first, second = (worse, better) if lower_is_better(metric) else (better, worse)
+    return tables.difference_against(metrics, first, second, view, metric)
+
+
+def controls_rows(metrics: dict, ceiling: str = CEILING, floor: str = FLOOR, metrics_used=METRICS,
+                  views=VIEWS) -> list[dict]:
+    """The benchmark's controls table (issue 32), one row per ``metric`` × ``view`` both references
+    hold: the ceiling's and the floor's means with their 95 % intervals and the room between them
+    (:func:`room`). A metric whose room's interval does not exclude zero cannot tell a right face
+    from the mean face in that view: no claim on it is testable there."""
+    out = []
+    for metric in metrics_used:
+        for view in views:
+            try:
+                top, bottom = tables.interval_of(metrics, ceiling, view, metric), tables.interval_of(metrics, floor, view, metric)
+                gap = room(metrics, floor, ceiling, view, metric)
+            except KeyError:
+                continue
+            out.append({"metric": metric, "view": view, "ceiling": top, "floor": bottom, "room": gap,
+                        "separates": stats.verdict(gap, 0.0, "above") == stats.HOLDS})
+    return out
+
+
+def controls_markdown(rows: list[dict]) -> str:
+    """:func:`controls_rows` as a Markdown table (means and 95 % intervals in each metric's format)."""
+    body = []
+    for r in rows:
+        label, spec = tables.METRIC_LABELS.get(r["metric"], (r["metric"],))[0], tables.spec_of(r["metric"])
+        body.append([label, r["view"], r["ceiling"].format(spec), r["floor"].format(spec), r["room"].format(spec),
+                     "yes" if r["separates"] else "no"])
+    return tables.markdown_table(["metric", "view", "ceiling: true coefficients", "floor: mean face",
+                                  "room (floor − ceiling)", "separates"], body, "llrrrl")
+
+
+def _setup(profile: str, progress: bool):
+    """The profile, its generated face set's root and the face model, threads set as the profile says."""
+    from .. import profile as profiles
+    from ..data import synthetic
+    from ..morphable import MorphableModel
+    from ..reproduce import use_threads
+
+    prof = profiles.resolve(profile)
+    use_threads(prof.threads)
+    root = synthetic.default_root(prof.name)
+    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
+    return prof, root, MorphableModel.from_ict()
+
+
+def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, progress: bool = True,
+               clean_input: bool = False):
+    """Train each arm ``label → (method, options, run name)`` with the reader's training
+    (:func:`facelib.train.train_on_set`; a finished run is loaded) under ``folder`` (default
+    ``runs/controls/<profile>``) and evaluate it on the profile's test faces. Returns
+    ``(profile, metrics, trainings)``: ``{label: {"views": …}}`` as the benchmark stores rows (with
+    ``clean_input`` also each arm's clean-input oracle, :func:`~.runner.clean_input_oracle`, as
+    ``"<label> (clean input)"``), and each arm's steps and seconds. For methods trained from no other run (prerequisites would need the run layer
+    above this one)."""
+    from .. import methods
+    from ..errors import FacelibError
+    from ..results import project_root
+    from ..train import train_on_set
+    from .runner import clean_input_oracle, evaluate
+
+    for method, _, _ in arms.values():
+        needs = methods.method_class(method).prerequisites
+        if needs:
+            raise FacelibError(f"the controls train methods that start from no other run; {method} needs "
+                               f"{[p.method for p in needs]}: run it for one that does not (e.g. rnet, mofa, rogue)")
+    prof, root, model = _setup(profile, progress)
+    folder = Path(folder) if folder else project_root() / "runs" / "controls" / prof.name
+    metrics, trainings = {}, {}
+    for label, (method, options, run) in arms.items():
+        m = methods.build(method, model, prof, **options)
+        res = train_on_set(m, root, folder / run, prof, seed=int(options.get("seed", 0)), progress=progress)
+        trainings[label] = {"run": run, "options": dict(options), "steps": res.started_at + res.steps,
+                            "training_seconds": round(res.training_seconds, 1), "status": res.status}
+        rec = evaluate(m.predict, root, method=label, chapter="controls", profile=prof,
+                       limit=prof.test_faces, write=False, progress=progress)
+        metrics[label] = {"views": rec["views"]}
+        if clean_input:
+            rec = evaluate(clean_input_oracle(m, root), root, method=f"{label} (clean input)", chapter="controls",
+                           profile=prof, limit=prof.test_faces, write=False, progress=progress)
+            metrics[f"{label} (clean input)"] = {"views": rec["views"]}
+    return prof, metrics, trainings
+
+
+def intervals(metrics: dict, label: str, names=INVARIANCE, views=("occluded", "noisy")) -> dict:
+    """``{view: {metric: interval dict}}`` of one row's means (identities resampled), for the
+    ``names`` it holds."""
+    out = {}
+    for view in views:
+        for name in names:
+            try:
+                out.setdefault(view, {})[name] = tables.interval_of(metrics, label, view, name).as_dict()
+            except KeyError:
+                continue
+    return out
+
+
+def robustness_rooms(metrics: dict, label: str, metrics_used=METRICS, views=("occluded", "noisy")) -> dict:
+    """``{view: {metric: interval dict}}``: how much better row ``label``'s clean-input oracle scores
+    than ``label`` itself on each view (:func:`room`) — the most a robustness mechanism could gain."""
+    out = {}
+    for view in views:
+        for metric in metrics_used:
+            try:
+                out.setdefault(view, {})[metric] = room(metrics, label, f"{label} (clean input)", view, metric).as_dict()
+            except KeyError:
+                continue
+    return out
+
+
+def _means(metrics: dict) -> dict:
+    """``{label: {view: {metric: mean}}}`` of the papers' metrics."""
+    return {label: {view: {name: row[name]["mean"] for name in METRICS if name in row} for view, row in rec["views"].items()}
+            for label, rec in metrics.items()}
+
+
+def robustness_grid(metrics: dict, labels, metric: str, views=("occluded", "noisy")) -> str:
+    """Markdown: one row per method of ``labels``, one column per view, each cell how much better its
+    clean-input oracle (row ``"<label> (clean input)"`` of ``metrics``) scores than the method itself
+    on ``metric`` (:func:`robustness_rooms`), with its 95 % interval; "–" where either lacks it."""
+    spec = tables.spec_of(metric)
+    rows = []
+    for label in labels:
+        rooms = robustness_rooms(metrics, label, (metric,), views)
+        rows.append([label, *(stats.Interval(**rooms[v][metric]).format(spec) if metric in rooms.get(v, {}) else "–"
+                              for v in views)])
+    return tables.markdown_table(["method", *views], rows)
+
+
+def seed_control(method: str, profile: str = "cpu", seeds=(0, 1), folder: Path | None = None,
+                 progress: bool = True) -> dict:
+    """Train ``method`` with each of ``seeds`` (:func:`train_arms`, runs ``<method>-seed<s>``),
+    evaluate each on the profile's test faces, and compare the second seed with the first on every
+    metric and view (:func:`seed_comparisons`)."""
+    arms = {f"seed {s}": (method, {"seed": s}, f"{method}-seed{s}") for s in seeds}
+    prof, metrics, trainings = train_arms(arms, profile, folder, progress)
+    a, b = f"seed {seeds[1]}", f"seed {seeds[0]}"
+    rows = seed_comparisons(metrics, a, b)
+    return {"control": "seeds", "method": method, "profile": prof.name, "seeds": list(seeds), "trainings": trainings,
+            "comparisons": rows, "passes": all(r["verdict"] == stats.UNDECIDED for r in rows), "means": _means(metrics)}
+
+
+#: the visibility control's arms: label → (method, options, run name). The plain arm is the seed
+#: control's seed-0 run, so the two controls share it.
+VISIBILITY_ARMS = {
+    "R-Net": ("rnet", {"seed": 0}, "rnet-seed0"),
+    "R-Net on occluded faces": ("rnet", {"seed": 0, "view": "occluded"}, "rnet-occluded"),
+    "visibility oracle": ("rnet", {"seed": 0, "view": "occluded", "attention": "visible_mask"}, "rnet-visibility-oracle"),
+}
+#: the metrics the visibility oracle must improve on occluded faces (issue 32's must-show)
+VISIBILITY_MUST = ("landmark_me", "shape_v2v_mm", "perceptual_dlib")
+
+
+def comparisons(metrics: dict, a: str, b: str, views=VIEWS, metrics_used=METRICS, claim: str = "below") -> list[dict]:
+    """``a``'s relative change against ``b`` on every metric × view both hold, with the verdict of
+    "``a`` is ``claim`` ``b``" (lower is better for every metric here but segmentation F1, whose
+    claim is turned)."""
     out = []
     for view in views:
         for metric in metrics_used:
@@ -35,52 +214,29 @@ def seed_comparisons(metrics: dict, a: str, b: str, metrics_used=METRICS, views=
                 iv = tables.change_against(metrics, a, b, view, metric)
             except KeyError:
                 continue
-            decided = stats.verdict(iv, 0.0, "below") != stats.UNDECIDED
+            direction = claim if metric != "seg_f1" else ("above" if claim == "below" else "below")
             out.append({"view": view, "metric": metric, "change_pct": iv.as_dict(),
-                        "verdict": "differs" if decided else stats.UNDECIDED})
+                        "verdict": stats.verdict(iv, 0.0, direction)})
     return out
 
 
-def seed_control(method: str, profile: str = "cpu", seeds=(0, 1), folder: Path | None = None,
-                 progress: bool = True) -> dict:
-    """Train ``method`` with each of ``seeds`` (the reader's training, :func:`facelib.train.train_on_set`;
-    a finished run is loaded), evaluate each on the profile's test faces, and compare the second
-    seed with the first on every metric and view (:func:`seed_comparisons`). For a method trained
-    from no other run (its prerequisites would need the run layer above this one)."""
-    from .. import methods
-    from .. import profile as profiles
-    from ..data import synthetic
-    from ..errors import FacelibError
-    from ..morphable import MorphableModel
-    from ..reproduce import use_threads
-    from ..results import project_root
-    from ..train import train_on_set
-    from .runner import evaluate
-
-    if methods.method_class(method).prerequisites:
-        raise FacelibError(f"the seed control trains methods that start from no other run; {method} needs "
-                           f"{[p.method for p in methods.method_class(method).prerequisites]}: run it for one that does not "
-                           "(e.g. rnet, mofa, rogue)")
-    prof = profiles.resolve(profile)
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    folder = Path(folder) if folder else project_root() / "runs" / "controls" / prof.name
-    model = MorphableModel.from_ict()
-    metrics, trainings = {}, {}
-    for seed in seeds:
-        m = methods.build(method, model, prof, seed=seed)
-        res = train_on_set(m, root, folder / f"{method}-seed{seed}", prof, seed=seed, progress=progress)
-        trainings[f"seed {seed}"] = {"steps": res.steps, "seconds": round(res.seconds, 1)}
-        rec = evaluate(m.predict, root, method=f"{method} seed {seed}", chapter="controls", profile=prof,
-                       limit=prof.test_faces, write=False, progress=progress)
-        metrics[f"seed {seed}"] = {"views": rec["views"]}
-    a, b = f"seed {seeds[1]}", f"seed {seeds[0]}"
-    rows = seed_comparisons(metrics, a, b)
-    return {"control": "seeds", "method": method, "profile": prof.name, "seeds": list(seeds), "trainings": trainings,
-            "comparisons": rows, "passes": all(r["verdict"] == stats.UNDECIDED for r in rows),
-            "means": {k: {v: {mm: row[mm]["mean"] for mm in METRICS if mm in row} for v, row in rec["views"].items()}
-                      for k, rec in metrics.items()}}
+def visibility_control(profile: str = "cpu", folder: Path | None = None, progress: bool = True) -> dict:
+    """The positive control (issue 32): R-Net trained on occluded faces with its photometric and
+    identity terms restricted to the true visible face pixels (``attention="visible_mask"``) against
+    its twin trained on the same occluded faces with R-Net's own skin attention, and against plain
+    R-Net (trained on clean faces). The benchmark can show an occlusion-robustness claim only if the
+    oracle beats both on occluded faces: ``passes`` when it holds for every metric of
+    :data:`VISIBILITY_MUST` against each."""
+    prof, metrics, trainings = train_arms(VISIBILITY_ARMS, profile, folder, progress, clean_input=True)
+    oracle = "visibility oracle"
+    against = {other: comparisons(metrics, oracle, other) for other in VISIBILITY_ARMS if other != oracle}
+    must = {other: {r["metric"]: r["verdict"] for r in rows if r["view"] == "occluded" and r["metric"] in VISIBILITY_MUST}
+            for other, rows in against.items()}
+    passes = all(v.get(m) == stats.HOLDS for v in must.values() for m in VISIBILITY_MUST)
+    return {"control": "visibility", "profile": prof.name, "trainings": trainings, "comparisons": against,
+            "must": must, "passes": passes, "means": _means(metrics),
+            "invariance": {label: intervals(metrics, label) for label in VISIBILITY_ARMS},
+            "robustness_room": {label: robustness_rooms(metrics, label) for label in VISIBILITY_ARMS}}
 
 
 def main(argv=None) -> int:
@@ -93,11 +249,19 @@ def main(argv=None) -> int:
     s.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
     s.add_argument("--out", default=None, help="also write the record here")
     s.add_argument("--quiet", action="store_true")
+    v = sub.add_parser("visibility", help="the positive control: R-Net with the true visible-face mask against its twin")
+    v.add_argument("--profile", default="cpu")
+    v.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
+    v.add_argument("--out", default=None, help="also write the record here")
+    v.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     from ..errors import FacelibError
 
     try:
-        record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
+        if args.what == "seeds":
+            record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
+        else:
+            record = visibility_control(args.profile, args.folder, progress=not args.quiet)
     except FacelibError as err:
         print(f"error: {err}")
         return 2

@@ -37,6 +37,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -180,6 +181,7 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
             clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
                                 if clean is not None and clean_coeffs is not None else {})
             truth_v = gt_vertices(model, batch["coefficients"]).double() if "coefficients" in batch else None
+            twin = clean_twin(model, renderer, preds["clean"], clean, embed, lm_gt) if clean_coeffs is not None else None
             for v in views:
                 seg = preds[v].mask
                 coeffs = preds[v].coefficients.detach().float().cpu()
@@ -211,12 +213,12 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
                     for name, emb in embed.items():
                         col.add(v, f"perceptual_{name}", M.perceptual_error(
                             emb, clean, render, lm_gt, clean_embedding=clean_embeddings[name]))
+                pred_v = predicted_vertices(model, preds[v])
+                if twin is not None and v != "clean":
+                    for name, values in invariance(twin, pred_v, out, render if clean_embeddings else None,
+                                                   embed, lm_gt, mm, size).items():
+                        col.add(v, name, values)
                 if truth_v is not None:
-                    split_c = model.layout.split(coeffs)
-                    given = preds[v].vertices
-                    # a prediction may bring its own vertices (e.g. FOCUS-MP's misfit-corrected mesh)
-                    pred_v = (given.detach().cpu() if given is not None
-                              else model.shape(split_c["id"], split_c["exp"])).double()
                     v2v = M.vertex_error(pred_v, truth_v, mm)
                     col.add(v, "shape_v2v_mm", v2v, per_face=v2v.mean(1))
                     s2m = []
@@ -239,6 +241,54 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
     if write:
         merge_into_results(chapter, prof, method, record)
     return record
+
+
+def predicted_vertices(model, prediction: Prediction) -> torch.Tensor:
+    """The ``(B, V, 3)`` float64 mesh of a prediction, in the model's frame: its own vertices where it
+    brings them (e.g. FOCUS-MP's misfit-corrected mesh), else the model's shape of its identity and
+    expression."""
+    if prediction.vertices is not None:
+        return prediction.vertices.detach().cpu().double()
+    c = model.layout.split(prediction.coefficients.detach().float().cpu())
+    return model.shape(c["id"], c["exp"]).double()
+
+
+@dataclass
+class CleanTwin:
+    """What a method predicted from the clean twin of a batch, for the invariance metrics: its mesh
+    ``(B, V, 3)``, its rendered landmarks ``(B, 68, 2)`` and each embedder's features ``(B, D)`` of its
+    render over the clean image."""
+
+    vertices: torch.Tensor
+    landmarks: torch.Tensor
+    embeddings: dict
+
+
+def clean_twin(model, renderer, prediction: Prediction, clean: torch.Tensor, embed: dict, landmarks) -> CleanTwin:
+    """:class:`CleanTwin` of ``prediction`` (made from the ``(B, 3, H, W)`` clean images ``clean``)."""
+    out = renderer(prediction.coefficients.detach().float().cpu(), background=clean)
+    image = out.image.clamp(0, 1)
+    return CleanTwin(predicted_vertices(model, prediction), out.landmarks,
+                     {name: emb.embed(image, landmarks) for name, emb in embed.items()})
+
+
+def invariance(twin: CleanTwin, vertices: torch.Tensor, out, render, embed: dict, landmarks, mm: float,
+               size: int) -> dict[str, torch.Tensor]:
+    """How far a method's prediction moves between a face's clean twin and its occluded or noisy view
+    (issue 32; where ORN and ROGUE put their mechanism), per face ``(B,)``: ``invariance_v2v_mm`` —
+    the mean vertex distance between the two meshes after similarity alignment
+    (:func:`facelib.metrics.vertex_error`), ``invariance_landmark_px`` — the mean distance between
+    their rendered landmarks (px at 224), ``invariance_perceptual_<embedder>`` — the embedding
+    distance between the clean prediction's render and the view's identity and texture rendered in
+    the clean twin's pose and light (``render``, as the perceptual error renders it; ``None``: skip).
+    A constant prediction scores 0 on all three: read them beside accuracy."""
+    scores = {"invariance_v2v_mm": M.vertex_error(vertices, twin.vertices, mm).mean(1),
+              "invariance_landmark_px": M.landmark_errors(out.landmarks, twin.landmarks,
+                                                          normaliser=size / REFERENCE_SIZE)["me"]}
+    if render is not None:
+        for name, emb in embed.items():
+            scores[f"invariance_perceptual_{name}"] = M.embedding_distance(twin.embeddings[name], emb.embed(render, landmarks))
+    return scores
 
 
 def render_metrics(out, landmarks: torch.Tensor, reference: torch.Tensor, size: int) -> dict[str, torch.Tensor]:
@@ -318,46 +368,95 @@ def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
 class MeanFace:
     """The floor every trained method must clear, a :class:`~facelib.methods.base.Predictor` whose
     coefficients are all zero — the mean shape and texture, frontal, under ambient light (what a
-    zero-initialised head predicts)."""
+    zero-initialised head predicts). With ``everything_face`` it also calls every pixel face, the
+    floor of the segmentation scores."""
 
     name = "mean face"
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, everything_face: bool = False):
+        self.model, self.everything_face = model, everything_face
 
     def predict(self, images: torch.Tensor) -> Prediction:
-        """``(B, 3, H, W)`` images → ``(B, P)`` zeros."""
-        return Prediction(torch.zeros(len(images), self.model.layout.total))
+        """``(B, 3, H, W)`` images → ``(B, P)`` zeros (and a ``(B, 1, H, W)`` mask of ones)."""
+        mask = torch.ones(len(images), 1, *images.shape[-2:]) if self.everything_face else None
+        return Prediction(torch.zeros(len(images), self.model.layout.total), mask=mask)
 
 
-def mean_face_predictor(model) -> MeanFace:
+def mean_face_predictor(model, everything_face: bool = False) -> MeanFace:
     """:class:`MeanFace` of ``model`` (the name the chapters use)."""
-    return MeanFace(model)
+    return MeanFace(model, everything_face)
 
 
-def ground_truth_predictor(root: str | Path, split: str = "test", change: Callable | None = None) -> Callable:
+def image_key(image: torch.Tensor) -> bytes:
+    """A key of an image's exact pixel content (``(3, H, W)``, compared as float32): how the reference
+    predictors find a test image in the set."""
+    import hashlib
+
+    return hashlib.sha1(image.detach().cpu().float().contiguous().numpy().tobytes()).digest()
+
+
+class SetLookup:
+    """Every image of ``split`` of a synthetic set, found by its pixels (:func:`image_key`): its item
+    index and view — so a reference predictor can answer for an image with what the set knows of it."""
+
+    def __init__(self, root: str | Path, split: str):
+        index = read_index(root)
+        masks = tuple(m for m in ("face_mask", "visible_mask") if m in index.get("masks", []))
+        self.root, self.split = root, split
+        self.dataset = FaceFolder(root, split, views=tuple(index["views"]), masks=masks)
+        self.items = [self.dataset[i] for i in range(len(self.dataset))]
+        if self.items and "coefficients" not in self.items[0]:
+            raise FacelibError(f"{root} stores no ground-truth coefficients (not a synthetic set)")
+        self.where = {image_key(item[view]): (i, view) for i, item in enumerate(self.items) for view in index["views"]}
+
+    def find(self, images: torch.Tensor) -> list[tuple[int, str]]:
+        """``(item index, view)`` of each of ``images`` ``(B, 3, H, W)``."""
+        try:
+            return [self.where[image_key(im)] for im in images]
+        except KeyError:
+            raise FacelibError(f"an image is not in split {self.split!r} of {self.root}") from None
+
+    def truth_mask(self, i: int, view: str) -> torch.Tensor | None:
+        """The segmentation the evaluation scores in ``view`` (the visible face of an occluded view,
+        else the face), ``(1, H, W)``, or ``None`` where the set stores no masks."""
+        return self.items[i].get("visible_mask" if view == "occluded" else "face_mask")
+
+
+def ground_truth_predictor(root: str | Path, split: str = "test", change: Callable | None = None,
+                           masks: bool = False) -> Callable:
     """A reference ``predict`` for checking metrics: it returns each image's ground-truth
     coefficients (found by the image's exact pixel content in ``split`` of the synthetic set),
-    optionally passed through ``change(coefficients) -> coefficients`` (e.g. the mean identity).
+    optionally passed through ``change(coefficients) -> coefficients`` (e.g. the mean identity);
+    with ``masks`` also the true segmentation (the ceiling of the segmentation scores).
     Perfect predictions must score 0 on every error metric; ``change`` shows what each metric sees."""
-    index = read_index(root)
-    dataset = FaceFolder(root, split, views=tuple(index["views"]))
-    table = {}
-    for i in range(len(dataset)):
-        item = dataset[i]
-        if "coefficients" not in item:
-            raise FacelibError(f"{root} stores no ground-truth coefficients (not a synthetic set)")
-        for view in index["views"]:
-            table[item[view].numpy().tobytes()] = item["coefficients"]
+    lookup = SetLookup(root, split)
 
-    def predict(images: torch.Tensor) -> torch.Tensor:
-        try:
-            c = torch.stack([table[im.detach().cpu().float().numpy().tobytes()] for im in images])
-        except KeyError:
-            raise FacelibError(f"an image is not in split {split!r} of {root}") from None
-        return change(c.clone()) if change else c
+    def predict(images: torch.Tensor):
+        found = lookup.find(images)
+        c = torch.stack([lookup.items[i]["coefficients"] for i, _ in found])
+        c = change(c.clone()) if change else c
+        if not masks:
+            return c
+        truth = [lookup.truth_mask(i, view) for i, view in found]
+        return Prediction(c, mask=torch.stack(truth).float() if all(t is not None for t in truth) else None)
 
     return predict
+
+
+def clean_input_oracle(predictor, root: str | Path, split: str = "test") -> Callable:
+    """The **clean-input oracle** of a method (issue 32): for an occluded or noisy test image, the
+    method's prediction from the image's clean twin — what a perfectly invariant method would score
+    on that view. ``predictor``: a :class:`~facelib.methods.base.Predictor` or a ``predict``
+    function; its mask is dropped (a segmentation of the clean twin is not one of the view)."""
+    lookup = SetLookup(root, split)
+    predict = predict_function(predictor)
+
+    def oracle(images: torch.Tensor) -> Prediction:
+        clean = torch.stack([lookup.items[i]["clean"] for i, _ in lookup.find(images)])
+        p = predict(clean)
+        return Prediction(p.coefficients, vertices=p.vertices)
+
+    return oracle
 
 
 def split_batches(root, split: str, limit: int | None, views, masks=(), batch_size: int = 32):

@@ -30,7 +30,16 @@ METRIC_LABELS = {
     "seg_ppv": ("seg. PPV", "{:.3f}", False),
     "seg_tpr": ("seg. TPR", "{:.3f}", False),
     "seg_f1": ("seg. F1", "{:.3f}", False),
+    # how far the prediction moves from the clean twin's (runner.invariance): read beside accuracy
+    "invariance_v2v_mm": ("moves from clean: vertices (mm)", "{:.2f}", True),
+    "invariance_landmark_px": ("moves from clean: landmarks (px@224)", "{:.2f}", True),
+    "invariance_perceptual_dlib": ("moves from clean: identity (dlib)", "{:.3f}", True),
 }
+
+
+def spec_of(metric: str) -> str:
+    """The format spec ``metric`` prints with (``".2f"``), from :data:`METRIC_LABELS`."""
+    return METRIC_LABELS.get(metric, ("", "{:.3g}", True))[1][2:-1]
 
 
 def metrics_table(metrics: dict, methods: list[str], view: str, columns: list[str],

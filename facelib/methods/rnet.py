@@ -6,6 +6,9 @@ rendering the prediction over the input and comparing (DESIGN 8):
 * photometric loss weighted by a skin attention mask — Deep3D's Bayesian skin classifier
   (:mod:`facelib.skin`) × the rendered-face mask; on synthetic data the exact face mask can
   replace the classifier (``attention="face_mask"``), or nothing (``"none"``: rendered mask only);
+  ``"visible_mask"`` is the **visibility oracle** (issue 32's positive control): the exact visible
+  face pixels of an occluded view — what FOCUS's mask, ROGUE's guidance and the skin classifier
+  approximate — restricting the identity term too (:meth:`RNet.identity_target_render`);
 * 68-landmark loss, weight 20 on the nose points 28–30 and the inner lips;
 * identity loss: 1 − cos between face-recognition embeddings of the input and of the rendering
   (Deep3D uses FaceNet; offline facelib uses the dlib ResNet port, FaceNet/ArcFace where available);
@@ -26,7 +29,9 @@ from ..render import RenderOutput
 from .base import Prediction
 from .regressor import EncoderConfig, Regressor, frozen_embedder
 
-ATTENTIONS = ("skin", "face_mask", "none")
+ATTENTIONS = ("skin", "face_mask", "visible_mask", "none")
+#: attentions read from the data set's exact masks (synthetic faces only)
+MASK_ATTENTIONS = ("face_mask", "visible_mask")
 DEEP3D_WEIGHTS = {"photometric": 1.92, "landmark": 1.6e-3, "identity": 0.2, "coefficients": 3e-4,
                   "gamma": 10.0, "reflectance": 5.0}
 
@@ -37,7 +42,8 @@ class RNet(Regressor):
     Args:
         model: the face model (its layout sizes the network's output).
         encoder: backbone, input size, learning rate.
-        attention: ``"skin"`` (Deep3D), ``"face_mask"`` (exact synthetic mask) or ``"none"``.
+        attention: ``"skin"`` (Deep3D), ``"face_mask"`` (exact synthetic mask), ``"visible_mask"``
+            (exact visible face pixels: the visibility oracle) or ``"none"``.
         embedder: ``"dlib"`` | ``"facenet"`` | ``"arcface"`` | ``None`` (no identity loss).
         weights: overrides of :data:`DEEP3D_WEIGHTS`.
         view: the batch view it trains on (``"clean"`` for the baseline).
@@ -52,7 +58,7 @@ class RNet(Regressor):
             raise FacelibError(f"unknown attention {attention!r}; choose one of {ATTENTIONS}")
         self.attention = attention
         self.views = (view,)
-        self.masks = ("face_mask",) if attention == "face_mask" else ()
+        self.masks = (attention,) if attention in MASK_ATTENTIONS else ()
         self.weights = {**DEEP3D_WEIGHTS, **(weights or {})}
         self.embedder_name = embedder
         if embedder is None:
@@ -66,9 +72,19 @@ class RNet(Regressor):
         if self.attention == "skin":  # a formula of the input: remembered across steps
             keys = self.row_keys(batch, self.train_view())
             return out.mask * self.remembered("skin", keys, lambda: skin.skin_probability(images))
-        if self.attention == "face_mask":
-            return out.mask * batch["face_mask"]
+        if self.attention in MASK_ATTENTIONS:
+            return out.mask * batch[self.attention]
         return out.mask
+
+    def identity_target_render(self, batch: dict, images: torch.Tensor, render: torch.Tensor) -> torch.Tensor:
+        """The render ``(B, 3, H, W)`` the identity term embeds: R-Net's render over the input, except
+        for the visibility oracle, whose render shows only on the true visible face pixels ``V`` and
+        the input elsewhere, ``V·I' + (1 − V)·I`` — so both images hold the same occluder and the
+        embeddings differ only by the visible face."""
+        if self.attention != "visible_mask":
+            return render
+        visible = batch["visible_mask"].to(render.dtype)
+        return visible * render + (1.0 - visible) * images
 
     def loss_terms(self, batch, images, coeffs, out):
         c = self.layout.split(coeffs)
@@ -81,7 +97,8 @@ class RNet(Regressor):
             "reflectance": losses.reflectance_loss(self.model.albedo(c["tex"]), self.model.skin),
         }
         if "identity" in self.weights:
-            terms["identity"] = self.identity_term(images, out.image, lm, self.row_keys(batch, self.train_view()))
+            render = self.identity_target_render(batch, images, out.image)
+            terms["identity"] = self.identity_term(images, render, lm, self.row_keys(batch, self.train_view()))
         return terms
 
     @torch.no_grad()

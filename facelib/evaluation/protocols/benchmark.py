@@ -257,22 +257,3 @@ def readme_table(profile: str, rows=None) -> str:
 
 
 PAPER_CHAPTERS = ("05_baselines", "06_orn", "07_rogue", "08_focus", "09_contour")
-
-
-def stored_claims(profile: str, chapters=PAPER_CHAPTERS) -> tuple[list[list[str]], list[str]]:
-    """Every verdict the chapters stored in their ``metrics.json`` (a row's ``"claims"``), as table
-    rows ``[chapter, claim, change [interval], verdict]``, and the chapters that stored none."""
-    rows, silent = [], []
-    for chapter in chapters:
-        path = results.results_dir(chapter, profile) / "metrics.json"
-        found = 0
-        if path.is_file():
-            for row in results.read_metrics(chapter, profile)["metrics"].values():
-                for claim in (row.get("claims") or {}).values() if isinstance(row, dict) else ():
-                    iv, unit = claim["interval"], claim.get("unit", "")
-                    rows.append([chapter, claim["text"], f"{iv['estimate']:+.2f}{unit} [{iv['low']:+.2f}, "
-                                 f"{iv['high']:+.2f}]", claim["verdict"]])
-                    found += 1
-        if not found:
-            silent.append(chapter)
-    return rows, silent

@@ -1,0 +1,79 @@
+"""The table from claim to control and the testability it computes (issue 32)."""
+
+from __future__ import annotations
+
+import pytest
+
+from facelib import results
+from facelib.evaluation import claims
+from facelib.evaluation.protocols.benchmark import PAPER_CHAPTERS
+
+ON_OCCLUDED = claims.ClaimOn("perceptual_dlib", ("occluded",))
+
+
+def all_pass(claim):
+    return {(c, claim.metric, v): True for c in claims.CONTROLS for v in (*claim.views, "occluded")}
+
+
+def test_a_claim_is_testable_only_when_every_control_it_depends_on_passed():
+    assert claims.controls_of(ON_OCCLUDED) == ("room", "seeds", "visibility")
+    assert claims.controls_of(claims.ClaimOn("perceptual_dlib", ("noisy",))) == ("room", "seeds")
+    assert claims.controls_of(claims.ClaimOn("psnr", ("occluded",))) == ()
+    passed = all_pass(ON_OCCLUDED)
+    assert claims.testability(ON_OCCLUDED, passed)[0] == claims.TESTABLE
+    failed = {**passed, ("visibility", "perceptual_dlib", "occluded"): False}
+    assert claims.testability(ON_OCCLUDED, failed) == (claims.NOT_TESTABLE, "fails: visibility (occluded)")
+    missing = {k: v for k, v in passed.items() if k[0] != "room"}
+    assert claims.testability(ON_OCCLUDED, missing) == (claims.NOT_CONTROLLED, "not run: room (occluded)")
+    assert claims.testability(claims.ClaimOn("psnr", ("occluded",)), passed)[0] == claims.NOT_CONTROLLED
+
+
+def test_a_relative_claim_beyond_what_two_seeds_reached_passes_the_failed_negative_control():
+    band = {**all_pass(ON_OCCLUDED), ("seeds", "perceptual_dlib", "occluded"): claims.SeedBand(7.5)}
+    assert not claims.SeedBand(7.5) and float(claims.SeedBand(7.5)) == 7.5
+    beyond = claims.testability(ON_OCCLUDED, band, {"low": -20.0, "high": -9.0}, " %")
+    assert beyond[0] == claims.TESTABLE and "±7.5 %" in beyond[1]
+    inside = claims.testability(ON_OCCLUDED, band, {"low": -9.0, "high": -5.0}, " %")
+    assert inside == (claims.NOT_TESTABLE, "fails: seeds (occluded)")
+    absolute = claims.testability(ON_OCCLUDED, band, {"low": -20.0, "high": -9.0}, "")  # mm: no band in %
+    assert absolute[0] == claims.NOT_TESTABLE
+
+
+@pytest.mark.parametrize("profile", ["cpu", "smoke"])
+def test_every_stored_claim_names_its_metric_and_views(profile):
+    """A chapter that stores a new claim must declare what it compares in STORED_CLAIMS, or chapter
+    10 cannot say whether it was testable."""
+    found = 0
+    for chapter in PAPER_CHAPTERS:
+        try:
+            stored = results.read_metrics(chapter, profile)["metrics"]
+        except FileNotFoundError:
+            continue
+        for row in stored.values():
+            for key in (row.get("claims") or {}) if isinstance(row, dict) else ():
+                found += 1
+                assert (chapter, key) in claims.STORED_CLAIMS, f"{chapter}: claim {key!r} is not in STORED_CLAIMS"
+    assert found or profile == "smoke"
+    rows, counts = claims.claims_table(profile, PAPER_CHAPTERS)
+    assert sum(counts.values()) == len(rows) and all(len(r) == 6 for r in rows)
+    assert not any("not declared" in r[5] for r in rows)
+
+
+def test_share_of_room_is_the_first_rows_gain_over_the_second_in_chapter_4s_room(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    stored = {"A": {"views": {"occluded": {"perceptual_dlib": {"mean": 0.30}, "seg_f1": {"mean": 0.8}}}},
+              "B": {"views": {"occluded": {"perceptual_dlib": {"mean": 0.35}, "seg_f1": {"mean": 0.7}}}}}
+    (tmp_path / "07_rogue" / "cpu").mkdir(parents=True)
+    (tmp_path / "07_rogue" / "cpu" / "metrics.json").write_text(json.dumps({"metrics": stored}))
+    rooms = {("perceptual_dlib", "occluded"): 0.2, ("seg_f1", "occluded"): 0.5}
+
+    def recipe(metric, kind="change_against"):
+        return {"kind": kind, "chapter": "07_rogue", "metric": metric, "a": ["A", "views", "occluded"],
+                "b": ["B", "views", "occluded"]}
+
+    assert claims.share_of_room(recipe("perceptual_dlib"), "cpu", rooms, {}) == pytest.approx(0.25)  # lower is better
+    assert claims.share_of_room(recipe("seg_f1"), "cpu", rooms, {}) == pytest.approx(0.2)  # higher is better
+    assert claims.share_of_room(recipe("perceptual_dlib", "mean"), "cpu", rooms, {}) is None
+    assert claims.share_of_room(recipe("landmark_me"), "cpu", rooms, {}) is None  # no room measured
