@@ -77,3 +77,15 @@ def test_share_of_room_is_the_first_rows_gain_over_the_second_in_chapter_4s_room
     assert claims.share_of_room(recipe("seg_f1"), "cpu", rooms, {}) == pytest.approx(0.2)  # higher is better
     assert claims.share_of_room(recipe("perceptual_dlib", "mean"), "cpu", rooms, {}) is None
     assert claims.share_of_room(recipe("landmark_me"), "cpu", rooms, {}) is None  # no room measured
+
+
+def test_the_positive_control_passes_on_the_metrics_where_the_oracle_beats_its_twin():
+    from facelib import stats
+    from facelib.evaluation import controls
+
+    must = {controls.TWIN: {"landmark_me": stats.HOLDS, "shape_v2v_mm": stats.UNDECIDED, "perceptual_dlib": stats.HOLDS},
+            "R-Net": dict.fromkeys(controls.VISIBILITY_MUST, stats.HOLDS)}
+    verdict = controls.visibility_passes(must)
+    assert verdict == {"passes": False, "passes_against_plain": True, "passing_metrics": ["landmark_me", "perceptual_dlib"]}
+    must[controls.TWIN]["shape_v2v_mm"] = stats.HOLDS
+    assert controls.visibility_passes(must)["passes"]
