@@ -77,6 +77,11 @@ def test_share_of_room_is_the_first_rows_gain_over_the_second_in_chapter_4s_room
     assert claims.share_of_room(recipe("seg_f1"), "cpu", rooms, {}) == pytest.approx(0.2)  # higher is better
     assert claims.share_of_room(recipe("perceptual_dlib", "mean"), "cpu", rooms, {}) is None
     assert claims.share_of_room(recipe("landmark_me"), "cpu", rooms, {}) is None  # no room measured
+    # a baseline's row lives in chapter 5's results, not in the claim's chapter
+    (tmp_path / "05_baselines" / "cpu").mkdir(parents=True)
+    (tmp_path / "05_baselines" / "cpu" / "metrics.json").write_text(json.dumps({"metrics": {"R-Net": stored["B"]}}))
+    against_rnet = {**recipe("perceptual_dlib"), "b": ["R-Net", "views", "occluded"]}
+    assert claims.share_of_room(against_rnet, "cpu", rooms, {}) == pytest.approx(0.25)
 
 
 def test_the_positive_control_passes_on_the_metrics_where_the_oracle_beats_its_twin():

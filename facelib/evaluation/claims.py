@@ -201,9 +201,13 @@ def traced_claims(profile: str, chapters=("05_baselines", "06_orn", "07_rogue", 
         a, b = recipe["a"], recipe.get("b") or recipe["a"]
         label = tables.METRIC_LABELS.get(recipe["metric"], (recipe["metric"],))[0]
         side = "below" if rec.get("side") == "below" else "above"
-        versus = f"{a[0]} vs {b[0]}" if b[0] != a[0] else f"{a[0]}, {a[2]} vs {b[2]}"
         unit = " %" if recipe.get("kind", "").startswith("change") else ""
-        out.append({"chapter": rec["chapter"], "key": rec["claim"], "recipe": recipe, "text": f"{versus}: {label} on {_view_of(a[2])} faces, {side}",
+        if recipe.get("kind") == "mean":  # one row's mean against a threshold
+            text = f"{a[0]}: mean {label} ({a[1].replace('_', ' ')}) {side} {rec.get('threshold', 0):g}"
+        else:
+            versus = f"{a[0]} vs {b[0]}" if b[0] != a[0] else f"{a[0]}, {a[2]} vs {b[2]}"
+            text = f"{versus}: {label} on {_view_of(a[2])} faces, {side}"
+        out.append({"chapter": rec["chapter"], "key": rec["claim"], "recipe": recipe, "text": text,
                      "interval": rec["identities"], "unit": unit, "verdict": rec["verdict"],
                      "on": ClaimOn(recipe["metric"], tuple(dict.fromkeys((_view_of(a[2]), _view_of(b[2])))))})
     return out
@@ -252,12 +256,19 @@ def share_of_room(recipe: dict | None, profile: str, rooms: dict, cache: dict) -
     room_value = rooms.get((metric, view_a))
     if not room_value:
         return None
-    chapter = recipe.get("chapter")
-    try:
-        stored = cache[chapter] if chapter in cache else cache.setdefault(chapter, results.read_metrics(chapter, profile)["metrics"])
-        a = tables.mean_of(stored, row_a, view_a, metric, section)
-        b = tables.mean_of(stored, row_b, view_b, metric, section)
-    except (KeyError, FileNotFoundError):
+    def mean(row: str, view: str) -> float | None:
+        # the claim's chapter, then chapter 5, where the baselines' and the mean face's rows live
+        for chapter in dict.fromkeys((recipe.get("chapter"), "05_baselines")):
+            try:
+                if chapter not in cache:
+                    cache[chapter] = results.read_metrics(chapter, profile)["metrics"]
+                return tables.mean_of(cache[chapter], row, view, metric, section)
+            except (KeyError, FileNotFoundError):
+                continue
+        return None
+
+    a, b = mean(row_a, view_a), mean(row_b, view_b)
+    if a is None or b is None:
         return None
     gain = (b - a) if controls.lower_is_better(metric) else (a - b)
     return gain / room_value
