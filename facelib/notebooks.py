@@ -54,7 +54,8 @@ def remove_twins(nb) -> int:
 
 
 def _browser() -> None:
-    """Point kaleido at a browser it can start (BROWSER_PATH, else Debian's chromium) or say how."""
+    """Point kaleido at a browser it can start (BROWSER_PATH, else Debian's chromium) or say how:
+    without one, kaleido would try to download Chrome, which waits forever on a machine offline."""
     if os.environ.get("BROWSER_PATH"):
         return
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
@@ -62,6 +63,7 @@ def _browser() -> None:
         if found:
             os.environ["BROWSER_PATH"] = found
             return
+    raise FacelibError(f"{CHROME_HELP} (none of chromium, chromium-browser, google-chrome, chrome is on PATH)")
 
 
 def figure_pngs(figures: list[dict], scale: float = 1.0) -> list[bytes]:

@@ -89,3 +89,12 @@ def test_every_stored_figure_has_its_static_twin_for_github(nb):
                 assert j + 1 < len(outs) and notebooks.is_twin(outs[j + 1]), (
                     f"{nb.name} cell {i}: a figure without its PNG twin; run "
                     f"`python -m facelib static-figures book/{nb.name}`")
+
+
+def test_static_figures_without_a_browser_name_the_fix_instead_of_waiting(monkeypatch):
+    """kaleido without a browser tries to download Chrome, which waits forever offline: the book's
+    tools say what to install instead."""
+    monkeypatch.delenv("BROWSER_PATH", raising=False)
+    monkeypatch.setattr(notebooks.shutil, "which", lambda name: None)
+    with pytest.raises(FacelibError, match="apt install chromium"):
+        notebooks.figure_pngs([{"data": [], "layout": {}}])
