@@ -38,19 +38,36 @@ def glue(name: str, value, display: bool = True):
     return myst_glue(name, value, display=display)
 
 
+def figure_bundle(fig_dict: dict) -> dict:
+    """The outputs of one plotly figure in the book: its titles fitted to the book's column
+    (:func:`facelib.plot_titles.fit_titles`), as plotly's JSON (Jupyter, VS Code) and as a
+    ``<div>`` with the script that draws it with the page's ``Plotly`` — no plotly.js or MathJax
+    from a CDN. The ``<div>``'s id is the figure's hash, so the same figure stores the same HTML."""
+    import hashlib
+    import json
+
+    import plotly.io as pio
+
+    from .plot_titles import fit_titles
+
+    fig = fit_titles(fig_dict)
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig)
+    div_id = "fig-" + hashlib.sha1(json.dumps(fig, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    bundle["text/html"] = pio.to_html(fig, include_plotlyjs=False, include_mathjax=False, full_html=False,
+                                      default_width="100%", default_height=525, validate=False, div_id=div_id)
+    return bundle
+
+
 def _register_book_renderer() -> None:
-    """``book_html``: each figure as a ``<div>`` and the script that draws it with the page's
-    ``Plotly`` — no plotly.js or MathJax from a CDN in the output. The built book ships plotly.js
-    once per page (``book/_ext/offline_assets.py``) and MathJax once (sphinx-mathjax-offline), so
-    the HTML works without a network; Jupyter and VS Code draw the plotly mime type beside it."""
+    """``book_html``: :func:`figure_bundle`. The built book ships plotly.js once per page
+    (``book/_ext/offline_assets.py``) and MathJax once (sphinx-mathjax-offline), so the HTML works
+    without a network; Jupyter and VS Code draw the plotly mime type beside it."""
     import plotly.io as pio
     from plotly.io._base_renderers import MimetypeRenderer
 
     class BookHtml(MimetypeRenderer):
         def to_mimebundle(self, fig_dict):
-            html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False,
-                               default_width="100%", default_height=525, validate=False)
-            return {"text/html": html}
+            return figure_bundle(fig_dict)
 
     if BOOK_RENDERER not in pio.renderers:
         pio.renderers[BOOK_RENDERER] = BookHtml()
@@ -65,7 +82,7 @@ def setup_notebook() -> None:
     import plotly.io as pio
 
     _register_book_renderer()
-    pio.renderers.default = "colab" if "google.colab" in sys.modules else f"plotly_mimetype+{BOOK_RENDERER}"
+    pio.renderers.default = "colab" if "google.colab" in sys.modules else BOOK_RENDERER
 
 
 class RunBanner:

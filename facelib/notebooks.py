@@ -86,12 +86,34 @@ def figure_pngs(figures: list[dict], scale: float = 1.0) -> list[bytes]:
         raise FacelibError(f"{CHROME_HELP} ({type(err).__name__}: {err})") from err
 
 
+def fit_figures(nb) -> int:
+    """Redraw every plotly output of ``nb`` in place from its own JSON through the book's renderer
+    (:func:`facelib.chapter.figure_bundle`: titles fitted to the book's column, the HTML drawn with
+    the page's plotly.js); the data are untouched. Returns how many outputs changed. Idempotent."""
+    from .chapter import figure_bundle
+
+    changed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = output.get("data", {})
+            if PLOTLY_MIME not in data:
+                continue
+            stored = {k: v for k, v in data[PLOTLY_MIME].items() if k in ("data", "layout", "frames")}
+            bundle = figure_bundle(stored)
+            fresh = {PLOTLY_MIME: bundle[PLOTLY_MIME], **({"text/html": bundle["text/html"]} if "text/html" in data else {})}
+            if any(data.get(k) != v for k, v in fresh.items()):
+                data.update(fresh)
+                changed += 1
+    return changed
+
+
 def add_twins(nb, scale: float = 1.0) -> int:
-    """Give every plotly output of ``nb`` a PNG twin right after it (existing twins are redrawn);
-    returns the number of twins. Idempotent."""
+    """Give every plotly output of ``nb`` a PNG twin right after it (existing twins are redrawn),
+    after fitting its titles (:func:`fit_figures`); returns the number of twins. Idempotent."""
     import nbformat
 
     remove_twins(nb)
+    fit_figures(nb)
     places = [(cell, i) for cell in nb.cells if cell.cell_type == "code"
               for i, o in enumerate(cell.outputs) if PLOTLY_MIME in o.get("data", {})]
     pngs = figure_pngs([cell.outputs[i]["data"][PLOTLY_MIME] for cell, i in places], scale)

@@ -65,8 +65,10 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
     n = len(arr)
     cols = cols or n
     rows = (n + cols - 1) // cols
+    title_px = 34 if titles else 6  # two 12-px lines of a subplot title between rows (plot_titles wraps)
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.01,
-                        vertical_spacing=0.06)
+                        vertical_spacing=min(0.3, title_px / (height * rows)) if rows > 1 else 0.0)
+    fig.update_annotations(font_size=12)
     for i, img in enumerate(arr):
         r, c = i // cols + 1, i % cols + 1
         fig.add_trace(go.Image(source=png_data_uri(img)), row=r, col=c)
@@ -76,7 +78,7 @@ def image_grid(images: torch.Tensor, titles: list[str] | None = None, cols: int 
                                      marker=dict(size=3, color="#00e5ff"), showlegend=False), row=r, col=c)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.update_layout(height=height * rows, margin=dict(l=0, r=0, t=30, b=0))
+    fig.update_layout(height=height * rows, margin=dict(l=0, r=0, t=title_px, b=0))
     return fig
 
 
@@ -202,8 +204,9 @@ def refinement_figure(curve: dict, height: int = 340):
 def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: int = 4):
     """ipywidgets sliders for the first identity/expression/albedo modes, light and pose.
 
-    Returns a widget that re-renders the face (image) on every change; in the static HTML it
-    shows its initial state.
+    Returns a widget that re-renders the face (image) on every change. In the book's HTML it draws
+    from its stored state without a kernel (``book/_ext/offline_assets.py``): the sliders move, the
+    face stays as stored.
     """
     import io
 
@@ -231,7 +234,9 @@ def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: 
     add("angle", 0, "pitch", -0.5, 0.5)
     add("gamma", 3, "light x (R)", -0.6, 0.6)
     add("gamma", 1, "light y (R)", -0.6, 0.6)
-    image = w.Image(format="png", width=image_size, height=image_size)
+    # a fixed square: in an HBox a flex item stretches to the sliders' height (seen in the book's HTML)
+    image = w.Image(format="png", layout=w.Layout(width=f"{image_size}px", height=f"{image_size}px",
+                                                  object_fit="contain"))
 
     def update(*_):
         c = lay.zeros(1)
@@ -251,7 +256,7 @@ def coefficient_explorer(model: MorphableModel, image_size: int = 192, n_modes: 
         s.observe(update, names="value")
     update()
     controls = w.VBox(list(sliders.values()))
-    return w.HBox([controls, image])
+    return w.HBox([controls, image], layout=w.Layout(align_items="center"))
 
 
 def by_kind_bars(metrics: dict, methods: list[str], view: str, metric: str, title: str = "",

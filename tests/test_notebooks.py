@@ -98,3 +98,29 @@ def test_static_figures_without_a_browser_name_the_fix_instead_of_waiting(monkey
     monkeypatch.setattr(notebooks.shutil, "which", lambda name: None)
     with pytest.raises(FacelibError, match="apt install chromium"):
         notebooks.figure_pngs([{"data": [], "layout": {}}])
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_stored_figures_titles_fit_the_books_column(nb):
+    """Plotly never wraps a title: one wider than its room is cut at the figure's edge or runs
+    into the next subplot's (issue 36). Measured for the narrowest column the book draws."""
+    from facelib.plot_titles import BOOK_FIGURE_WIDTH, title_overflows
+
+    book = nbformat.read(str(nb), as_version=4)
+    found = [f"cell {i}: {problem}" for i, cell in enumerate(book.cells) for out in cell.get("outputs", [])
+             if notebooks.PLOTLY_MIME in out.get("data", {})
+             for problem in title_overflows(out["data"][notebooks.PLOTLY_MIME], BOOK_FIGURE_WIDTH)]
+    assert not found, (f"{nb.name}: titles wider than their room at {BOOK_FIGURE_WIDTH} px; run "
+                       f"`python -m facelib static-figures book/{nb.name}`:\n" + "\n".join(found))
+
+
+def test_fitting_stored_figures_redraws_their_html_and_keeps_their_data():
+    nb = _notebook(figures=1)
+    out = nb.cells[1].outputs[1]
+    out["data"][notebooks.PLOTLY_MIME]["layout"]["title"]["text"] = "a title " * 20
+    data_before = out["data"][notebooks.PLOTLY_MIME]["data"]
+    assert notebooks.fit_figures(nb) == 1 and notebooks.fit_figures(nb) == 0  # idempotent
+    fitted = out["data"][notebooks.PLOTLY_MIME]
+    assert fitted["data"] == data_before and "<br>" in fitted["layout"]["title"]["text"]
+    html = out["data"]["text/html"]
+    assert "Plotly.newPlot" in html and "\\u003cbr\\u003e" in html  # the JSON in the page escapes "<"

@@ -13,12 +13,15 @@ def test_plotly_renderer_is_colabs_in_colab_and_the_books_elsewhere(monkeypatch)
     try:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
         chapter.setup_notebook()
-        assert pio.renderers.default == "plotly_mimetype+book_html"
+        assert pio.renderers.default == "book_html"
         import plotly.graph_objects as go
 
-        bundle = pio.renderers._build_mime_bundle(go.Figure(go.Scatter(x=[0, 1], y=[1, 2])).to_dict())
+        long_title = "a title far wider than the book's column, which plotly would cut at the figure's edge"
+        fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 2]), layout=dict(title=long_title))
+        bundle = pio.renderers._build_mime_bundle(fig.to_dict())
         html = bundle["text/html"]
         assert "Plotly.newPlot" in html and "application/vnd.plotly.v1+json" in bundle
+        assert "<br>" in bundle["application/vnd.plotly.v1+json"]["layout"]["title"]["text"]  # fitted
         assert "cdn" not in html.lower() and "mathjax" not in html.lower()  # nothing fetched from a network
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
         chapter.setup_notebook()

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Screenshots of the built book with networking disabled: proof that the HTML draws its figures and
-# formulas offline (plotly.js and MathJax ship with it). Needs Debian's `chromium` and `make html`.
+# Screenshots of the built book with networking disabled: proof that the HTML draws its figures,
+# formulas and chapter 1's widget offline (plotly.js, MathJax and the widget manager ship with it).
+# Needs Debian's `chromium` and `make html`.
 # Usage: sh docs/screenshots/take.sh   (from the repository root)
 set -e
 B="$(pwd)/_build/html/book"
@@ -21,4 +22,10 @@ section 05_baselines a-shape-lever-training-longer-on-identity-or-refining-at-te
 section 06_orn table-7-which-part-of-the-composite-loss-matters "$OUT/ch06_table7_and_collapse.png"
 section 08_focus tables-4-and-5-segmentation-and-what-each-loss-contributes "$OUT/ch08_table4_segmentation.png"
 section 10_benchmark ranking "$OUT/ch10_ranking.png"
+section 01_morphable_model explore-the-space "$OUT/ch01_explorer_offline.png"
+section 05_baselines evaluation-on-clean-occluded-and-noisy-faces "$OUT/ch05_wide_tables.png"
+section 08_focus training-initialisation-then-em "$OUT/ch08_phase_plot.png"
+section 10_benchmark where-our-numbers-and-the-papers-disagree-and-why "$OUT/ch10_claims_table.png"
+# 256 colours keep the repository small
+"${PYTHON:-.venv/bin/python}" -c "import sys; from PIL import Image; [Image.open(p).convert('RGB').quantize(256).save(p) for p in sys.argv[1:]]" "$OUT"/*.png
 echo "screenshots in $OUT"
