@@ -2,7 +2,8 @@
 ``python -m facelib refine --method NAME --profile cpu [...]`` (the shape lever's curve), plus the
 book's housekeeping: ``timings`` (README's time table), ``benchmark-table`` (README's results
 table), ``store`` (an executed chapter into ``book/``), ``static-figures`` (PNG twins of the stored
-plotly figures) and ``book`` (every chapter executed, with progress and resume: ``make book``).
+plotly figures) and ``book`` (every chapter executed, with progress and resume: ``make book``);
+``python -m facelib reconstruct PHOTO --run RUN_DIR -o face.obj`` turns a reader's photo into a mesh.
 
 Trains any registered method (:func:`facelib.methods.register`) on the synthetic benchmark
 (generated when missing) with the one training loop; a method's prerequisites (ORN's teachers)
@@ -156,6 +157,20 @@ def figures_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def reconstruct_main(args: argparse.Namespace) -> int:
+    """A photo's face as a mesh (OBJ, millimetres) from a finished run (:mod:`facelib.reconstruct`)."""
+    from .reconstruct import reconstruct
+
+    out = args.output or Path(args.photo).with_suffix(".obj").name
+    face = reconstruct(args.photo, args.run_dir, profile=args.profile, method=args.method, face=args.face,
+                       detector=args.detector)
+    path = face.write_obj(out, colours=not args.no_colours)
+    x0, y0, x1, y1 = face.box
+    print(f"{args.photo}: face at x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f}; {face.method} from {face.run_dir} -> "
+          f"{path} ({len(face.vertices)} vertices, mm)")
+    return 0
+
+
 def book_main(args: argparse.Namespace) -> int:
     """Execute every chapter (``make book``), with progress and resume (:mod:`facelib.bookrun`)."""
     from .bookrun import main as run
@@ -232,6 +247,20 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("notebooks", type=Path, nargs="+")
     f.add_argument("--remove", action="store_true")
     f.set_defaults(run=figures_main)
+    c = sub.add_parser("reconstruct", help="a photo's face as a mesh (OBJ) from a finished run",
+                       description="Detect the face in PHOTO (dlib), align it as the benchmark frames faces, "
+                       "predict its coefficients with the finished run in RUN_DIR and write the mesh (identity and "
+                       "expression, millimetres, each vertex with its predicted albedo) as Wavefront OBJ.")
+    c.add_argument("photo", help="an image file (JPEG, PNG, ...)")
+    c.add_argument("--run", dest="run_dir", required=True, type=Path, help="a finished run folder, e.g. runs/05_baselines/cpu/rnet")
+    c.add_argument("-o", "--output", type=Path, help="the OBJ to write (default: the photo's name, .obj, here)")
+    c.add_argument("--profile", help="the run's profile (default: read from the run folder's path)")
+    c.add_argument("--method", choices=names(), help="the run's method (default: its checkpoint's)")
+    c.add_argument("--face", default="only", help="with several faces: 'largest' or an index from the left "
+                   "(default: refuse several)")
+    c.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="dlib's detector (cnn finds harder faces)")
+    c.add_argument("--no-colours", action="store_true", help="write positions only")
+    c.set_defaults(run=reconstruct_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

@@ -124,3 +124,56 @@ def test_fitting_stored_figures_redraws_their_html_and_keeps_their_data():
     assert fitted["data"] == data_before and "<br>" in fitted["layout"]["title"]["text"]
     html = out["data"]["text/html"]
     assert "Plotly.newPlot" in html and "\\u003cbr\\u003e" in html  # the JSON in the page escapes "<"
+
+
+def _claim_rows(nb) -> list[tuple[str, str, str]]:
+    """``(chapter, change, verdict)`` of each row of each claims table (a Markdown output whose header
+    has "claim", a change and "verdict") in a notebook's outputs."""
+    rows = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/markdown", ""))
+            lines = [line for line in text.splitlines() if line.startswith("|")]
+            if not lines:
+                continue
+            head = [h.strip() for h in lines[0].strip("|").split("|")]
+            if "claim" not in head or "verdict" not in head:
+                continue
+            change = next(i for i, h in enumerate(head) if h.startswith("change"))
+            for line in lines[2:]:
+                cells = [c.strip() for c in line.strip("|").split("|")]
+                rows.append((cells[0], cells[change], cells[head.index("verdict")]))
+    return rows
+
+
+def _repeats(rows):
+    return sorted({r for r in rows if rows.count(r) > 1})
+
+
+def _stored_claim_tables():
+    for nb in sorted((ROOT / "book").glob("*.ipynb")):
+        marks = ()
+        if nb.name == "10_benchmark.ipynb":  # strict: passes, and so fails, once the re-run stores the fix
+            marks = pytest.mark.xfail(strict=True, reason="chapter 10's stored cpu run predates the claims table "
+                                                          "that drops a comparison glued under two names; its "
+                                                          "re-run is issue 35's")
+        yield pytest.param(nb, id=nb.name, marks=marks)
+
+
+@pytest.mark.parametrize("nb", list(_stored_claim_tables()))
+def test_no_stored_claims_table_shows_one_comparison_twice(nb):
+    """Chapter 10's table showed ROGUE's noisy-face claim twice ("on the noise faces", "on noisy
+    faces": one comparison glued under two names)."""
+    repeats = _repeats(_claim_rows(nbformat.read(str(nb), as_version=4)))
+    assert not repeats, f"{nb.name} shows these claims twice: {repeats}"
+
+
+def test_the_claims_table_chapter_10_builds_shows_each_comparison_once():
+    from facelib.evaluation import claims
+    from facelib.evaluation.protocols.benchmark import PAPER_CHAPTERS
+
+    rows, _ = claims.claims_table("cpu", PAPER_CHAPTERS)
+    assert len(rows) > 50
+    keys = [(r[0], r[2], r[4]) for r in rows]
+    assert _repeats(keys) == []
+    assert _repeats(keys + keys[:1]) == [keys[0]]  # the check finds a repeat
