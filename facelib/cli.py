@@ -171,6 +171,44 @@ def reconstruct_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def real_faces_main(args: argparse.Namespace) -> int:
+    """Score dlib, the mean face, finished runs, their refinement and a fit on real annotated photos."""
+    from . import profile as profiles
+    from . import runs
+    from .evaluation.real_faces import evaluate_real_faces
+    from .morphable import MorphableModel
+    from .reconstruct import method_of_run
+
+    prof = profiles.resolve(args.profile)
+    model = MorphableModel.from_ict()
+    predictors = {}
+    for spec in args.runs:
+        label, sep, folder = spec.rpartition("=")
+        if not sep:
+            raise FacelibError(f"--run takes LABEL=RUN_DIR (e.g. R-Net=runs/05_baselines/cpu/rnet), not {spec!r}")
+        predictors[label] = runs.finished(method_of_run(folder), model, prof, folder)
+    import time
+
+    from .results import code_version
+
+    record = {"profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
+              "command": "python -m facelib real-faces " + " ".join(
+                  f"--run '{s}'" if " " in s else f"--run {s}" for s in args.runs) + f" --profile {prof.name}",
+              "runs": dict(s.rpartition("=")[::2] for s in args.runs),
+              **evaluate_real_faces(model, prof.image_size, predictors, fit_steps=prof.fit_steps,
+                                    refine_steps=prof.refine_steps)}
+    width = max(len(k) for k in record["rows"])
+    print(f"{len(record['photos'])} photos ({', '.join(record['photos'])}); 300-W NME, % of the outer-eye-corner distance")
+    for label, row in record["rows"].items():
+        print(f"{label:{width}s}  {row['mean']:6.2f} [{row['interval'][0]:.2f}, {row['interval'][1]:.2f}]  per photo "
+              + " ".join(f"{v:.2f}" for v in row["nme_percent"]))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+        print(f"-> {args.out}")
+    return 0
+
+
 def book_main(args: argparse.Namespace) -> int:
     """Execute every chapter (``make book``), with progress and resume (:mod:`facelib.bookrun`)."""
     from .bookrun import main as run
@@ -261,6 +299,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="dlib's detector (cnn finds harder faces)")
     c.add_argument("--no-colours", action="store_true", help="write positions only")
     c.set_defaults(run=reconstruct_main)
+    e = sub.add_parser("real-faces", help="landmark error on real annotated photos (dlib, mean face, runs, fit)",
+                       description="Score dlib's points, the mean face, each finished run, its refinement from dlib's "
+                       "points and a fit from the mean face against the ground-truth 68 points of real photos "
+                       "(300-W NME), each photo processed as a reader's is (facelib.evaluation.real_faces).")
+    e.add_argument("--profile", default="cpu", help="the runs' profile (image size, fit and refinement steps)")
+    e.add_argument("--run", dest="runs", action="append", default=[], metavar="LABEL=RUN_DIR", help="a finished run (repeatable)")
+    e.add_argument("--out", help="write the record (JSON) here")
+    e.set_defaults(run=real_faces_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

@@ -82,3 +82,21 @@ def test_a_reader_s_mistakes_get_the_fix_not_a_stack_trace(run_dir, ict, tmp_pat
     assert reconstruct.reconstruct(_photo("takeo"), elsewhere, profile="smoke", model=ict).method == "rnet"
     with pytest.raises(reconstruct.FacelibError, match="does not exist"):
         reconstruct.reconstruct(_photo("takeo"), run_dir, model=ict).write_obj(tmp_path / "no" / "face.obj")
+
+
+def test_real_faces_are_scored_in_their_photos_against_the_annotation(ict):
+    """The real-face evaluation (facelib.evaluation.real_faces): the annotation scores 0, the mapping
+    from crop to photo inverts the alignment, and dlib's points beat the mean face on real photos."""
+    from facelib.evaluation import real_faces as rf
+
+    faces = rf.real_faces(64, names=("takeo", "lenna"))
+    assert [f.name for f in faces] == ["takeo", "lenna"] and faces[0].crop.shape == (3, 64, 64)
+    assert np.allclose(rf.nme_percent(np.stack([f.truth for f in faces]), faces), 0.0)
+    back = np.stack([f.alignment.to_original(f.crop_landmarks.double().numpy()) for f in faces])
+    assert np.allclose(back, np.stack([f.detected for f in faces]), atol=1e-3)
+    record = rf.evaluate_real_faces(ict, 64, {}, fit_steps=3, refine_steps=1, faces=faces)
+    rows = record["rows"]
+    assert record["photos"] == ["takeo", "lenna"] and len(rows["dlib's 68 points"]["nme_percent"]) == 2
+    assert rows["dlib's 68 points"]["mean"] < 8 < rows["mean face (the detector's alignment)"]["mean"]
+    low, high = rows["dlib's 68 points"]["interval"]
+    assert low <= rows["dlib's 68 points"]["mean"] <= high

