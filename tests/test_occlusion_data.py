@@ -28,7 +28,7 @@ def face(ict):
 
 @pytest.fixture(scope="session")
 def fetched():
-    for name in ("mask-textures", "face-photos"):
+    for name in ("mask-textures", "face-photos", "scene-photos"):
         assets.fetch(name)
 
 
@@ -128,6 +128,21 @@ def test_generation_is_deterministic_and_skipped_when_unchanged(smoke_set, tmp_p
     assert a == sorted(p.relative_to(tmp_path / "copy") for p in (tmp_path / "copy").rglob("*") if p.is_file())
     for rel in a:
         assert (root / rel).read_bytes() == (tmp_path / "copy" / rel).read_bytes(), rel
+
+
+def test_no_photo_the_book_evaluates_on_reaches_a_training_background(fetched):
+    """Issue 33: the backgrounds were crops of astronaut, breakingbad, t1 and einstein, which chapters
+    5 and 10 and the real-face evaluation score; they now come from photos without faces."""
+    from facelib import assets
+    from facelib.data import miniset
+
+    config = synthetic.SyntheticConfig(identities=1, variants=1, image_size=32)
+    assert config.background_photos and synthetic.BACKGROUND_ASSET != miniset.ASSET
+    evaluated = {miniset.photo(n).name for n in (*miniset.PHOTOS, *miniset.REAL_GROUND_TRUTH)}
+    assert not set(config.background_photos) & evaluated
+    assert set(config.background_photos) <= set(assets.get(synthetic.BACKGROUND_ASSET).files)
+    shapes = [p.shape for p in synthetic._photos(config.background_photos)]
+    assert len(shapes) == len(config.background_photos) and all(s[0] == 3 and min(s[1:]) >= 256 for s in shapes)
 
 
 def test_splits_are_disjoint_in_identity(smoke_set):

@@ -1,9 +1,10 @@
 """The synthetic occluded-face benchmark (DESIGN 6, issue 3): exact ground truth for every image.
 
 ``generate(root, config)`` renders ``identities × variants`` faces from the morphable model and the
-albedo prior with random pose, expression, SH light and background (procedural textures and the
-bundled photos), then occludes each variant with one occluder (:mod:`facelib.occlusion`, or a
-fabric attached to the 3D surface) and, separately, adds one noise (:mod:`facelib.noise`).
+albedo prior with random pose, expression, SH light and background (procedural textures and crops
+of photos without faces, :data:`SCENE_PHOTOS`: no photo the book evaluates on), then occludes each
+variant with one occluder (:mod:`facelib.occlusion`, or a fabric attached to the 3D surface) and,
+separately, adds one noise (:mod:`facelib.noise`).
 Stored per image (format in :mod:`facelib.data.folder`): clean twin, occluded image, noisy image,
 coefficients (the mesh is ``model.shape`` of them — :func:`vertices` regenerates it exactly),
 68 + 5 landmarks, face mask, occluder mask, visible-face mask, and the split (train/val/test by
@@ -39,6 +40,13 @@ SURFACE_OCCLUDERS = ("surgical_mask_3d", "eye_mask_3d")
 DEFAULT_OCCLUDERS = tuple(k for k in occlusion.OCCLUDERS if k not in ("cutout", "cutmix")) + SURFACE_OCCLUDERS
 
 
+BACKGROUND_ASSET = "scene-photos"
+#: scikit-image's photos and textures without faces (until issue 33 the backgrounds were crops of
+#: astronaut, breakingbad, t1 and einstein: photos the book evaluates on)
+SCENE_PHOTOS = ("chelsea.png", "coffee.png", "rocket.jpg", "hubble_deep_field.jpg", "ihc.png", "brick.png",
+                "grass.png", "gravel.png")
+
+
 @dataclass(frozen=True)
 class SyntheticConfig:
     """What to generate. ``sizes`` per profile: :data:`PROFILE_SIZES`."""
@@ -51,7 +59,9 @@ class SyntheticConfig:
     occluders: tuple[str, ...] = DEFAULT_OCCLUDERS
     noises: tuple[str, ...] = NOISE_KINDS
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    photo_backgrounds: bool = True
+    #: the photos whose crops are backgrounds (the ``scene-photos`` asset: no faces, and never a photo
+    #: the book evaluates on; empty: procedural backgrounds only)
+    background_photos: tuple[str, ...] = SCENE_PHOTOS
     pose_degrees: tuple[float, float, float] = (15.0, 35.0, 10.0)
 
     def to_json(self) -> dict:
@@ -98,11 +108,11 @@ def _generator(*key: int) -> torch.Generator:
 
 # --------------------------------------------------------------------------- backgrounds
 
-def _photos() -> list[torch.Tensor]:
+def _photos(names: tuple[str, ...]) -> list[torch.Tensor]:
     from .. import assets
 
-    root = assets.path("face-photos")
-    return [folder.load_image(root / n).double() for n in ("astronaut.png", "breakingbad.jpg", "t1.jpg", "einstein.jpg")]
+    root = assets.path(BACKGROUND_ASSET)
+    return [folder.load_image(root / n).double() for n in names]
 
 
 def background(size: int, g: torch.Generator, photos: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -247,7 +257,7 @@ def generate(root: str | Path, config: SyntheticConfig, force: bool = False, pro
     t0 = time.perf_counter()
     model = model or MorphableModel.from_ict(region=config.region)
     renderer = Renderer(model, config.image_size)
-    photos = _photos() if config.photo_backgrounds else None
+    photos = _photos(config.background_photos) if config.background_photos else None
     if root.exists():
         shutil.rmtree(root)
     for split in folder.SPLITS:
