@@ -134,30 +134,28 @@ def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, pro
     return prof, metrics, trainings
 
 
-def intervals(metrics: dict, label: str, names=INVARIANCE, views=("occluded", "noisy")) -> dict:
-    """``{view: {metric: interval dict}}`` of one row's means (identities resampled), for the
-    ``names`` it holds."""
+def _by_view(views, names, interval) -> dict:
+    """``{view: {name: interval(view, name).as_dict()}}``, leaving out what the metrics lack (``KeyError``)."""
     out = {}
     for view in views:
         for name in names:
             try:
-                out.setdefault(view, {})[name] = tables.interval_of(metrics, label, view, name).as_dict()
+                out.setdefault(view, {})[name] = interval(view, name).as_dict()
             except KeyError:
                 continue
     return out
+
+
+def intervals(metrics: dict, label: str, names=INVARIANCE, views=("occluded", "noisy")) -> dict:
+    """``{view: {metric: interval dict}}`` of one row's means (identities resampled), for the
+    ``names`` it holds."""
+    return _by_view(views, names, lambda view, name: tables.interval_of(metrics, label, view, name))
 
 
 def robustness_rooms(metrics: dict, label: str, metrics_used=METRICS, views=("occluded", "noisy")) -> dict:
     """``{view: {metric: interval dict}}``: how much better row ``label``'s clean-input oracle scores
     than ``label`` itself on each view (:func:`room`) — the most a robustness mechanism could gain."""
-    out = {}
-    for view in views:
-        for metric in metrics_used:
-            try:
-                out.setdefault(view, {})[metric] = room(metrics, label, f"{label} (clean input)", view, metric).as_dict()
-            except KeyError:
-                continue
-    return out
+    return _by_view(views, metrics_used, lambda view, metric: room(metrics, label, f"{label} (clean input)", view, metric))
 
 
 def _means(metrics: dict) -> dict:

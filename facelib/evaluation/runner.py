@@ -181,7 +181,10 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
             clean_embeddings = ({name: emb.embed(clean, lm_gt) for name, emb in embed.items()}
                                 if clean is not None and clean_coeffs is not None else {})
             truth_v = gt_vertices(model, batch["coefficients"]).double() if "coefficients" in batch else None
-            twin = clean_twin(model, renderer, preds["clean"], clean, embed, lm_gt) if clean_coeffs is not None else None
+            # the clean prediction's mesh, landmarks and render embeddings, for the invariance metrics:
+            # taken from the clean view's own pass when it comes first (no second render or embedding)
+            twin = (clean_twin(model, renderer, preds["clean"], clean, embed, lm_gt)
+                    if clean_coeffs is not None and views[0] != "clean" else None)
             for v in views:
                 seg = preds[v].mask
                 coeffs = preds[v].coefficients.detach().float().cpu()
@@ -204,19 +207,22 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
                     has_mask = True
                     for key, val in M.segmentation_scores(seg.float().cpu(), truth, region).items():
                         col.add(v, f"seg_{key}", val)
+                rendered = {}  # each embedder's features of the render the perceptual error scores
                 if clean_embeddings:
                     if v == "clean":  # the swap changes nothing, and the background is the same
                         render = out.image
                     else:
                         swapped = M.rogue_swap(coeffs, clean_coeffs, model.layout)
                         render = renderer(swapped, background=clean).image.clamp(0, 1)
-                    for name, emb in embed.items():
-                        col.add(v, f"perceptual_{name}", M.perceptual_error(
-                            emb, clean, render, lm_gt, clean_embedding=clean_embeddings[name]))
+                    for name, emb in embed.items():  # ROGUE's perceptual error (M.perceptual_error)
+                        rendered[name] = emb.embed(render, lm_gt)
+                        col.add(v, f"perceptual_{name}", M.embedding_distance(clean_embeddings[name], rendered[name]))
                 pred_v = predicted_vertices(model, preds[v])
+                if v == "clean" and twin is None and clean_coeffs is not None:
+                    twin = CleanTwin(pred_v, out.landmarks, rendered)
                 if twin is not None and v != "clean":
-                    for name, values in invariance(twin, pred_v, out, render if clean_embeddings else None,
-                                                   embed, lm_gt, mm, size).items():
+                    for name, values in invariance(twin, pred_v, out, rendered if clean_embeddings else None,
+                                                   mm, size).items():
                         col.add(v, name, values)
                 if truth_v is not None:
                     v2v = M.vertex_error(pred_v, truth_v, mm)
@@ -272,7 +278,7 @@ def clean_twin(model, renderer, prediction: Prediction, clean: torch.Tensor, emb
                      {name: emb.embed(image, landmarks) for name, emb in embed.items()})
 
 
-def invariance(twin: CleanTwin, vertices: torch.Tensor, out, render, embed: dict, landmarks, mm: float,
+def invariance(twin: CleanTwin, vertices: torch.Tensor, out, rendered: dict | None, mm: float,
                size: int) -> dict[str, torch.Tensor]:
     """How far a method's prediction moves between a face's clean twin and its occluded or noisy view
     (issue 32; where ORN and ROGUE put their mechanism), per face ``(B,)``: ``invariance_v2v_mm`` —
@@ -280,14 +286,14 @@ def invariance(twin: CleanTwin, vertices: torch.Tensor, out, render, embed: dict
     (:func:`facelib.metrics.vertex_error`), ``invariance_landmark_px`` — the mean distance between
     their rendered landmarks (px at 224), ``invariance_perceptual_<embedder>`` — the embedding
     distance between the clean prediction's render and the view's identity and texture rendered in
-    the clean twin's pose and light (``render``, as the perceptual error renders it; ``None``: skip).
+    the clean twin's pose and light (``rendered``: each embedder's features of that render, as the
+    perceptual error renders and embeds it; ``None``: skip).
     A constant prediction scores 0 on all three: read them beside accuracy."""
     scores = {"invariance_v2v_mm": M.vertex_error(vertices, twin.vertices, mm).mean(1),
               "invariance_landmark_px": M.landmark_errors(out.landmarks, twin.landmarks,
                                                           normaliser=size / REFERENCE_SIZE)["me"]}
-    if render is not None:
-        for name, emb in embed.items():
-            scores[f"invariance_perceptual_{name}"] = M.embedding_distance(twin.embeddings[name], emb.embed(render, landmarks))
+    for name, features in (rendered or {}).items():
+        scores[f"invariance_perceptual_{name}"] = M.embedding_distance(twin.embeddings[name], features)
     return scores
 
 
