@@ -163,7 +163,7 @@ def reconstruct_main(args: argparse.Namespace) -> int:
 
     out = args.output or Path(args.photo).with_suffix(".obj").name
     face = reconstruct(args.photo, args.run_dir, profile=args.profile, method=args.method, face=args.face,
-                       detector=args.detector)
+                       detector=args.detector, upsample=args.upsample)
     path = face.write_obj(out, colours=not args.no_colours)
     x0, y0, x1, y1 = face.box
     print(f"{args.photo}: face at x {x0:.0f}-{x1:.0f}, y {y0:.0f}-{y1:.0f}; {face.method} from {face.run_dir} -> "
@@ -177,16 +177,24 @@ def real_faces_main(args: argparse.Namespace) -> int:
     from . import runs
     from .evaluation.real_faces import evaluate_real_faces
     from .morphable import MorphableModel
-    from .reconstruct import method_of_run
+    from .reconstruct import method_of_run, profile_of_run
 
-    prof = profiles.resolve(args.profile)
-    model = MorphableModel.from_ict()
-    predictors = {}
+    folders = {}
     for spec in args.runs:
         label, sep, folder = spec.rpartition("=")
         if not sep:
             raise FacelibError(f"--run takes LABEL=RUN_DIR (e.g. R-Net=runs/05_baselines/cpu/rnet), not {spec!r}")
-        predictors[label] = runs.finished(method_of_run(folder), model, prof, folder)
+        folders[label] = folder
+    if args.profile:
+        prof = profiles.resolve(args.profile)
+    else:  # the runs' own, read from their folders' paths; all alike, since one image size serves them
+        found = {profile_of_run(folder).name for folder in folders.values()} or {"cpu"}
+        if len(found) > 1:
+            raise FacelibError(f"the runs come from several profiles ({', '.join(sorted(found))}): score one profile's "
+                               f"runs at a time, or give --profile")
+        prof = profiles.resolve(found.pop())
+    model = MorphableModel.from_ict()
+    predictors = {label: runs.finished(method_of_run(folder), model, prof, folder) for label, folder in folders.items()}
     import time
 
     from .results import code_version
@@ -297,13 +305,16 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--face", default="only", help="with several faces: 'largest' or an index from the left "
                    "(default: refuse several)")
     c.add_argument("--detector", default="hog", choices=("hog", "cnn"), help="dlib's detector (cnn finds harder faces)")
+    c.add_argument("--upsample", type=int, default=1, help="upsample the photo before detection (2 finds smaller or "
+                   "turned faces, four times slower; default 1)")
     c.add_argument("--no-colours", action="store_true", help="write positions only")
     c.set_defaults(run=reconstruct_main)
     e = sub.add_parser("real-faces", help="landmark error on real annotated photos (dlib, mean face, runs, fit)",
                        description="Score dlib's points, the mean face, each finished run, its refinement from dlib's "
                        "points and a fit from the mean face against the ground-truth 68 points of real photos "
                        "(300-W NME), each photo processed as a reader's is (facelib.evaluation.real_faces).")
-    e.add_argument("--profile", default="cpu", help="the runs' profile (image size, fit and refinement steps)")
+    e.add_argument("--profile", help="the runs' profile (image size, fit and refinement steps; default: read from the "
+                   "run folders' paths, else cpu)")
     e.add_argument("--run", dest="runs", action="append", default=[], metavar="LABEL=RUN_DIR", help="a finished run (repeatable)")
     e.add_argument("--out", help="write the record (JSON) here")
     e.set_defaults(run=real_faces_main)

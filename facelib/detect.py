@@ -118,6 +118,16 @@ def match_face(faces: list[Face], points: np.ndarray) -> Face:
     return max(faces, key=lambda f: box_iou(f.box, ref))
 
 
+def match_annotated_face(faces: list[Face], points: np.ndarray, name: str) -> Face:
+    """:func:`match_face`, refusing a face that does not overlap the annotation at all: when the
+    detector missed the annotated person, scoring whoever it found instead would be silent and wrong."""
+    face = match_face(faces, points)
+    if box_iou(face.box, (*np.min(points, 0), *np.max(points, 0))) <= 0.0:
+        raise NoFaceError(f"{name}: none of the {len(faces)} faces found overlaps the annotated one; try "
+                          f"FaceDetector(upsample=2) or detector='cnn'")
+    return face
+
+
 @dataclass
 class DetectionResult:
     """What :meth:`FaceDetector.batch` returns per input: faces, or the error that stopped it."""

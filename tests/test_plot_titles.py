@@ -64,3 +64,14 @@ def test_a_legend_at_the_right_takes_room_from_the_subplots():
     assert pt.plot_width(fig) < narrow - 100
     fig["layout"]["legend"] = {"orientation": "h"}
     assert pt.plot_width(fig) == narrow
+
+
+def test_a_grid_is_fitted_once_and_a_forced_legend_without_entries_takes_no_room():
+    titles = ["target", "after initialisation", "after EM round 1", "after EM round 2", "after EM round 3 (end)"]
+    fitted = pt.fit_titles(_grid(titles * 2, rows=2))
+    assert pt.fit_titles(fitted) == fitted  # idempotent on a grid too
+    fig = _grid(titles)
+    fig["data"] = [{"type": "image", "source": ""}]
+    fig["layout"]["showlegend"] = True
+    assert pt.plot_width(fig) == pt.BOOK_FIGURE_WIDTH  # margins 0, no legend entry
+    assert pt.title_overflows(pt.fit_titles(fig)) == []

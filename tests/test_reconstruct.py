@@ -68,11 +68,11 @@ def test_several_faces_are_refused_with_the_choice_named_and_can_be_chosen(run_d
 
 
 def test_a_reader_s_mistakes_get_the_fix_not_a_stack_trace(run_dir, ict, tmp_path):
-    with pytest.raises(NoFaceError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no face found.*--upsample 2 or --detector cnn"):
         reconstruct.reconstruct(np.full((200, 200, 3), 128, np.uint8), run_dir, model=ict)
-    with pytest.raises(reconstruct.FacelibError, match="no such run folder.*python -m facelib train"):
+    with pytest.raises(reconstruct.FacelibError, match="no such run folder.*python -m facelib train --method rnet"):
         reconstruct.reconstruct(_photo("takeo"), tmp_path / "nothing", model=ict)
-    with pytest.raises(reconstruct.FacelibError, match="holds no trained run"):
+    with pytest.raises(reconstruct.FacelibError, match="holds no trained run.*train --method rnet"):
         reconstruct.reconstruct(_photo("takeo"), tmp_path, model=ict)
     elsewhere = tmp_path / "my-run"
     elsewhere.mkdir()
@@ -100,3 +100,16 @@ def test_real_faces_are_scored_in_their_photos_against_the_annotation(ict):
     assert rows["dlib's 68 points"]["mean"] < 8 < rows["mean face (the detector's alignment)"]["mean"]
     low, high = rows["dlib's 68 points"]["interval"]
     assert low <= rows["dlib's 68 points"]["mean"] <= high
+
+
+def test_the_real_faces_command_reads_the_runs_profile_and_writes_its_record(run_dir, tmp_path, capsys):
+    out = tmp_path / "real.json"
+    assert main(["real-faces", "--run", f"R-Net={run_dir}", "--out", str(out)]) == 0
+    import json
+
+    record = json.loads(out.read_text())
+    assert record["profile"] == "smoke" and record["runs"] == {"R-Net": str(run_dir)}
+    assert {"dlib's 68 points", "R-Net", "R-Net + refinement", "fit from the mean face"} <= set(record["rows"])
+    assert "300-W NME" in capsys.readouterr().out
+    with pytest.raises(reconstruct.FacelibError, match="LABEL=RUN_DIR"):
+        main(["real-faces", "--run", str(run_dir)])

@@ -33,7 +33,7 @@ def photo(name: str) -> Path:
     """Path of one mini-set photo (by file name or stem), or of a :data:`REAL_GROUND_TRUTH` photo."""
     match = [p for p in (*PHOTOS, *_GROUND_TRUTH_IMAGES.values()) if p == name or p.rsplit(".", 1)[0] == name]
     if not match:
-        raise KeyError(f"{name!r} is not in the mini-set: {PHOTOS}")
+        raise KeyError(f"{name!r} is not in the mini-set: {(*PHOTOS, *_GROUND_TRUTH_IMAGES.values())}")
     return assets.path(ASSET, match[0])
 
 
@@ -86,14 +86,14 @@ def photo_face(name: str, detector=None, image=None):
     "einstein" the largest face dlib finds is the seated man beside him), else the largest. dlib's
     HOG detector upsampled twice: once misses Einstein, who stands turned. ``image``: the photo,
     when already read."""
-    from ..detect import FaceDetector, NoFaceError, match_face, read_image
+    from ..detect import FaceDetector, match_annotated_face, read_image
 
     det = detector or FaceDetector("hog", upsample=2, several="all")
     faces = det.detect(read_image(photo(name)) if image is None else image)
-    if not faces:
-        raise NoFaceError(f"{name}: no face found")
     stem = name.rsplit(".", 1)[0]
-    return match_face(faces, ground_truth(stem)) if stem in REAL_GROUND_TRUTH else max(faces, key=lambda f: f.area)
+    if stem in REAL_GROUND_TRUTH:
+        return match_annotated_face(faces, ground_truth(stem), name)
+    return max(faces, key=lambda f: f.area)
 
 
 def aligned_photos(size: int, detector=None) -> AlignedPhotos:
