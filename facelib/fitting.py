@@ -21,6 +21,33 @@ from .reproduce import deterministic
 DEFAULT_LR = {"id": 0.05, "exp": 0.02, "tex": 0.05, "angle": 0.01, "gamma": 0.02, "trans": 0.01}
 
 
+@dataclass(frozen=True)
+class FitWeights:
+    """The weights of the fit's objective: photometric, landmark and coefficient prior.
+
+    The defaults are Deep3D's (Deng et al. 2019, Eq. 7 with Eq. 2-6; the prior's 3e-4 on the
+    identity block, texture's and expression's scaled within :func:`coefficient_regularizer`).
+    :meth:`with_prior` scales the prior: chapter 5's refinement and the real-face evaluation take
+    theirs from the measurement in DESIGN-NOTES 35.
+    """
+
+    photometric: float = 1.92
+    landmark: float = 1.6e-3
+    prior: float = 3e-4
+
+    def with_prior(self, factor: float) -> "FitWeights":
+        """These weights with the prior ``factor`` times stronger."""
+        return FitWeights(self.photometric, self.landmark, self.prior * factor)
+
+    def kwargs(self) -> dict[str, float]:
+        """As :func:`fit`'s keyword arguments."""
+        return {"w_photo": self.photometric, "w_landmark": self.landmark, "w_reg": self.prior}
+
+
+#: Deep3D's weights, what :func:`fit` uses unless told otherwise
+DEEP3D = FitWeights()
+
+
 @dataclass
 class FitResult:
     """Fitted coefficients ``(B, total)`` and the loss history (one dict per step)."""
@@ -30,7 +57,8 @@ class FitResult:
 
 
 def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: torch.Tensor,
-        steps: int = 500, w_photo: float = 1.92, w_landmark: float = 1.6e-3, w_reg: float = 3e-4,
+        steps: int = 500, w_photo: float = DEEP3D.photometric, w_landmark: float = DEEP3D.landmark,
+        w_reg: float = DEEP3D.prior,
         lr: dict[str, float] | None = None, mask: torch.Tensor | None = None,
         callback=None) -> FitResult:
     """Fit coefficients to target images.

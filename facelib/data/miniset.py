@@ -86,14 +86,19 @@ def photo_face(name: str, detector=None, image=None):
     "einstein" the largest face dlib finds is the seated man beside him), else the largest. dlib's
     HOG detector upsampled twice: once misses Einstein, who stands turned. ``image``: the photo,
     when already read."""
+    return photo_face_and_count(name, detector, image)[0]
+
+
+def photo_face_and_count(name: str, detector=None, image=None) -> tuple:
+    """:func:`photo_face` and how many faces the detector found in the photo."""
     from ..detect import FaceDetector, match_annotated_face, read_image
 
     det = detector or FaceDetector("hog", upsample=2, several="all")
     faces = det.detect(read_image(photo(name)) if image is None else image)
     stem = name.rsplit(".", 1)[0]
     if stem in REAL_GROUND_TRUTH:
-        return match_annotated_face(faces, ground_truth(stem), name)
-    return max(faces, key=lambda f: f.area)
+        return match_annotated_face(faces, ground_truth(stem), name), len(faces)
+    return max(faces, key=lambda f: f.area), len(faces)
 
 
 def aligned_photos(size: int, detector=None) -> AlignedPhotos:

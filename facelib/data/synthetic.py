@@ -63,9 +63,14 @@ class SyntheticConfig:
     #: the book evaluates on; empty: procedural backgrounds only)
     background_photos: tuple[str, ...] = SCENE_PHOTOS
     pose_degrees: tuple[float, float, float] = (15.0, 35.0, 10.0)
+    #: each face seen through a camera response drawn at random (:mod:`facelib.camera_response`),
+    #: the same for its clean, occluded and noisy views
+    camera_jitter: bool = False
 
     def to_json(self) -> dict:
         d = asdict(self)
+        if not d["camera_jitter"]:  # sets generated before the field existed keep their hash
+            d.pop("camera_jitter")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
@@ -237,6 +242,17 @@ def _render_identity(renderer, config, photos, identity):
     return coeffs, out
 
 
+def _camera(config: SyntheticConfig, identity: int, variant: int):
+    """The camera response of one face (identity when ``config.camera_jitter`` is off), drawn from its own
+    generator so that the other draws, and a set without jitter, stay as they were."""
+    if not config.camera_jitter:
+        return lambda image: image
+    from ..camera_response import camera_response, draw_response
+
+    response = draw_response(_generator(config.seed, identity, variant, 2))
+    return lambda image: camera_response(image, response)
+
+
 def generate(root: str | Path, config: SyntheticConfig, force: bool = False, progress: bool = True,
              model: MorphableModel | None = None) -> GenerationReport:
     """Generate the set under ``root`` (skipped when ``root`` holds the same config, unless ``force``)."""
@@ -273,6 +289,7 @@ def generate(root: str | Path, config: SyntheticConfig, force: bool = False, pro
             sid = f"{i:05d}_{j:02d}"
             clean = out.image[j].double().clamp(0, 1)
             lm68 = out.landmarks[j].double()
+            shoot = _camera(config, i, j)
             kind = config.occluders[int(torch.randint(len(config.occluders), (), generator=g))]
             if kind in SURFACE_OCCLUDERS:
                 occ = surface_occlusion(renderer, coeffs[j], clean, out.face_id[j], kind, g)
@@ -281,12 +298,13 @@ def generate(root: str | Path, config: SyntheticConfig, force: bool = False, pro
                 occ = occlusion.occlude(kind, clean, lm68, g, **({"other": other} if other is not None else {}))
             noise = config.noises[int(torch.randint(len(config.noises), (), generator=g))]
             severity = int(torch.randint(1, 6, (), generator=g))
-            noisy = add_noise(clean, noise, severity, g)
+            clean, occluded = shoot(clean), shoot(occ.image)
+            noisy = add_noise(clean, noise, severity, g)  # the sensor's noise comes after the camera's response
             face = out.mask[j, 0] > 0
             occluder = occ.mask  # physical coverage (alpha > 0), also where a colour happens to match
             base = root / split
             folder.save_image(base / "clean" / f"{sid}.png", clean)
-            folder.save_image(base / "occluded" / f"{sid}.png", occ.image)
+            folder.save_image(base / "occluded" / f"{sid}.png", occluded)
             folder.save_image(base / "noisy" / f"{sid}.png", noisy)
             folder.save_mask(base / "face_mask" / f"{sid}.png", face)
             folder.save_mask(base / "occluder_mask" / f"{sid}.png", occluder)

@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from .. import stats
 from . import tables
 
@@ -250,6 +252,55 @@ def visibility_control(profile: str = "cpu", folder: Path | None = None, progres
             "robustness_room": {label: robustness_rooms(metrics, label) for label in VISIBILITY_ARMS}}
 
 
+#: the renders' levers of issue 33 (DESIGN-NOTES 35): label → (changes to the profile's set config, run name)
+RENDER_ARMS = {
+    "narrow face (today's renders)": ({}, "rnet-renders-narrow"),
+    "face with ears and neck": ({"region": "face"}, "rnet-renders-face"),
+    "a camera response per face": ({"camera_jitter": True}, "rnet-renders-camera"),
+}
+
+
+def render_levers(arms: dict = RENDER_ARMS, profile: str = "cpu", folder: Path | None = None,
+                  progress: bool = True) -> dict:
+    """Which renders teach something that transfers to real photos (issue 33): for each arm a set
+    generated with the profile's config changed as the arm says (its own folder beside the
+    profile's), R-Net trained on it as a reader would (seed 0, the profile's steps), and every arm
+    scored on the real annotated photos (:func:`~.real_faces.evaluate_real_faces`), with each arm's
+    per-photo change of NME against the first arm (paired over the photos)."""
+    import dataclasses
+
+    from .. import methods
+    from ..data import synthetic
+    from ..results import project_root
+    from ..train import train_on_set
+    from .real_faces import evaluate_real_faces
+
+    prof, root, model = _setup(profile, progress)
+    folder = Path(folder) if folder else project_root() / "runs" / "controls" / prof.name
+    predictors, trainings = {}, {}
+    for label, (changes, run) in arms.items():
+        config = dataclasses.replace(synthetic.config_for(prof), **changes)
+        arm_root = root.parent / f"{prof.name}-{run.removeprefix('rnet-renders-')}" if changes else root
+        generated = synthetic.generate(arm_root, config, progress=progress)
+        m = methods.build("rnet", model, prof, seed=0)
+        res = train_on_set(m, arm_root, folder / run, prof, seed=0, progress=progress)
+        trainings[label] = {"run": run, "set": {"changes": changes, "checksum": generated.checksum},
+                            "steps": res.started_at + res.steps, "training_seconds": round(res.training_seconds, 1),
+                            "status": res.status}
+        predictors[label] = m
+    record = evaluate_real_faces(model, prof.image_size, predictors, fit_steps=prof.fit_steps,
+                                 refine_steps=prof.refine_steps)
+    first = next(iter(arms))
+    base = np.asarray(record["rows"][first]["nme_percent"])
+    changes = {}
+    for label in list(arms)[1:]:
+        iv = stats.paired_difference(np.asarray(record["rows"][label]["nme_percent"]), base, groups=record["photos"])
+        changes[label] = {"nme_points": round(iv.estimate, 3), "interval": [round(iv.low, 3), round(iv.high, 3)],
+                          "verdict": stats.verdict(iv, claim="below")}
+    return {"control": "renders", "profile": prof.name, "trainings": trainings, **record,
+            "against": first, "changes": changes}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="the benchmark's controls")
     sub = p.add_subparsers(dest="what", required=True)
@@ -265,12 +316,19 @@ def main(argv=None) -> int:
     v.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
     v.add_argument("--out", default=None, help="also write the record here")
     v.add_argument("--quiet", action="store_true")
+    r = sub.add_parser("renders", help="the renders' levers: R-Net trained on each kind of render, scored on real photos")
+    r.add_argument("--profile", default="cpu")
+    r.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
+    r.add_argument("--out", default=None, help="also write the record here")
+    r.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     from ..errors import FacelibError
 
     try:
         if args.what == "seeds":
             record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
+        elif args.what == "renders":
+            record = render_levers(profile=args.profile, folder=args.folder, progress=not args.quiet)
         else:
             record = visibility_control(args.profile, args.folder, progress=not args.quiet)
     except FacelibError as err:

@@ -42,16 +42,13 @@ def landmark_benchmark(detector=None) -> list[LandmarkRow]:
     The detector runs with ``several="all"`` and the face overlapping the ground truth is scored
     (breakingbad and einstein show more than one person).
     """
-    from ..detect import FaceDetector, match_face
     from ..metrics import landmark_nme
 
-    det = detector or FaceDetector("hog", upsample=2, several="all")
     rows = []
     for name in miniset.WITH_GROUND_TRUTH:
         gt = miniset.ground_truth(name)
-        faces = det.detect(miniset.photo(name))
-        f = match_face(faces, gt)
-        rows.append(LandmarkRow(name, len(faces), float(landmark_nme(f.landmarks68, gt)),
+        f, found = miniset.photo_face_and_count(name, detector)
+        rows.append(LandmarkRow(name, found, float(landmark_nme(f.landmarks68, gt)),
                                 float(landmark_nme(f.landmarks68, gt, "eye_centres")),
                                 float(np.linalg.norm(gt[36] - gt[45]))))
     return rows

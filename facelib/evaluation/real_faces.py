@@ -55,17 +55,14 @@ def real_faces(size: int, names=None, detector=None) -> list[RealFace]:
     :data:`facelib.data.miniset.REAL_GROUND_TRUTH`) detected, matched and aligned at ``size`` px."""
     from ..align import align_image
     from ..data import miniset
-    from ..detect import FaceDetector, match_annotated_face, read_image
+    from ..detect import read_image
 
-    det = detector or FaceDetector("hog", upsample=2, several="all")
     out = []
     for name in names or miniset.REAL_GROUND_TRUTH:
-        truth = miniset.ground_truth(name)
         image = read_image(miniset.photo(name))
-        faces = det.detect(image)
-        face = match_annotated_face(faces, truth, name)
+        face, found = miniset.photo_face_and_count(name, detector, image)
         crop, lm, al = align_image(image, face.landmarks68, size=size)
-        out.append(RealFace(name, truth, face.landmarks68, len(faces), crop.float(),
+        out.append(RealFace(name, miniset.ground_truth(name), face.landmarks68, found, crop.float(),
                             torch.as_tensor(lm, dtype=torch.float32), al))
     return out
 

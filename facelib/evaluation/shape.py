@@ -25,10 +25,11 @@ TRUTH = "truth"
 
 
 def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("network", "detector", TRUTH),
-                     limit: int | None = 32, model=None, batch_size: int = 32) -> dict:
+                     limit: int | None = 32, model=None, batch_size: int = 32, weights=None,
+                     split: str = "test") -> dict:
     """Refine the predictions of ``method`` (a trained method or a predictor wrapping one, e.g. R-Net's
-    :meth:`~facelib.methods.rnet.RNet.skin_masked`) on the first ``limit`` clean test faces of the
-    synthetic set at ``root`` for each number of ``steps`` and each anchor.
+    :meth:`~facelib.methods.rnet.RNet.skin_masked`) on the first ``limit`` clean faces of ``split`` of
+    the synthetic set at ``root`` for each number of ``steps`` and each anchor.
 
     Returns ``{"faces": [index], "identities": [identity], "mean_face": scores, "curves": {anchor:
     {steps: scores}}}`` where
@@ -36,7 +37,7 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
     ``shape_v2v_mm``, ``identity_cosine`` and ``landmark_me`` (px at 224).
     """
     model = model or model_for(read_index(root))
-    _, loader = split_batches(root, "test", limit, ("clean",), batch_size=batch_size)
+    _, loader = split_batches(root, split, limit, ("clean",), batch_size=batch_size)
     batches = list(loader)
     faces = [int(i) for b in batches for i in b["index"]]
     identities = [int(i) for b in batches for i in b["identity"]]
@@ -62,7 +63,8 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
     for anchor in anchors:
         curves[anchor] = {}
         for k in steps:
-            refined = Refined(method, Refinement(steps=k, anchor="network" if anchor == TRUTH else anchor))
+            settings = {"weights": weights} if weights is not None else {}
+            refined = Refined(method, Refinement(steps=k, anchor="network" if anchor == TRUTH else anchor, **settings))
 
             def make(b, refined=refined, anchor=anchor):
                 return refined.predict(b["clean"], landmarks=b["landmarks68"] if anchor == TRUTH else None).coefficients

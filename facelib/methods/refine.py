@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import FacelibError
-from ..fitting import fit
+from ..fitting import DEEP3D, FitWeights, fit
 from ..render import Renderer
 from .base import Prediction, Predictor, as_prediction
 
@@ -44,11 +44,13 @@ class Refinement:
         steps: Adam iterations of :func:`facelib.fitting.fit` (0: no refinement).
         anchor: landmark target, one of :data:`ANCHORS`.
         use_mask: restrict the photometric term to the method's predicted face mask, if it has one.
+        weights: the objective's weights (:class:`facelib.fitting.FitWeights`; default Deep3D's).
     """
 
     steps: int = 200
     anchor: str = "network"
     use_mask: bool = True
+    weights: FitWeights = DEEP3D
 
     def __post_init__(self):
         if self.anchor not in ANCHORS:
@@ -143,7 +145,7 @@ class Refined:
                     attention = torch.nn.functional.interpolate(attention, size=images.shape[-2:], mode="nearest")
             with torch.enable_grad():  # the evaluation runner predicts under no_grad
                 fitted = fit(renderer, images[pick], anchor, coeffs[pick], steps=self.refinement.steps,
-                             mask=attention).coeffs
+                             mask=attention, **self.refinement.weights.kwargs()).coeffs
             fitted = self.model.in_range(fitted)
             if keys is None:
                 return fitted
