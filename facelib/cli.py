@@ -195,8 +195,7 @@ def real_scan_main(args: argparse.Namespace) -> int:
     sizes = {"image_size": prof.image_size, "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
     if args.diagnose:
         arms = real_scan.lever_arms()
-        arms = {k: arms[k] for k in ("Deep3D", "prior ×10", "landmarks only, prior ×10")}
-        arms["prior ×30"] = arms["Deep3D"].with_prior(30)
+        arms = {k: arms[k] for k in ("Deep3D", "prior ×10", "landmarks only, prior ×10", "prior ×30")}
         record |= {"command": f"python -m facelib real-scan --run {args.run} --diagnose",
                    **real_scan.scan_diagnosis(model, method, arms, **sizes)}
     else:

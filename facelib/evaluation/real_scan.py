@@ -307,5 +307,5 @@ def lever_arms() -> dict:
     from ..fitting import DEEP3D, FitWeights
 
     return {"Deep3D": DEEP3D, "prior ×3": DEEP3D.with_prior(3), "prior ×10": DEEP3D.with_prior(10),
-            "landmarks only": FitWeights(photometric=0.0),
+            "prior ×30": DEEP3D.with_prior(30), "landmarks only": FitWeights(photometric=0.0),
             "landmarks only, prior ×10": FitWeights(photometric=0.0).with_prior(10)}
