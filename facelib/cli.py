@@ -183,12 +183,12 @@ def real_scan_main(args: argparse.Namespace) -> int:
     from .reproduce import use_threads
     from .results import code_version
 
-    prof = profile_of_run(args.run)
+    prof = profile_of_run(args.run_dir)
     use_threads(prof.threads)
     model = MorphableModel.from_ict()
     root = synthetic.default_root(prof.name)
     synthetic.generate(root, synthetic.config_for(prof), progress=True)
-    method = runs.finished(method_of_run(args.run), model, prof, args.run)
+    method = runs.finished(method_of_run(args.run_dir), model, prof, args.run_dir)
     started = time.perf_counter()
     record = {"profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
               "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
@@ -196,10 +196,10 @@ def real_scan_main(args: argparse.Namespace) -> int:
     if args.diagnose:
         arms = real_scan.lever_arms()
         arms = {k: arms[k] for k in ("Deep3D", "prior ×10", "landmarks only, prior ×10", "prior ×30")}
-        record |= {"command": f"python -m facelib real-scan --run {args.run} --diagnose",
+        record |= {"command": f"python -m facelib real-scan --run {args.run_dir} --diagnose",
                    **real_scan.scan_diagnosis(model, method, arms, **sizes)}
     else:
-        record |= {"command": f"python -m facelib real-scan --run {args.run} --limit {args.limit}",
+        record |= {"command": f"python -m facelib real-scan --run {args.run_dir} --limit {args.limit}",
                    **real_scan.fit_levers(model, method, root, real_scan.lever_arms(), synthetic_limit=args.limit,
                                           **sizes)}
     record["seconds"] = round(time.perf_counter() - started, 1)
@@ -361,7 +361,8 @@ def parser() -> argparse.ArgumentParser:
                        "landmarks alone) and score them side by side: scan-to-mesh on a real textured scan (menpo3d's "
                        "james), landmark NME on real annotated photos, the refinement's shape gain on the synthetic "
                        "set (facelib.evaluation.real_scan; DESIGN-NOTES 35).")
-    r.add_argument("--run", required=True, help="a finished run: its network is refined; its profile sets sizes and steps")
+    r.add_argument("--run", dest="run_dir", required=True, metavar="RUN_DIR",
+                   help="a finished run: its network is refined; its profile sets sizes and steps")
     r.add_argument("--limit", type=int, default=96, help="clean synthetic validation faces for the refinement's shape gain")
     r.add_argument("--diagnose", action="store_true", help="the scan alone: a fit against a refinement, true landmarks "
                    "against dlib's")
