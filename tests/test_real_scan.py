@@ -85,3 +85,15 @@ def test_the_refinements_weights_reach_the_fit(model):
     a, b = seeing.predict(images, landmarks=landmarks).coefficients
     assert not torch.equal(a, b)
     assert DEEP3D.with_prior(10).prior == pytest.approx(10 * DEEP3D.prior)
+
+
+def test_every_subcommands_run_option_leaves_its_handler_callable():
+    """``--run`` stored at ``dest="run"`` replaced the subcommand's handler (``set_defaults(run=...)``):
+    ``python -m facelib real-scan --run DIR`` failed with "'str' object is not callable"."""
+    from facelib import cli
+
+    p = cli.parser()
+    for argv in (["real-scan", "--run", "runs/x/cpu/rnet"], ["real-faces", "--run", "R-Net=runs/x/cpu/rnet"],
+                 ["reconstruct", "photo.jpg", "--run", "runs/x/cpu/rnet", "-o", "face.obj"]):
+        args = p.parse_args(argv)
+        assert callable(args.run), argv

@@ -97,8 +97,9 @@ def evaluate_real_faces(model, image_size: int, predictors: dict, *, fit_steps: 
                         faces: list[RealFace] | None = None) -> dict:
     """Score dlib, the mean face, and for each ``predictors[label]`` (a trained method or predictor)
     the network, its refinement anchored on dlib's points and — once — a fit from the mean face to
-    those points, on the annotated photos. Returns ``{"photos", "faces_found", "rows": score(...)}``."""
-    from ..fitting import fit
+    those points (both with :data:`facelib.fitting.REAL_GEOMETRY`'s weights), on the annotated photos.
+    Returns ``{"photos", "faces_found", "rows": score(...)}``."""
+    from ..fitting import REAL_GEOMETRY, fit
     from ..methods.base import predict_function
     from ..methods.refine import Refined, Refinement
 
@@ -114,7 +115,7 @@ def evaluate_real_faces(model, image_size: int, predictors: dict, *, fit_steps: 
         refined = Refined(predictor, Refinement(steps=refine_steps, anchor="detector"))
         rows[f"{label} + refinement"] = photo_landmarks(renderer, refined.predict(crops, landmarks=targets).coefficients,
                                                         faces)
-    fitted = fit(renderer, crops, targets, zeros, steps=fit_steps).coeffs
+    fitted = fit(renderer, crops, targets, zeros, steps=fit_steps, **REAL_GEOMETRY.kwargs()).coeffs
     rows["fit from the mean face"] = photo_landmarks(renderer, fitted, faces)
     return {"photos": [f.name for f in faces], "faces_found": {f.name: f.faces_found for f in faces},
             "rows": score(rows, faces)}

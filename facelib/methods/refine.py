@@ -4,8 +4,8 @@ The shape lever of chapter 5 (issue 15). A network trained for the cpu profile's
 light, texture and landmarks, but not the person's identity; per-image fitting
 (:func:`facelib.fitting.fit`) finds identity, but from the mean face it needs many steps and a
 good landmark target. :class:`Refined` does both: the trained network predicts, and ``steps`` Adam
-iterations of the Deep3D objective (photometric + landmark + prior) refine that prediction on the
-input image.
+iterations of the Deep3D objective (photometric + landmark + prior; the prior 30 times Deep3D's, chosen
+on a real scan, DESIGN-NOTES 35) refine that prediction on the input image.
 
 The landmark target ("anchor") is never the ground truth, which a real photo does not have:
 
@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import FacelibError
-from ..fitting import DEEP3D, FitWeights, fit
+from ..fitting import REAL_GEOMETRY, FitWeights, fit
 from ..render import Renderer
 from .base import Prediction, Predictor, as_prediction
 
@@ -44,13 +44,14 @@ class Refinement:
         steps: Adam iterations of :func:`facelib.fitting.fit` (0: no refinement).
         anchor: landmark target, one of :data:`ANCHORS`.
         use_mask: restrict the photometric term to the method's predicted face mask, if it has one.
-        weights: the objective's weights (:class:`facelib.fitting.FitWeights`; default Deep3D's).
+        weights: the objective's weights (:class:`facelib.fitting.FitWeights`; default
+            :data:`facelib.fitting.REAL_GEOMETRY`, Deep3D's with a 30× prior: DESIGN-NOTES 35).
     """
 
     steps: int = 200
     anchor: str = "network"
     use_mask: bool = True
-    weights: FitWeights = DEEP3D
+    weights: FitWeights = REAL_GEOMETRY
 
     def __post_init__(self):
         if self.anchor not in ANCHORS:
