@@ -5,7 +5,8 @@ blur. Real photos do not — white balance, exposure, contrast, saturation, a to
 softness differ from camera to camera. :func:`camera_response` applies one such response, drawn
 from a ``torch.Generator`` by :func:`draw_response`, to a rendered image; the synthetic set applies
 the same response to a face's clean, occluded and noisy views (before the noise, which the sensor
-adds), so the twins still differ only by their occluder or their noise. Off by default
+adds), so the twins still differ only by their occluder or their noise — and, where the drawn lens
+blur is on, by its halo of a few pixels around the occluder's edge. Off by default
 (``SyntheticConfig.camera_jitter``); DESIGN-NOTES 35 measures it on real photos.
 
 The ranges follow the colour augmentation common in face-reconstruction training (brightness,
@@ -53,7 +54,7 @@ def camera_response(image: torch.Tensor, response: Response) -> torch.Tensor:
     """``image`` ``(3, H, W)`` in [0, 1] as ``response``'s camera would record it, ``(3, H, W)`` in [0, 1].
     Every step but the blur maps each pixel on its own."""
     x = image * torch.tensor(response.gains, dtype=image.dtype)[:, None, None] * response.exposure
-    x = (x - 0.5) * response.contrast + 0.5  # a function of the pixel alone: an occluder changes no other pixel
+    x = (x - 0.5) * response.contrast + 0.5  # a function of the pixel alone (only the blur mixes neighbours)
     luminance = (x * torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype)[:, None, None]).sum(0, keepdim=True)
     x = (luminance + (x - luminance) * response.saturation).clamp(0, 1) ** response.gamma
     sigma = response.blur * image.shape[-1] / 112

@@ -187,7 +187,8 @@ def real_scan_main(args: argparse.Namespace) -> int:
     use_threads(prof.threads)
     model = MorphableModel.from_ict()
     root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=True)
+    if not args.diagnose:  # the diagnosis uses the scan alone
+        synthetic.generate(root, synthetic.config_for(prof), progress=True)
     method = runs.finished(method_of_run(args.run_dir), model, prof, args.run_dir)
     started = time.perf_counter()
     record = {"profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
@@ -203,6 +204,7 @@ def real_scan_main(args: argparse.Namespace) -> int:
                    **real_scan.fit_levers(model, method, root, real_scan.lever_arms(), synthetic_limit=args.limit,
                                           **sizes)}
     record["seconds"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(record["arms"], indent=1, ensure_ascii=False))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
@@ -363,7 +365,8 @@ def parser() -> argparse.ArgumentParser:
                        "set (facelib.evaluation.real_scan; DESIGN-NOTES 35).")
     r.add_argument("--run", dest="run_dir", required=True, metavar="RUN_DIR",
                    help="a finished run: its network is refined; its profile sets sizes and steps")
-    r.add_argument("--limit", type=int, default=96, help="clean synthetic validation faces for the refinement's shape gain")
+    r.add_argument("--limit", type=int, default=96, help="clean synthetic validation faces for the refinement's shape "
+                   "gain (not used by --diagnose)")
     r.add_argument("--diagnose", action="store_true", help="the scan alone: a fit against a refinement, true landmarks "
                    "against dlib's")
     r.add_argument("--out", help="write the record (JSON) here")

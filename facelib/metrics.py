@@ -550,7 +550,9 @@ def scan_to_mesh(scan, scan_landmarks, vertices, triangles, mesh_landmarks, mm_p
     with the seven landmarks (``mode``: NoW uses a similarity), refine the alignment by
     ``iterations`` rounds of ICP against the closest surface points, then return the distance of
     every scan point ``(N,)`` to the predicted surface. Report with :func:`summary`
-    (NoW: median, mean, std over all scan points of all images)."""
+    (NoW: median, mean, std over all scan points of all images). The distances come out in the
+    scan's units (the alignment brings the mesh to the scan's scale) times ``mm_per_unit``:
+    millimetres per unit of the *scan* (1 for a scan in mm, the model's factor for a model mesh)."""
     scan = np.asarray(scan, np.float64)
     # the mesh stays where it is (its search structures are built once) and the alignment
     # ``s · R · x + t`` that places it on the scan is kept: the scan is taken into the mesh's frame

@@ -142,7 +142,7 @@ def test_a_camera_response_changes_each_face_alike_in_its_views_and_nothing_else
     synthetic.generate(tmp_path / "jit", jittered, progress=False, model=ict)
     plain = folder.FaceFolder(root, "train", views=("clean", "occluded"), masks=("occluder_mask",))
     shot = folder.FaceFolder(tmp_path / "jit", "train", views=("clean", "occluded"), masks=("occluder_mask",))
-    for key in ("coefficients", "landmarks68", "occluder"):
+    for key in ("coefficients", "landmarks68", "occluder", "noise", "severity", "visible_fraction"):
         assert np.array_equal(plain.annotations[key], shot.annotations[key])
     changed = 0
     for i in range(len(shot)):

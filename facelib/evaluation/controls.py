@@ -266,12 +266,15 @@ def render_levers(arms: dict = RENDER_ARMS, profile: str = "cpu", folder: Path |
     generated with the profile's config changed as the arm says (its own folder beside the
     profile's), R-Net trained on it as a reader would (seed 0, the profile's steps), and every arm
     scored on the real annotated photos (:func:`~.real_faces.evaluate_real_faces`), with each arm's
-    per-photo change of NME against the first arm (paired over the photos)."""
+    per-photo change of NME against the first arm (paired over the photos). Every R-Net predicts the
+    coefficients of the book's model (the narrow face), also where its set renders more of the head:
+    the coefficients are the same, only the pixels it learns from differ."""
     import dataclasses
+    import time
 
     from .. import methods
     from ..data import synthetic
-    from ..results import project_root
+    from ..results import code_version, project_root
     from ..train import train_on_set
     from .real_faces import evaluate_real_faces
 
@@ -297,7 +300,9 @@ def render_levers(arms: dict = RENDER_ARMS, profile: str = "cpu", folder: Path |
         iv = stats.paired_difference(np.asarray(record["rows"][label]["nme_percent"]), base, groups=record["photos"])
         changes[label] = {"nme_points": round(iv.estimate, 3), "interval": [round(iv.low, 3), round(iv.high, 3)],
                           "verdict": stats.verdict(iv, claim="below")}
-    return {"control": "renders", "profile": prof.name, "trainings": trainings, **record,
+    return {"control": "renders", "profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
+            "command": f"python -m facelib.evaluation.controls renders --profile {prof.name}",
+            "trainings": trainings, **record,
             "against": first, "changes": changes}
 
 

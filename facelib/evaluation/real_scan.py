@@ -32,7 +32,7 @@ import torch
 
 from .. import assets
 from ..errors import FacelibError
-from ..fitting import fit
+from ..fitting import FitWeights, fit
 from ..metrics import NOW_LANDMARKS, procrustes, scan_to_mesh
 from ..rasterize import barycentrics, interpolate, rasterize
 from ..render import Renderer
@@ -43,7 +43,8 @@ CROP_RADIUS_MM = 95.0
 
 #: menpo3d's 68-point order (chin 17, left eye 6, right eye 6, left brow 5, nose 9, right brow 5,
 #: mouth 20) → iBUG's (jaw, brows, nose, eyes, mouth). Checked by :func:`load_scan`: the first brow
-#: and the first eye lie on the side of jaw point 0.
+#: and the first eye lie on the side of jaw point 0, and mouth, nose tip, eyes and brows rise in that
+#: order from the chin.
 _IBUG_FROM_MENPO3D = np.r_[0:17, 29:34, 43:48, 34:43, 17:29, 48:68]
 
 
@@ -93,9 +94,13 @@ def load_scan(allow_download: bool = True) -> Scan:
     vertices, triangles, corner_uv = read_obj(folder / "james.obj")
     points = json.loads((folder / "james.ljson").read_text())["groups"]["LJSON"]["landmarks"]["points"]
     landmarks = np.asarray(points, np.float64)[_IBUG_FROM_MENPO3D]
-    # the order's check: iBUG's first brow (17) and first eye corner (36) on jaw point 0's side
+    # the order's check: iBUG's first brow (17) and first eye corner (36) on jaw point 0's side, and
+    # from the chin up: mouth, nose tip, eyes, brows
     side = np.sign((landmarks[[17, 36]] - landmarks[8]) @ (landmarks[0] - landmarks[16]))
-    if not (side > 0).all():
+    up = landmarks[17:27].mean(0) - landmarks[8]
+    height = [float((landmarks[block].mean(0) - landmarks[8]) @ up) for block in
+              (slice(48, 68), slice(30, 31), slice(36, 48), slice(17, 27))]
+    if not (side > 0).all() or height != sorted(height):
         raise FacelibError("face-scan: the landmarks' order is not the one this code maps to iBUG's")
     texture = torch.as_tensor(np.array(read_image(folder / "james.jpg")), dtype=torch.float32).permute(2, 0, 1) / 255
     return Scan(vertices, triangles, corner_uv, texture, landmarks)
@@ -160,13 +165,14 @@ def scan_errors(model, coefficients: torch.Tensor, scan: Scan, points: np.ndarra
                         verts[model.landmarks.numpy()[now]], mm_per_unit=1.0)
 
 
-def scan_fit(model, scan: Scan, size: int, *, steps: int, w_photo: float, w_reg: float,
-             image: torch.Tensor | None = None, landmarks: torch.Tensor | None = None) -> torch.Tensor:
-    """Coefficients ``(P,)`` fitted from the mean face to the scan's render and projected landmarks."""
+def scan_fit(model, scan: Scan, size: int, *, steps: int, weights: FitWeights, image: torch.Tensor | None = None,
+             landmarks: torch.Tensor | None = None) -> torch.Tensor:
+    """Coefficients ``(P,)`` fitted from the mean face, with ``weights``, to the scan's render and its
+    projected landmarks (``image`` ``(1, 3, S, S)`` and ``landmarks`` ``(1, 68, 2)`` when already rendered)."""
     if image is None:
         image, landmarks = render_scan(model, scan, size)
     zeros = torch.zeros(1, model.layout.total)
-    return fit(Renderer(model, size), image, landmarks, zeros, steps=steps, w_photo=w_photo, w_reg=w_reg).coeffs[0]
+    return fit(Renderer(model, size), image, landmarks, zeros, steps=steps, **weights.kwargs()).coeffs[0]
 
 
 def summary_mm(distances: np.ndarray) -> dict:
@@ -198,7 +204,7 @@ def fit_levers(model, method, root, arms: dict, *, image_size: int, fit_steps: i
     from .. import stats
     from ..methods.base import predict_function
     from ..methods.refine import Refined, Refinement
-    from .real_faces import nme_percent, photo_landmarks, real_faces
+    from .real_faces import photo_landmarks, real_faces, score
     from .shape import refinement_curve
 
     def say(text):
@@ -224,10 +230,7 @@ def fit_levers(model, method, root, arms: dict, *, image_size: int, fit_steps: i
                 "identity_only_median_mm": summary_mm(scan_errors(model, c, scan, points, identity_only=True))["median"]}
 
     def on_photos(c) -> dict:
-        nme = nme_percent(photo_landmarks(renderer, c, faces), faces)
-        iv = stats.mean_interval(nme, groups=names)
-        return {"nme_percent": [round(float(v), 3) for v in nme], "mean": round(iv.estimate, 3),
-                "interval": [round(iv.low, 3), round(iv.high, 3)]}
+        return score({"row": photo_landmarks(renderer, c, faces)}, faces)["row"]
 
     def v2v(curve) -> np.ndarray:
         return np.asarray(curve["per_face"]["shape_v2v_mm"], np.float64)
@@ -249,8 +252,7 @@ def fit_levers(model, method, root, arms: dict, *, image_size: int, fit_steps: i
                         "mean face": round(float(mean_v2v.mean()), 4), "network": round(float(network_v2v.mean()), 4)}
     for label, weights in arms.items():
         started = time.perf_counter()
-        fitted = scan_fit(model, scan, image_size, steps=fit_steps, w_photo=weights.photometric, w_reg=weights.prior,
-                          image=image, landmarks=landmarks)
+        fitted = scan_fit(model, scan, image_size, steps=fit_steps, weights=weights, image=image, landmarks=landmarks)
         refine = Refinement(steps=refine_steps, anchor="detector", weights=weights)
         refined_scan = Refined(method, refine).predict(image).coefficients[0]
         fitted_photos = fit(renderer, crops, targets, zeros, steps=fit_steps, **weights.kwargs()).coeffs
@@ -278,13 +280,17 @@ def scan_diagnosis(model, method, arms: dict, *, image_size: int, fit_steps: int
     """Why a refinement and a fit differ on the scan: for each arm, the scan-to-mesh median of a fit
     from the mean face and of the network's refinement, each to the scan's true projected landmarks
     and to dlib's points on the render, the refinement at ``refine_steps`` and at ``fit_steps``."""
-    from ..detect import FaceDetector
+    from ..detect import FaceDetector, NoFaceError
 
     scan = load_scan()
     points = face_region(scan)
     image, truth = render_scan(model, scan, image_size)
     pixels = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    dlib = torch.as_tensor(FaceDetector().detect(pixels)[0].landmarks68, dtype=torch.float32)[None]
+    try:
+        dlib = torch.as_tensor(FaceDetector().detect(pixels)[0].landmarks68, dtype=torch.float32)[None]
+    except NoFaceError:
+        raise FacelibError(f"dlib finds no face in the scan's render at {image_size} px; the diagnosis needs its "
+                           f"points: run it at a profile with larger images (e.g. --run of a cpu or gpu run)") from None
     renderer = Renderer(model, image_size)
     with torch.no_grad():
         start = method.predict(image).coefficients.float()
