@@ -355,14 +355,26 @@ def shape_breakdown(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict
 
 def shape_scores(model, predicted: torch.Tensor, truth: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per face: ``shape_v2v_mm``, the similarity-aligned vertex error (mm) of the predicted
-    identity + expression, and ``identity_cosine``, the cosine between predicted and true identity
+    identity + expression, ``identity_v2v_mm`` (:func:`identity_v2v`) and ``identity_cosine``, the cosine between predicted and true identity
     coefficients (0: identity not learned; 1: exact up to scale). ``predicted``, ``truth``:
     ``(B, total)``; both values are ``(B,)`` (``shape_v2v_mm`` float64)."""
     lay = model.layout
     p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
     v2v = vertex_error(model.shape(p["id"], p["exp"]).double(), model.shape(t["id"], t["exp"]).double(),
                        millimetres_per_unit(model.info.units)).mean(1)
-    return {"shape_v2v_mm": v2v, "identity_cosine": F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12)}
+    return {"shape_v2v_mm": v2v, "identity_v2v_mm": identity_v2v(model, predicted, truth),
+            "identity_cosine": F.cosine_similarity(p["id"], t["id"], dim=-1, eps=1e-12)}
+
+
+def identity_v2v(model, predicted: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per face ``(B,)`` float64: the identity-only vertex error (mm), the similarity-aligned
+    :func:`vertex_error` of the predicted identity worn with the true expression against the true
+    mesh — who the person is, apart from what the face is doing (issue 34; a diagnostic, not a
+    paper's metric). ``predicted``, ``truth``: ``(B, total)`` coefficients."""
+    lay = model.layout
+    p, t = lay.split(predicted.detach().float().cpu()), lay.split(truth.detach().float().cpu())
+    return vertex_error(model.shape(p["id"], t["exp"]).double(), model.shape(t["id"], t["exp"]).double(),
+                        millimetres_per_unit(model.info.units)).mean(1)
 
 
 def millimetres_per_unit(units: str) -> float:

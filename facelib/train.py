@@ -558,11 +558,11 @@ def validate(method: Method, val_set, batch_size: int, max_batches: int) -> dict
 
 def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile, *, steps: int | None = None,
                  seed: int = 0, val_views=("clean", "occluded"), resume: bool = True, progress: bool = True,
-                 **config) -> TrainResult:
+                 val_batches: int = 4, **config) -> TrainResult:
     """Train ``method`` on the ``train`` split of the face set at ``root`` (its :attr:`Method.views`
     and :attr:`Method.masks`, held in memory), validating on ``val`` — the profile's sizes: batch
-    size (:meth:`Method.batch_items` of it), ``profile.train_steps`` steps (unless ``steps``), validation and checkpoints every
-    tenth of the run. ``config`` overrides :class:`TrainConfig` fields."""
+    size (:meth:`Method.batch_items` of it), ``profile.train_steps`` steps (unless ``steps``), validation (on the first
+    ``val_batches`` batches) and checkpoints every tenth of the run. ``config`` overrides :class:`TrainConfig` fields."""
     from .data.folder import FaceFolder, read_index
 
     index = read_index(root)
@@ -576,4 +576,4 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
                          "mixed_precision": getattr(profile, "precision", "auto"), **config})
     data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
     return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
-                 progress=progress)
+                 progress=progress, val_batches=val_batches)

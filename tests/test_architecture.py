@@ -51,6 +51,7 @@ TINY = EncoderConfig("resnet_tiny", 64)
 #: per registered method: constructor argument → another valid value. The test fails when a method
 #: gains an argument this table does not name, so a new argument cannot escape the check.
 CHANGES = {
+    "pretrain": {"identity_components": 20, "weights": {"landmark": 0.1}},
     "rnet": {"attention": "none", "embedder": None, "weights": {"landmark": 1e-2}, "view": "occluded"},
     "mofa": {"weights": {"landmark": 1e-2}, "sigma": 0.1, "truncate": 3.0, "view": "occluded"},
     "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.25, "teacher": "other teacher"},

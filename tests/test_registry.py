@@ -71,5 +71,5 @@ def test_the_books_declarations_give_the_benchmark_its_rows_in_table_order():
     assert [r.label for r in protocol.benchmark_rows()] == [
         "mean face", "MoFA", "R-Net", "SOPI", "MOPI", "ROGUE", "FOCUS", "FOCUS-MP", "contour-guided"]
     assert {d.name: d.chapter for d in methods.declarations()} == {
-        "mofa": "05_baselines", "rnet": "05_baselines", "sopi": "06_orn", "mopi": "06_orn", "rogue": "07_rogue",
+        "pretrain": "05_baselines", "mofa": "05_baselines", "rnet": "05_baselines", "sopi": "06_orn", "mopi": "06_orn", "rogue": "07_rogue",
         "focus": "08_focus", "focus_backbone": "08_focus", "contour": "09_contour"}

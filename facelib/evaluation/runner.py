@@ -23,9 +23,11 @@ Per input view (``clean``, ``occluded``, ``noisy``) the runner reports:
 * ``seg_acc``/``seg_ppv``/``seg_tpr``/``seg_f1`` — when ``predict`` returns a mask;
 * ``perceptual_<embedder>`` — ROGUE's Algorithm 1 for each embedder available here (the others
   are listed under ``skipped`` with the reason);
-* ``shape_v2v_mm`` (all vertices pooled, after a similarity alignment) and ``shape_s2m_mm``
-  (NoW-style: ground-truth surface points to the predicted surface after landmark + ICP
-  alignment) — when the set stores ground-truth coefficients.
+* ``shape_v2v_mm`` (all vertices pooled, after a similarity alignment), ``identity_v2v_mm`` (per
+  face: the predicted identity with the true expression, :func:`facelib.metrics.identity_v2v`;
+  not for a method that predicts its own mesh) and ``shape_s2m_mm`` (NoW-style: ground-truth
+  surface points to the predicted surface after landmark + ICP alignment) — when the set stores
+  ground-truth coefficients.
 
 Each metric is a :func:`facelib.metrics.summary` (mean, std, median, n); for the occluded and
 noisy views, ``by_kind`` repeats the means per occluder / noise type.
@@ -227,6 +229,8 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
                 if truth_v is not None:
                     v2v = M.vertex_error(pred_v, truth_v, mm)
                     col.add(v, "shape_v2v_mm", v2v, per_face=v2v.mean(1))
+                    if preds[v].vertices is None:  # a mesh of its own has no identity coefficients to score
+                        col.add(v, "identity_v2v_mm", M.identity_v2v(model, preds[v].coefficients, batch["coefficients"]))
                     s2m = []
                     for b in range(len(idx)):
                         rng = np.random.default_rng(int(idx[b]))  # same points for every view

@@ -50,7 +50,7 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
             coeffs = make(b).detach().float().cpu()
             seconds += time.perf_counter() - started
             for k, v in M.shape_scores(model, coeffs, b["coefficients"]).items():
-                values[k].append(v)
+                values.setdefault(k, []).append(v)
             with torch.no_grad():
                 lm = renderer.landmarks(coeffs)
             values["landmark_me"].append(M.landmark_errors(lm.double(), b["landmarks68"].double(),

@@ -126,7 +126,8 @@ def build(name: str, model, profile, **options):
     """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is
     ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's;
-    ``seed`` (default 0) seeds the encoder's initial weights."""
+    ``seed`` (default 0) seeds the encoder's initial weights; ``reader`` (an embedder name) makes the
+    encoder read identity from that face-recognition network's chip (:class:`~.regressor.EncoderConfig`)."""
     from .regressor import EncoderConfig
 
     cls = method_class(name)
@@ -134,12 +135,15 @@ def build(name: str, model, profile, **options):
         options = {**cls.profile_options(profile), **options}
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     seed = options.pop("seed", None)
+    reader = options.pop("reader", None)
     encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}),
-                                         **({"seed": int(seed)} if seed is not None else {}))
+                                         **({"seed": int(seed)} if seed is not None else {}),
+                                         **({"identity": reader} if reader is not None else {}))
     return cls(model, encoder, **options)
 
 
 # The book's methods, in the order of its tables.
+register(Declaration("pretrain", "facelib.methods.pretrain:Pretrain", "05_baselines"))
 register(Declaration("mofa", "facelib.methods.mofa:MoFA", "05_baselines", (Row("MoFA"),)))
 register(Declaration("rnet", "facelib.methods.rnet:RNet", "05_baselines", (Row("R-Net", "skin_masked"),)))
 register(Declaration("sopi", "facelib.methods.orn:SOPI", "06_orn", (Row("SOPI"),)))

@@ -47,7 +47,8 @@ def describe(value, where: str = "value"):
     """A JSON-able description of a hyper-parameter value, stable across processes.
 
     Plain values pass through; tuples and lists become lists, dicts keep their keys; dataclasses
-    become dicts; a :class:`Method` (a teacher) is described by the signature of the run it was
+    become dicts (a field whose metadata says ``omit_if_default`` is left out at its default, so a
+    field added later leaves earlier runs' signatures as they were); a :class:`Method` (a teacher) is described by the signature of the run it was
     trained in (``run_signature``) or, untrained, by its own hyper-parameters; a morphable model by
     its name and coefficient layout; a tensor or array by a digest of its values. Anything else is
     refused — a value the signature cannot see would let a changed run resume silently.
@@ -61,7 +62,8 @@ def describe(value, where: str = "value"):
     if isinstance(value, dict):
         return {str(k): describe(v, f"{where}[{k!r}]") for k, v in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: describe(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value)}
+        return {f.name: describe(getattr(value, f.name), f"{where}.{f.name}") for f in dataclasses.fields(value)
+                if not (f.metadata.get("omit_if_default") and getattr(value, f.name) == f.default)}
     if isinstance(value, Method):
         run = getattr(value, "run_signature", None)
         return {"method": value.name, "run": run} if run else {"method": value.name, "untrained": value.hyperparameters()}

@@ -8,7 +8,7 @@ terms; ORN, ROGUE and FOCUS add networks and objectives on top.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from ..errors import FacelibError
 from ..losses import identity_loss
 from ..metrics import landmark_errors, shape_scores
 from ..morphable import MorphableModel
+from ..nets.identity import READER_HEAD_LR_SCALE, ChipIdentity, IdentityReading
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
 from .base import Method, Prediction
@@ -38,16 +39,20 @@ class EncoderConfig:
     """The regression network and its optimiser.
 
     Attributes:
-        backbone: :data:`facelib.nets.resnet.ARCHS` name.
+        backbone: :data:`facelib.nets.resnet.ARCHS` or :data:`~facelib.nets.resnet.PRETRAINED` name.
         image_size: side of the (square) input and of the training renderings.
         lr: Adam learning rate (Deep3D: 1e-4).
         seed: seeds the network's initial weights (independently of the global RNG).
+        identity: ``None``, or the :mod:`facelib.recognition` embedder whose chip reads the identity
+            (:class:`facelib.nets.identity.IdentityReading`; issue 34). Left out of run signatures
+            when ``None``, so runs from before it existed keep theirs.
     """
 
     backbone: str
     image_size: int
     lr: float = 1e-4
     seed: int = 0
+    identity: str | None = field(default=None, metadata={"omit_if_default": True})
 
     @classmethod
     def from_profile(cls, profile, **changes) -> EncoderConfig:
@@ -69,9 +74,19 @@ class Regressor(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(encoder.seed)
             net = resnet(encoder.backbone, self.layout.total * heads)
-        self.nets["encoder"] = net
-        self.optimizers["encoder"] = torch.optim.Adam(net.parameters(), lr=encoder.lr)
         self.fixed["renderer"] = Renderer(model, encoder.image_size)
+        if encoder.identity is not None:
+            renderer = self.fixed["renderer"]
+            net = IdentityReading(net, ChipIdentity(self.layout.id, encoder.identity), self.layout.total,
+                                  self.layout.slices()["id"], lambda c: renderer.landmarks(model.in_range(c)))
+        self.nets["encoder"] = net
+        if encoder.identity is None:
+            self.optimizers["encoder"] = torch.optim.Adam(net.parameters(), lr=encoder.lr)
+        else:  # the reader's zero head learns at READER_HEAD_LR_SCALE × the rate (DESIGN-NOTES 36)
+            head = set(map(id, net.reader.head.parameters()))
+            self.optimizers["encoder"] = torch.optim.Adam(
+                [{"params": [p for p in net.parameters() if id(p) not in head]},
+                 {"params": list(net.reader.head.parameters()), "lr": READER_HEAD_LR_SCALE * encoder.lr}], lr=encoder.lr)
 
     @property
     def renderer(self) -> Renderer:
@@ -82,10 +97,13 @@ class Regressor(Method):
         which needs the same backbone, input size and coefficient layout, e.g. chapter 5's R-Net)
         before training; the run's signature records ``other``'s, so a warm-started run never resumes
         a cold one. Returns ``self``."""
-        if "encoder" in nets and (other.layout != self.layout
-                                  or other.encoder_config.backbone != self.encoder_config.backbone):
-            raise FacelibError(f"{self.name} cannot start from {other.name}: encoder {other.encoder_config.backbone} "
-                               f"for layout {other.layout.sizes}, this one {self.encoder_config.backbone} for "
+        mine, theirs = self.encoder_config, getattr(other, "encoder_config", None)
+        if "encoder" in nets and (other.layout != self.layout or theirs is None or theirs.backbone != mine.backbone
+                                  or theirs.identity != mine.identity):
+            describe_enc = (lambda e: "no encoder" if e is None else
+                            e.backbone + (f" reading identity with {e.identity}" if e.identity else ""))
+            raise FacelibError(f"{self.name} cannot start from {other.name}: encoder {describe_enc(theirs)} "
+                               f"for layout {other.layout.sizes}, this one {describe_enc(mine)} for "
                                f"{self.layout.sizes}")
         missing = [n for n in nets if n not in self.nets or n not in other.nets]
         if missing:

@@ -3,7 +3,8 @@
 :func:`resnet` builds ResNet-18/34/50 (or a tiny one for smoke tests) with a linear coefficient
 head whose weights and bias start at zero: an untrained network predicts the all-zero coefficient
 vector, i.e. the mean face, frontal, under the default light (Deep3D initialises its last layer
-the same way).
+the same way). ``"dlib_face"`` is :class:`FaceEncoder`: dlib's face-recognition ResNet with its
+pretrained weights under the same zero head — the offline stand-in for pretrained weights (issue 34).
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class ResNet(nn.Module):
     def __init__(self, arch: str, n_outputs: int):
         super().__init__()
         if arch not in ARCHS:
-            raise FacelibError(f"unknown backbone {arch!r}; choose one of {sorted(ARCHS)}")
+            raise FacelibError(f"unknown backbone {arch!r}; choose one of {sorted(ARCHS) + sorted(PRETRAINED)}")
         block, depths, base = ARCHS[arch]
         self.arch = arch
         self.stem = nn.Sequential(
@@ -107,6 +108,54 @@ class ResNet(nn.Module):
         return self.head(self.features(x))
 
 
-def resnet(arch: str, n_outputs: int) -> ResNet:
-    """A :class:`ResNet` of architecture ``arch`` predicting ``n_outputs`` values."""
+class FaceEncoder(nn.Module):
+    """dlib's face-recognition ResNet (King 2009; pretrained on about 3 million real faces, weights
+    offline in the ``face-api-recognition`` asset) as a coefficient encoder: the whole input image
+    (no chip alignment) resized to the network's 150 px, its pooled 256-D trunk features and its
+    128-D descriptor, then a zero-initialised linear head — so it starts at the mean face, like
+    :class:`ResNet`. Deep3D's and FOCUS's encoders start from ImageNet weights and ORN's teacher from
+    Deep3D's released R-Net; none is available offline, and a network trained from random weights
+    here never learns identity (DESIGN-NOTES 36). Every layer is trained.
+
+    Input ``(B, 3, H, W)`` in [0, 1]; output ``(B, n_outputs)``.
+    """
+
+    SIZE = 150
+
+    def __init__(self, n_outputs: int):
+        super().__init__()
+        from ..dlib_resnet import dlib_resnet
+
+        self.arch = "dlib_face"
+        self.net = dlib_resnet("face-api").requires_grad_(True)
+        self.feature_dim = 256 + self.net.dim
+        self.head = nn.Linear(self.feature_dim, n_outputs)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled trunk features and descriptor, concatenated: ``(B, 384)``."""
+        if x.shape[-2:] != (self.SIZE, self.SIZE):
+            x = nn.functional.interpolate(x, size=(self.SIZE, self.SIZE), mode="bilinear", align_corners=False)
+        net = self.net
+        x = nn.functional.max_pool2d(torch.relu(net.stem(net.normalise(x))), 3, 2)
+        for block in net.blocks.values():
+            x = block(x)
+        pooled = x.mean((2, 3))
+        return torch.cat([pooled, net.fc(pooled)], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` images in [0, 1] → ``(B, n_outputs)``."""
+        return self.head(self.features(x))
+
+
+#: encoders with pretrained weights, beside :data:`ARCHS` (trained from random weights)
+PRETRAINED = {"dlib_face": FaceEncoder}
+
+
+def resnet(arch: str, n_outputs: int) -> nn.Module:
+    """A :class:`ResNet` of architecture ``arch`` (or a :data:`PRETRAINED` encoder) predicting
+    ``n_outputs`` values."""
+    if arch in PRETRAINED:
+        return PRETRAINED[arch](n_outputs)
     return ResNet(arch, n_outputs)

@@ -1,0 +1,330 @@
+"""Identity from the network (issue 34): the pretrained stand-in's levers, side by side.
+
+The papers' networks start from pretrained weights; the cpu profile has none, and a network trained
+from random weights with R-Net's terms alone sits at the mean face in shape (DESIGN-NOTES 15, 32).
+:func:`identity_levers` measures the candidate stand-ins on the same data: each trained at a stated
+step budget with its wall time, its learning curve of identity-only v2v on validation faces, and its
+score on the whole validation split (identities resampled) against the mean face — no choice is made
+on test faces. Arms (:data:`LEVER_ARMS`):
+
+1. supervised pretraining on the synthetic set's exact coefficients (:class:`~facelib.methods.pretrain.Pretrain`),
+   from random weights (a ResNet-18, as every encoder of the book so far) and from the
+   face-recognition network's pretrained weights (:class:`~facelib.nets.resnet.FaceEncoder`), and
+   the same with its identity read by the face-recognition network on the chip at its own predicted
+   landmarks (:class:`~facelib.nets.identity.IdentityReading`: levers 1 and 2 combined);
+2. identity read from the face-recognition network, as MICA reads FLAME identity from ArcFace:
+   a ridge read-out of the frozen descriptor, and the trunk fine-tuned
+   (:mod:`facelib.methods.readout`), on the chosen encoder's landmarks;
+3. only the leading identity components;
+4. a smaller input with more steps in the same time;
+
+then R-Net's own self-supervised training started from the chosen encoder (:data:`RNET_ARM`) and
+from random weights (:data:`COLD_RNET`): what the book's methods will start from, and whether their
+own terms keep what it learned.
+
+``python -m facelib.evaluation.identity --profile cpu --out results/identity/levers-cpu.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import stats
+from ..camera import REFERENCE_SIZE
+from ..data.folder import FaceFolder
+from ..metrics import landmark_errors, shape_scores
+from .runner import split_batches
+
+#: every lever's step budget, as a share of the profile's ``train_steps`` (cpu: 1,000 steps)
+LEVER_STEPS = 2 / 3
+#: encoder arms: label → (constructor options, profile overrides, steps per :data:`LEVER_STEPS`);
+#: each is a :class:`~facelib.methods.pretrain.Pretrain` run, in this order
+ENCODER_ARMS = {
+    "face-recognition encoder + chip identity reader, supervised": ({"reader": "dlib"}, {"backbone": "dlib_face"}, 1.0),
+    "face-recognition encoder, supervised": ({}, {"backbone": "dlib_face"}, 1.0),
+    "face-recognition encoder, supervised, leading 20 identity components":
+        ({"identity_components": 20}, {"backbone": "dlib_face"}, 1.0),
+    "ResNet-18 from random weights, supervised": ({}, {}, 1.0),
+    "ResNet-18 from random weights, supervised, 64 px input, 1.5× the steps": ({}, {"image_size": 64}, 1.5),
+}
+#: the predictor arms, on the chosen encoder arm's landmarks and other coefficients
+READOUT = "dlib descriptor read-out (frozen, ridge)"
+TRUNK = "dlib trunk fine-tuned on aligned chips"
+RNET_ARM = "R-Net from the chosen stand-in"
+COLD_RNET = "R-Net from random weights"
+RNET_TRUNK = "R-Net from the chosen stand-in, identity from the fine-tuned trunk"
+MEAN_FACE, TRUTH = "mean face", "true coefficients"
+TEST_SCORES = ("shape_v2v_mm", "identity_v2v_mm", "landmark_me")
+#: the ridge penalties the read-out chooses from (on the validation split)
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0)
+SCORES = ("identity_v2v_mm", "shape_v2v_mm", "landmark_me")
+
+
+def run_name(label: str) -> str:
+    """The run folder's name of an arm's label."""
+    return "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-").replace("--", "-")
+
+
+def reader_of(arm: str) -> dict:
+    """The build option that gives a method the identity reader of encoder arm ``arm`` (none: ``{}``)."""
+    return {k: v for k, v in ENCODER_ARMS[arm][0].items() if k == "reader"}
+
+
+def scores_on(predict, root, model, split: str = "val", limit: int | None = None) -> dict:
+    """``{"faces", "identities", "per_face": {score: [value]}}`` of ``predict`` (images → coefficients
+    ``(B, P)``) on the clean faces of ``split``: identity-only and full v2v (mm) and landmark ME (px at 224)."""
+    from ..render import Renderer
+
+    _, loader = split_batches(root, split, limit, ("clean",))
+    renderer = None
+    out = {"faces": [], "identities": [], "per_face": {k: [] for k in SCORES}}
+    for b in loader:
+        with torch.no_grad():
+            coeffs = predict(b["clean"]).float().cpu()
+        s = shape_scores(model, coeffs, b["coefficients"])
+        renderer = renderer or Renderer(model, b["clean"].shape[-1])
+        lm = renderer.landmarks(coeffs)
+        me = landmark_errors(lm.double(), b["landmarks68"].double(), normaliser=b["clean"].shape[-1] / REFERENCE_SIZE)["me"]
+        for k, v in (("identity_v2v_mm", s["identity_v2v_mm"]), ("shape_v2v_mm", s["shape_v2v_mm"]), ("landmark_me", me)):
+            out["per_face"][k] += [float(x) for x in v]
+        out["faces"] += [int(i) for i in b["index"]]
+        out["identities"] += [int(i) for i in b["identity"]]
+    return out
+
+
+def against(rec: dict, reference: dict) -> dict:
+    """Each score's mean with its interval and its relative change against ``reference`` (the same
+    faces), per cent, identities resampled, with the verdict of "below"."""
+    out = {}
+    for k in SCORES:
+        a, b, g = rec["per_face"][k], reference["per_face"][k], rec["identities"]
+        change = stats.paired_change(a, b, groups=g)
+        out[k] = {"mean": stats.mean_interval(a, groups=g).as_dict(), "change_pct": change.as_dict(),
+                  "verdict": stats.verdict(change, 0.0, "below")}
+    return out
+
+
+def curve(run_dir: Path) -> list[dict]:
+    """The validation entries of a run's log: ``[{"step", <validation means>}]``."""
+    log = run_dir / "log.jsonl"
+    if not log.is_file():
+        return []
+    rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    return [{"step": r["step"], **r["val"]} for r in rows if "val" in r]
+
+
+def identity_levers(profile: str = "cpu", folder: Path | None = None, progress: bool = False,
+                    rnet_steps: float = 1.0, out: Path | None = None, cold: bool = True) -> dict:
+    """Train (or load) every arm of :data:`ENCODER_ARMS`, choose the stand-in — **the encoder arm
+    with the lowest identity-only v2v on the validation split** (the rule, fixed before any arm ran)
+    —, fit the read-out and fine-tune the trunk on its landmarks, train R-Net from it and from random
+    weights (unless not ``cold``), score each on the clean validation faces against the mean face,
+    and evaluate the stand-in and the R-Nets on the test faces (:func:`on_test`). Returns the record
+    (JSON-able), also written to ``out`` after each arm."""
+    from .. import methods
+    from .. import profile as profiles
+    from ..data import synthetic
+    from ..methods.readout import IdentityReadout, IdentityTrunk
+    from ..methods.regressor import frozen_embedder
+    from ..morphable import MorphableModel
+    from ..reproduce import use_threads
+    from ..results import project_root
+    from ..train import train_on_set
+
+    prof = profiles.resolve(profile)
+    use_threads(prof.threads)
+    root = synthetic.default_root(prof.name)
+    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
+    model = MorphableModel.from_ict()
+    folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name
+    mean = scores_on(lambda x: model.layout.zeros(len(x)), root, model)
+    record = {"profile": prof.name, "split": "val", "faces": len(mean["faces"]),
+              "identities": len(set(mean["identities"])), "rule": "the encoder arm with the lowest identity-only v2v "
+              "on the validation split", "mean_face": against(mean, mean), "arms": {}}
+
+    def save():
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=1) + "\n")
+
+    def train_arm(label, method, steps, prof_arm, options, predict=None):
+        res = train_on_set(method, root, folder / run_name(label), prof_arm, steps=steps, progress=progress,
+                           val_batches=8)
+        rec = scores_on(predict or (lambda x: method.predict(x).coefficients), root, model)
+        record["arms"][label] = {"steps": res.started_at + res.steps, "training_seconds": round(res.training_seconds, 1),
+                                 "seconds_per_step": round(res.training_seconds / max(res.started_at + res.steps, 1), 3),
+                                 "image_size": prof_arm.image_size, "backbone": prof_arm.backbone, "options": options,
+                                 "scores": against(rec, mean), "curve": curve(folder / run_name(label))}
+        save()
+        return rec
+
+    encoders = {}
+    for label, (options, overrides, factor) in ENCODER_ARMS.items():
+        prof_arm = profiles.override(prof, **overrides)
+        encoders[label] = methods.build("pretrain", model, prof_arm, **options)
+        train_arm(label, encoders[label], int(round(prof.train_steps * LEVER_STEPS * factor)), prof_arm, options)
+    chosen = min(ENCODER_ARMS, key=lambda k: record["arms"][k]["scores"]["identity_v2v_mm"]["mean"]["estimate"])
+    record["chosen"] = chosen
+    base = encoders[chosen]
+
+    # lever 2: identity read from the face-recognition network, on the chosen arm's landmarks
+    emb = frozen_embedder("dlib")
+    started = time.perf_counter()
+    feats, ids = [], []
+    for b in torch.utils.data.DataLoader(FaceFolder(root, "train", views=("clean",)), batch_size=64):
+        with torch.no_grad():
+            feats.append(emb.embed(b["clean"], b["landmarks68"]).float())
+        ids.append(model.layout.split(b["coefficients"])["id"])
+    feats, ids = torch.cat(feats), torch.cat(ids)
+    fit_seconds = time.perf_counter() - started
+    by_penalty = {}
+    for lam in RIDGE_PENALTIES:
+        readout = IdentityReadout.fit(base, emb, feats, ids, lam)
+        by_penalty[lam] = scores_on(lambda x, r=readout: r.predict(x).coefficients, root, model)
+    best = min(by_penalty, key=lambda lam: sum(by_penalty[lam]["per_face"]["identity_v2v_mm"]))
+    record["arms"][READOUT] = {"penalty": best, "training_faces": len(feats), "training_seconds": round(fit_seconds, 1),
+                               "identity_v2v_mm_by_penalty": {str(lam): round(float(np.mean(r["per_face"]["identity_v2v_mm"])), 4)
+                                                              for lam, r in by_penalty.items()},
+                               "chip_landmarks": "training: the true ones; validation: the chosen arm's predicted",
+                               "scores": against(by_penalty[best], mean)}
+    save()
+    trunk = IdentityTrunk(model)
+    train_arm(TRUNK, trunk, int(round(prof.train_steps * LEVER_STEPS)), prof, {"embedder": "dlib"},
+              predict=lambda x: trunk.readout(base).predict(x).coefficients)
+
+    # R-Net's own training from the chosen stand-in, and from random weights beside it
+    steps = int(round(prof.train_steps * rnet_steps))
+    prof_base = profiles.override(prof, **ENCODER_ARMS[chosen][1])
+    rnet = methods.build("rnet", model, prof_base, **reader_of(chosen)).start_from(base)
+    train_arm(RNET_ARM, rnet, steps, prof_base, {"start_from": chosen})
+    rows = {chosen: base.predict, RNET_ARM: rnet.predict, RNET_TRUNK: trunk.readout(rnet).predict}
+    if cold:
+        rows[COLD_RNET] = methods.build("rnet", model, prof)
+        train_arm(COLD_RNET, rows[COLD_RNET], steps, prof, {})
+        rows[COLD_RNET] = rows[COLD_RNET].predict
+    record["test"] = on_test(prof, root, model, rows, progress)
+    record["machine_note"] = "one process, the profile's threads; wall times are this machine's"
+    save()
+    return record
+
+
+def on_test(prof, root, model, trained: dict, progress: bool = False) -> dict:
+    """``trained`` (label → predict) — the chosen stand-in, R-Net from it and from random weights, and
+    R-Net with the fine-tuned trunk's identity — on the profile's test faces, every view, as the book evaluates
+    them (:func:`~.runner.evaluate`): each row's change against the mean face on v2v, identity-only
+    v2v and landmark ME, identities resampled; the perceptual error of the true coefficients (the
+    oracle) and of each row, and each row's clean → occluded change of it — the room an identity
+    claim has. Decided on nothing: the arms were chosen on the validation split."""
+    from . import tables
+    from .runner import evaluate, ground_truth_predictor, mean_face_predictor
+
+    rows = {MEAN_FACE: mean_face_predictor(model), TRUTH: ground_truth_predictor(root),
+            **trained}
+    metrics = {label: {"views": evaluate(p, root, method=label, chapter="identity", profile=prof, limit=prof.test_faces,
+                                         write=False, progress=progress)["views"]} for label, p in rows.items()}
+    out = {"faces": prof.test_faces, "rows": {}}
+    for label in rows:
+        entry = {}
+        for view in ("clean", "occluded", "noisy"):
+            cell = {}
+            for metric in (*TEST_SCORES, "perceptual_dlib"):
+                try:
+                    cell[metric] = tables.interval_of(metrics, label, view, metric).as_dict()
+                    if label not in (MEAN_FACE, TRUTH) and metric in TEST_SCORES:
+                        change = tables.change_against(metrics, label, MEAN_FACE, view, metric)
+                        cell[f"{metric}_vs_mean_face_pct"] = {**change.as_dict(), "verdict": stats.verdict(change, 0.0, "below")}
+                except KeyError:
+                    continue
+            entry[view] = cell
+        try:
+            change = tables.change_between(metrics, label, "occluded", "clean", "perceptual_dlib")
+            entry["perceptual_clean_to_occluded_pct"] = change.as_dict()
+        except KeyError:
+            pass
+        out["rows"][label] = entry
+    return out
+
+
+def levers_markdown(record: dict) -> str:
+    """The levers side by side (a :func:`identity_levers` record) as a Markdown table: steps, wall
+    time, and each score on the validation faces with its change against the mean face [95 %]."""
+    from . import tables
+
+    def cell(score: dict) -> str:
+        m, c = score["mean"]["estimate"], score["change_pct"]
+        return f"{m:.3f} ({c['estimate']:+.1f} % [{c['low']:+.1f}, {c['high']:+.1f}])"
+
+    rows = [["mean face", "", "", *(f"{record['mean_face'][k]['mean']['estimate']:.3f}" for k in SCORES)]]
+    for label, arm in record["arms"].items():
+        rows.append([label + (" **(chosen)**" if label == record.get("chosen") else ""), str(arm.get("steps", "")),
+                     f"{arm['training_seconds']:.0f} s", *(cell(arm["scores"][k]) for k in SCORES)])
+    return tables.markdown_table(["arm", "steps", "wall time", "identity-only v2v, mm", "v2v, mm", "landmark ME, px"],
+                                 rows, "lrrrrr")
+
+
+def load_arms(record: dict, profile: str = "cpu", folder: Path | None = None) -> dict:
+    """The finished runs of a :func:`identity_levers` record that are networks — the chosen encoder
+    arm, R-Net from it and from random weights — loaded for prediction: ``{label: method}``."""
+    from .. import methods
+    from .. import profile as profiles
+    from ..morphable import MorphableModel
+    from ..results import project_root
+    from ..train import load_finished
+
+    prof = profiles.resolve(profile)
+    folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name
+    model = MorphableModel.from_ict()
+    chosen = record["chosen"]
+    options, overrides, _ = ENCODER_ARMS[chosen]
+    prof_base = profiles.override(prof, **overrides)
+    command = "python -m facelib.evaluation.identity --profile " + prof.name
+    out = {}
+    for label, name, p, opts in ((chosen, "pretrain", prof_base, options), (RNET_ARM, "rnet", prof_base, reader_of(chosen)),
+                                 (COLD_RNET, "rnet", prof, {})):
+        if label not in record["arms"]:
+            continue
+        m = methods.build(name, model, p, **opts)
+        load_finished(m, folder / run_name(label), command)
+        out[label] = m
+    return out
+
+
+def real_photos(record: dict, profile: str = "cpu", folder: Path | None = None) -> dict:
+    """The loaded networks of :func:`load_arms` on the real annotated photos
+    (:func:`facelib.evaluation.real_faces.evaluate_real_faces`: 300-W NME against ground-truth
+    landmarks, each network alone and refined, beside dlib and the mean face)."""
+    from .. import profile as profiles
+    from .real_faces import evaluate_real_faces
+
+    prof = profiles.resolve(profile)
+    arms = load_arms(record, profile, folder)
+    model = next(iter(arms.values())).model
+    return evaluate_real_faces(model, prof.image_size, arms, fit_steps=prof.fit_steps, refine_steps=prof.refine_steps)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="issue 34: the pretrained stand-in's levers side by side")
+    p.add_argument("--profile", default="cpu")
+    p.add_argument("--folder", type=Path, default=None, help="run folders (default runs/identity/<profile>)")
+    p.add_argument("--out", type=Path, required=True, help="the JSON record to write")
+    p.add_argument("--progress", action="store_true")
+    p.add_argument("--no-cold", action="store_true", help="leave out R-Net from random weights (13 min at cpu)")
+    p.add_argument("--real-photos", action="store_true",
+                   help="also score the networks of the record on the real annotated photos (its 'real_photos')")
+    args = p.parse_args(argv)
+    rec = identity_levers(args.profile, args.folder, args.progress, out=args.out, cold=not args.no_cold)
+    if args.real_photos:
+        rec["real_photos"] = real_photos(rec, args.profile, args.folder)
+        args.out.write_text(json.dumps(rec, indent=1) + "\n")
+    print(json.dumps({k: {s: v["scores"][s]["change_pct"] for s in SCORES} for k, v in rec["arms"].items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

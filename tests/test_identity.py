@@ -1,0 +1,225 @@
+"""Issue 34's pieces: supervised pretraining (the stand-in), the identity read-out, identity-only v2v."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from facelib import metrics as M
+from facelib import train as T
+from facelib.errors import FacelibError
+from facelib.evaluation.identity import run_name
+from facelib.losses.supervised import coefficient_loss, vertex_loss
+from facelib.methods.pretrain import PRETRAIN_WEIGHTS, Pretrain
+from facelib.methods.readout import IdentityReadout, ridge
+from facelib.methods.regressor import EncoderConfig
+from facelib.methods.rnet import RNet
+from facelib.render import Renderer
+from facelib.sampling import random_coefficients
+
+TINY = EncoderConfig("resnet_tiny", 64, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def batch(ict):
+    c = random_coefficients(ict, 4, torch.Generator().manual_seed(4))
+    out = Renderer(ict, 64)(c, background=torch.full((4, 3, 64, 64), 0.5))
+    return {"clean": out.image.clamp(0, 1).detach(), "landmarks68": out.landmarks.detach(), "coefficients": c,
+            "index": torch.arange(4)}
+
+
+def test_vertex_loss_is_the_mean_distance_in_mm():
+    a = torch.zeros(2, 5, 3)
+    b = a.clone()
+    b[..., 0] = 3.0
+    b[..., 1] = 4.0  # every vertex 5 units away
+    assert math.isclose(float(vertex_loss(a, b, mm_per_unit=10.0)), 50.0, rel_tol=1e-6)
+    assert float(vertex_loss(a, a)) == 0.0
+    assert math.isclose(float(coefficient_loss(torch.ones(2, 3), torch.zeros(2, 3))), 1.0)
+
+
+def test_identity_v2v_scores_identity_apart_from_expression(ict):
+    c = random_coefficients(ict, 3, torch.Generator().manual_seed(1))
+    lay = ict.layout
+    other_exp = lay.join({**lay.split(c), "exp": lay.split(c)["exp"].roll(1, 0)})
+    mean_id = lay.join({**lay.split(c), "id": torch.zeros(3, lay.id)})
+    assert float(M.identity_v2v(ict, other_exp, c).max()) < 1e-4  # right person, wrong expression: 0
+    assert float(M.shape_scores(ict, other_exp, c)["shape_v2v_mm"].min()) > 0.1
+    ident = M.identity_v2v(ict, mean_id, c)
+    assert torch.allclose(ident, M.shape_scores(ict, mean_id, c)["shape_v2v_mm"])  # same expression: same error
+    assert float(ident.min()) > 0.5
+
+
+def test_pretraining_has_its_terms_starts_at_the_mean_and_renders_nothing(ict, batch, monkeypatch):
+    m = Pretrain(ict, TINY)
+    assert torch.equal(m.predict(batch["clean"]).coefficients, torch.zeros(4, ict.layout.total))
+    monkeypatch.setattr(Renderer, "render_mesh", lambda *a, **k: pytest.fail("a pretraining step rasterized"))
+    m.train_mode(True)
+    out = m.train_step(batch, 0)
+    assert set(out) == {"total", *PRETRAIN_WEIGHTS}
+    assert math.isclose(out["total"].item(), sum(PRETRAIN_WEIGHTS[k] * out[k].item() for k in PRETRAIN_WEIGHTS),
+                        rel_tol=1e-5)
+    # at the mean face each vertex term is the size of its own block's offset, apart from the other's
+    t = ict.layout.split(batch["coefficients"])
+    mm = M.millimetres_per_unit(ict.info.units)
+    zero_id, zero_exp = torch.zeros_like(t["id"]), torch.zeros_like(t["exp"])
+    ident = mm * (ict.shape(t["id"], zero_exp) - ict.shape(zero_id, zero_exp)).norm(dim=-1).mean()
+    expr = mm * (ict.shape(zero_id, t["exp"]) - ict.shape(zero_id, zero_exp)).norm(dim=-1).mean()
+    assert math.isclose(out["identity_vertices"].item(), float(ident), rel_tol=1e-4)
+    assert math.isclose(out["expression_vertices"].item(), float(expr), rel_tol=1e-4)
+
+
+def test_pretraining_options_and_errors(ict, batch):
+    m = Pretrain(ict, TINY, identity_components=5)
+    with torch.no_grad():
+        m.nets["encoder"].head.bias.fill_(0.3)
+    ident = ict.layout.split(m.predict(batch["clean"]).coefficients)["id"]
+    assert (ident[:, :5] != 0).all() and (ident[:, 5:] == 0).all()
+    for bad in (0, ict.layout.id + 1):
+        with pytest.raises(FacelibError, match="identity_components"):
+            Pretrain(ict, TINY, identity_components=bad)
+    with pytest.raises(FacelibError, match="unknown pretraining terms"):
+        Pretrain(ict, TINY, weights={"photometric": 1.0})
+    with pytest.raises(FacelibError, match="true coefficients"):
+        Pretrain(ict, TINY).train_step({k: v for k, v in batch.items() if k != "coefficients"}, 0)
+
+
+def test_pretraining_learns_identity_on_a_tiny_set_and_rnet_starts_from_it(ict, batch, tmp_path):
+    """60 steps on 4 faces: identity-only v2v falls to under half the mean face's; R-Net warm-started
+    from the run predicts exactly what it predicts."""
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    m = Pretrain(ict, TINY)
+    zero = ict.layout.zeros(4)
+    before = float(M.identity_v2v(ict, zero, batch["coefficients"]).mean())
+    T.train(m, Repeat(), tmp_path, T.TrainConfig(steps=60, batch_size=4, log_every=10), progress=False)
+    pred = m.predict(batch["clean"]).coefficients
+    after = float(M.identity_v2v(ict, pred, batch["coefficients"]).mean())
+    assert after < 0.5 * before, (before, after)
+    r = RNet(ict, TINY, embedder=None).start_from(m)
+    assert torch.equal(r.predict(batch["clean"]).coefficients, pred)
+
+
+def test_ridge_recovers_a_linear_map_and_the_readout_replaces_only_identity(ict):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(200, 6, generator=g)
+    w = torch.randn(6, ict.layout.id, generator=g)
+    y = x @ w + 2.0
+    sol = ridge(x, y, 1e-8)
+    assert torch.allclose(sol[:-1].float(), w, atol=1e-4) and torch.allclose(sol[-1].float(), torch.full((ict.layout.id,), 2.0), atol=1e-4)
+    heavy = ridge(x, y, 1e6)  # a large penalty shrinks the weights toward 0, the bias to the mean
+    assert heavy[:-1].abs().max() < 0.05 and torch.allclose(heavy[-1].float(), y.mean(0), atol=0.1)
+
+    class Base:
+        model = ict
+        name = "base"
+
+    ro = IdentityReadout(Base(), torch.nn.Identity(), sol)
+    coeffs = random_coefficients(ict, 4, g)
+    out = ro.with_identity(coeffs, x[:4])
+    lay = ict.layout
+    assert torch.allclose(lay.split(out)["id"], y[:4], atol=1e-3)
+    assert all(torch.equal(lay.split(out)[k], lay.split(coeffs)[k]) for k in ("exp", "tex", "angle", "gamma", "trans"))
+    with pytest.raises(FacelibError, match="one descriptor per training face"):
+        IdentityReadout.fit(Base(), None, x[:3], y[:4], 1.0)
+
+
+def test_lever_run_names_are_folder_safe():
+    assert run_name("supervised, 64 px input, 1.5× the steps") == "supervised-64-px-input-1-5-the-steps"
+
+
+def test_face_encoder_starts_at_the_mean_face_with_the_pretrained_descriptor():
+    from facelib.dlib_resnet import dlib_resnet
+    from facelib.nets.resnet import FaceEncoder, resnet
+
+    enc = resnet("dlib_face", 7)
+    assert isinstance(enc, FaceEncoder)
+    x = torch.rand(2, 3, 150, 150, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(enc(x), torch.zeros(2, 7))
+    ref = dlib_resnet("face-api")
+    with torch.no_grad():
+        desc = enc.features(x)[:, 256:]
+        assert torch.allclose(desc, ref(ref.normalise(x)), atol=1e-5)  # the pretrained weights, not random ones
+    assert all(p.requires_grad for p in enc.parameters())  # every layer trains
+    with pytest.raises(FacelibError, match="dlib_face"):
+        resnet("resnet19", 7)
+
+
+def test_the_identity_trunk_learns_from_chips_and_reads_at_a_base_networks_landmarks(ict, batch, tmp_path):
+    from facelib.methods.readout import IdentityTrunk
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    trunk = IdentityTrunk(ict, lr=1e-3)
+    before = trunk.validation_step(batch)["identity_v2v_mm_clean"]
+    T.train(trunk, Repeat(), tmp_path, T.TrainConfig(steps=30, batch_size=4, log_every=10), progress=False)
+    after = trunk.validation_step(batch)["identity_v2v_mm_clean"]
+    assert after < 0.7 * before, (before, after)
+    with pytest.raises(FacelibError, match="readout"):
+        trunk.predict(batch["clean"])
+    base = Pretrain(ict, TINY)
+    pred = trunk.readout(base).predict(batch["clean"]).coefficients
+    lay = ict.layout
+    assert torch.equal(lay.split(pred)["exp"], torch.zeros(4, lay.exp))  # the base's (mean) expression
+    assert lay.split(pred)["id"].abs().sum() > 0  # the trunk's identity
+
+
+def test_an_encoder_that_reads_identity_from_the_chip_keeps_the_contract(ict, batch):
+    from facelib.methods.base import describe
+    from facelib.nets.identity import IdentityReading
+
+    plain = RNet(ict, TINY, embedder=None)
+    reading = RNet(ict, EncoderConfig("resnet_tiny", 64, lr=1e-3, identity="dlib"), embedder=None)
+    assert isinstance(reading.nets["encoder"], IdentityReading)
+    assert torch.equal(reading.predict(batch["clean"]).coefficients, torch.zeros(4, ict.layout.total))  # the mean face
+    assert "identity" not in describe(TINY) and describe(reading.encoder_config)["identity"] == "dlib"
+    with torch.no_grad():
+        reading.nets["encoder"].reader.head.bias.fill_(0.5)
+        reading.nets["encoder"].encoder.head.bias.fill_(0.1)
+    pred = ict.layout.split(reading.predict(batch["clean"]).coefficients)
+    assert torch.allclose(pred["id"], torch.full((4, ict.layout.id), 0.5))  # identity from the reader
+    assert torch.allclose(pred["tex"], torch.full((4, ict.layout.tex), 0.1))  # the rest from the encoder
+    reading.train_mode(True)
+    out = reading.train_step(batch, 0)
+    out["total"].backward()
+    assert reading.nets["encoder"].reader.head.weight.grad.abs().sum() > 0  # R-Net's terms reach the reader
+    with pytest.raises(FacelibError, match="reading identity with dlib"):
+        plain.start_from(reading)
+    twin = RNet(ict, EncoderConfig("resnet_tiny", 64, identity="dlib"), embedder=None).start_from(reading)
+    assert torch.equal(twin.predict(batch["clean"]).coefficients, reading.predict(batch["clean"]).coefficients)
+
+
+def test_the_levers_table_marks_the_chosen_arm_and_shows_each_change():
+    from facelib.evaluation.identity import SCORES, against, levers_markdown
+
+    mean = {"identities": [0, 0, 1, 1, 2, 2], "per_face": {k: [2.0, 2.2, 1.8, 2.0, 2.1, 1.9] for k in SCORES}}
+    better = {"identities": mean["identities"], "per_face": {k: [v * 0.5 for v in mean["per_face"][k]] for k in SCORES}}
+    record = {"mean_face": against(mean, mean), "chosen": "b",
+              "arms": {"a": {"steps": 10, "training_seconds": 12.0, "scores": against(mean, mean)},
+                       "b": {"steps": 10, "training_seconds": 30.0, "scores": against(better, mean)}}}
+    table = levers_markdown(record)
+    assert "| b **(chosen)** | 10 | 30 s | 1.000 (-50.0 % [-50.0, -50.0])" in table
+    assert "| a | 10 | 12 s | 2.000 (+0.0 %" in table and table.count("\n") == 4
+
+
+def test_pretraining_scales_the_sets_landmarks_to_its_input(ict, batch):
+    """A 32 px network on the 64 px faces: the landmark term compares points in the same pixels (the
+    64 px arm of the first lever run compared 32-px projections with 64-px targets)."""
+    small = Pretrain(ict, EncoderConfig("resnet_tiny", 32))
+    big = Pretrain(ict, TINY)
+    lm_small = small.loss_terms(batch, batch["coefficients"])["landmark"]
+    lm_big = big.loss_terms(batch, batch["coefficients"])["landmark"]
+    assert float(lm_small) < 1e-6 and float(lm_big) < 1e-6  # the true coefficients land on the points
