@@ -48,8 +48,9 @@ def describe(value, where: str = "value"):
 
     Plain values pass through; tuples and lists become lists, dicts keep their keys; dataclasses
     become dicts (a field whose metadata says ``omit_if_default`` is left out at its default, so a
-    field added later leaves earlier runs' signatures as they were); a :class:`Method` (a teacher) is described by the signature of the run it was
-    trained in (``run_signature``) or, untrained, by its own hyper-parameters; a morphable model by
+    field added later leaves earlier runs' signatures as they were); a :class:`Method` (a teacher)
+    is described by the signature of the run it was trained in (``run_signature``) or, untrained,
+    by its own hyper-parameters; a morphable model by
     its name and coefficient layout; a tensor or array by a digest of its values. Anything else is
     refused — a value the signature cannot see would let a changed run resume silently.
     """

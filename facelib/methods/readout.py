@@ -118,14 +118,12 @@ class IdentityTrunk(Method):
 
     def __init__(self, model: MorphableModel, embedder: str = "dlib", lr: float = 1e-4):
         super().__init__()
-        from ..nets.identity import READER_HEAD_LR_SCALE, ChipIdentity
+        from ..nets.identity import ChipIdentity
 
         self.model, self.layout = model, model.layout
         reader = ChipIdentity(self.layout.id, embedder)
         self.nets["trunk"] = reader
-        self.optimizers["trunk"] = torch.optim.Adam([{"params": reader.trunk.parameters(), "lr": lr},
-                                                     {"params": reader.head.parameters(),
-                                                      "lr": READER_HEAD_LR_SCALE * lr}])
+        self.optimizers["trunk"] = torch.optim.Adam(reader.param_groups(lr))
 
     def identity(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """Identity coefficients ``(B, n_id)`` of ``images`` ``(B, 3, H, W)`` from the chips at

@@ -19,7 +19,7 @@ from ..errors import FacelibError
 from ..losses import identity_loss
 from ..metrics import landmark_errors, shape_scores
 from ..morphable import MorphableModel
-from ..nets.identity import READER_HEAD_LR_SCALE, ChipIdentity, IdentityReading
+from ..nets.identity import ChipIdentity, IdentityReading
 from ..nets.resnet import resnet
 from ..render import Renderer, RenderOutput
 from .base import Method, Prediction
@@ -80,13 +80,9 @@ class Regressor(Method):
             net = IdentityReading(net, ChipIdentity(self.layout.id, encoder.identity), self.layout.total,
                                   self.layout.slices()["id"], lambda c: renderer.landmarks(model.in_range(c)))
         self.nets["encoder"] = net
-        if encoder.identity is None:
-            self.optimizers["encoder"] = torch.optim.Adam(net.parameters(), lr=encoder.lr)
-        else:  # the reader's zero head learns at READER_HEAD_LR_SCALE × the rate (DESIGN-NOTES 36)
-            head = set(map(id, net.reader.head.parameters()))
-            self.optimizers["encoder"] = torch.optim.Adam(
-                [{"params": [p for p in net.parameters() if id(p) not in head]},
-                 {"params": list(net.reader.head.parameters()), "lr": READER_HEAD_LR_SCALE * encoder.lr}], lr=encoder.lr)
+        groups = ([{"params": list(net.parameters())}] if encoder.identity is None else  # the reader's head learns
+                  [{"params": list(net.encoder.parameters())}, *net.reader.param_groups(encoder.lr)])  # faster
+        self.optimizers["encoder"] = torch.optim.Adam(groups, lr=encoder.lr)
 
     @property
     def renderer(self) -> Renderer:

@@ -42,6 +42,11 @@ class ChipIdentity(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
+    def param_groups(self, lr: float) -> list[dict]:
+        """Adam parameter groups: the trunk at ``lr``, the head at :data:`READER_HEAD_LR_SCALE` × ``lr``."""
+        return [{"params": list(self.trunk.parameters()), "lr": lr},
+                {"params": list(self.head.parameters()), "lr": READER_HEAD_LR_SCALE * lr}]
+
     def forward(self, images: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` images in [0, 1] and their ``(B, 68, 2)`` landmarks (pixels) → ``(B, n_identity)``."""
         return self.head(self.trunk.embed(images.float(), landmarks).float())
