@@ -10,6 +10,12 @@ else the machine is doing, because of two things this module holds:
   it holds 32,768 elements or more: the order of the additions, hence the last bits of the sum,
   follows the threads' timing, which another process on the machine changes. Deterministic mode
   runs that accumulation on one thread, in index order.
+* Intel MKL's conditional numerical reproducibility (``MKL_CBWR=AUTO``, set when facelib is
+  imported; :func:`mkl_reproducible` reads it back). Without it MKL's float32 matrix products on
+  two threads differ in the last bits from call to call, whatever else the machine runs: the
+  gradient of dlib's face-recognition network at its input, for one face, took 4 to 5 distinct
+  values in 60 identical calls, and with it one (DESIGN-NOTES 37). torch's deterministic mode
+  does not reach MKL; :func:`deterministic` warns when MKL runs without it.
 * :func:`use_threads` — the thread count is part of a result (a reduction split over two threads
   adds in another order than over eight): the reference run uses the profile's count
   (:attr:`facelib.profile.Profile.threads`), and :func:`environment` records it with the library
@@ -19,8 +25,11 @@ else the machine is doing, because of two things this module holds:
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import platform
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -48,12 +57,46 @@ def deterministic(device: torch.device | str = "cpu") -> Iterator[None]:
     if not deterministic_kernels(device):
         yield
         return
+    if mkl_reproducible() == "OFF":
+        _warn_mkl_off()
     was, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
+#: MKL's code for its reproducibility branch (``mkl_cbwr_get(MKL_CBWR_BRANCH)``) -> the name of ``MKL_CBWR``
+MKL_BRANCHES = {1: "OFF", 2: "AUTO", 3: "COMPATIBLE", 4: "SSE2", 6: "SSE4_2", 8: "AVX", 9: "AVX2",
+                11: "AVX512_MIC", 12: "AVX512", 13: "AVX512_MIC_E1", 14: "AVX512_E1"}
+
+
+@functools.cache
+def _mkl_service():
+    """torch's statically linked MKL's service functions, or ``None`` (a torch without MKL)."""
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        return lib.mkl_serv_cbwr_get
+    except (OSError, AttributeError):
+        return None
+
+
+def mkl_reproducible() -> str | None:
+    """The reproducibility branch torch's MKL runs (``"AUTO"`` once facelib set it before MKL's
+    first call; ``"OFF"``: calls may differ in the last bits), or ``None`` where torch has no MKL."""
+    get = _mkl_service()
+    if get is None or not torch.backends.mkl.is_available():
+        return None
+    code = int(get(1))  # MKL_CBWR_BRANCH
+    return MKL_BRANCHES.get(code, str(code))
+
+
+@functools.cache
+def _warn_mkl_off() -> None:
+    warnings.warn("Intel MKL runs without its reproducibility mode (MKL_CBWR), so two runs of the same "
+                  "command may differ in the last bits: import facelib before torch computes anything, "
+                  "or start Python with MKL_CBWR=AUTO.", RuntimeWarning, stacklevel=4)
 
 
 def threads_for(profile_threads: int | None) -> int | None:
@@ -109,9 +152,9 @@ def _cpu_model() -> str:
 
 def environment(precision: str | None = None) -> dict:
     """What a reader needs to reproduce a run's numbers exactly: ``threads``, ``torch``, ``numpy``,
-    ``python``, ``device`` (the CPU model or the GPU), ``bf16_units`` (on a CPU), ``precision`` (in
-    use, when given) and ``deterministic`` (whether training and fitting run deterministic
-    kernels, :func:`deterministic`)."""
+    ``python``, ``device`` (the CPU model or the GPU), ``bf16_units`` and ``mkl_cbwr`` (on a CPU:
+    :func:`mkl_reproducible`), ``precision`` (in use, when given) and ``deterministic`` (whether
+    training and fitting run deterministic kernels, :func:`deterministic`)."""
     import numpy
 
     cuda = torch.cuda.is_available()
@@ -121,6 +164,7 @@ def environment(precision: str | None = None) -> dict:
            "deterministic": deterministic_kernels("cuda" if cuda else "cpu")}
     if not cuda:
         out["bf16_units"] = cpu_has_bf16()
+        out["mkl_cbwr"] = mkl_reproducible()
     if precision is not None:
         out["precision"] = precision
     return out

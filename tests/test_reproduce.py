@@ -84,3 +84,52 @@ def test_the_control_in_one_thread_gives_other_weights(tmp_path):
     record = bench.bench_same("rogue", "smoke", 24, tmp_path, loaded=1, busy=1, interrupt=False,
                               threads=1, progress=lambda line: None)
     assert record["runs"][1]["differ"] > 0, record
+
+
+def _python(code: str, **env) -> str:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip() + done.stderr
+
+
+def test_importing_facelib_turns_mkl_s_reproducibility_on_and_a_late_import_warns():
+    """MKL reads MKL_CBWR at its first call: facelib sets it on import (DESIGN-NOTES 37); imported
+    after torch has multiplied matrices, the deterministic block says MKL runs without it."""
+    first = "import torch, facelib\nfrom facelib import reproduce\nprint(reproduce.mkl_reproducible())"
+    assert _python(first, MKL_CBWR=None) == "AUTO"
+    assert _python(first, MKL_CBWR="COMPATIBLE") == "COMPATIBLE"  # the reader's own setting stays
+    late = ("import torch\ntorch.mm(torch.rand(8, 8), torch.rand(8, 8))\nimport facelib\n"
+            "from facelib import reproduce\nprint(reproduce.mkl_reproducible())\n"
+            "with reproduce.deterministic('cpu'):\n    pass")
+    out = _python(late, MKL_CBWR=None)
+    assert out.startswith("OFF") and "MKL_CBWR=AUTO" in out
+
+
+def test_one_face_s_identity_gradient_is_the_same_call_after_call():
+    """What broke ROGUE's same-weights test (stop 43): dlib's network's float32 gradient at its input
+    for one face, on two threads, took 4 to 5 distinct values in 60 identical calls under MKL's
+    default branch, and one under MKL_CBWR=AUTO (measured; DESIGN-NOTES 37)."""
+    import hashlib
+
+    from facelib.methods.regressor import frozen_embedder
+
+    assert reproduce.mkl_reproducible() == "AUTO"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    emb = frozen_embedder("dlib")
+    g = torch.Generator().manual_seed(0)
+    chips = torch.rand(1, 3, emb.size, emb.size, generator=g)
+    weights = torch.randn(1, 128, generator=g)
+    seen = set()
+    with reproduce.deterministic("cpu"):
+        for _ in range(30):
+            x = chips.clone().requires_grad_(True)
+            (emb(emb.normalise(x)) * weights).sum().backward()
+            seen.add(hashlib.sha1(x.grad.numpy().tobytes()).hexdigest())
+    torch.set_num_threads(threads)
+    assert len(seen) == 1
