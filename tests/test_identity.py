@@ -223,3 +223,29 @@ def test_pretraining_scales_the_sets_landmarks_to_its_input(ict, batch):
     lm_small = small.loss_terms(batch, batch["coefficients"])["landmark"]
     lm_big = big.loss_terms(batch, batch["coefficients"])["landmark"]
     assert float(lm_small) < 1e-6 and float(lm_big) < 1e-6  # the true coefficients land on the points
+
+
+def test_a_frozen_reader_keeps_its_weights_while_the_encoder_trains(ict, batch):
+    """Issue 34's lever: R-Net from the stand-in with the reader's weights fixed — no optimiser holds
+    them, a step leaves them as they were and still moves the encoder (the chip's landmarks)."""
+    from facelib.methods.base import describe
+    from facelib.train import optimisation_step
+
+    with pytest.raises(FacelibError, match="reader='dlib'"):
+        EncoderConfig("resnet_tiny", 64, identity_frozen=True)
+    config = EncoderConfig("resnet_tiny", 64, lr=1e-3, identity="dlib", identity_frozen=True)
+    assert describe(config)["identity_frozen"] is True
+    assert "identity_frozen" not in describe(EncoderConfig("resnet_tiny", 64, identity="dlib"))
+    source = RNet(ict, EncoderConfig("resnet_tiny", 64, identity="dlib"), embedder=None)
+    with torch.no_grad():
+        source.nets["encoder"].reader.head.bias.fill_(0.5)
+    frozen = RNet(ict, config, embedder=None).start_from(source)  # a trained reader may start a frozen one
+    reader = frozen.nets["encoder"].reader
+    held = {id(p) for group in frozen.optimizers["encoder"].param_groups for p in group["params"]}
+    assert held and not held & {id(p) for p in reader.parameters()}
+    before = {k: v.clone() for k, v in frozen.nets["encoder"].state_dict().items()}
+    frozen.train_mode(True)
+    optimisation_step(frozen, batch, 0)
+    after = frozen.nets["encoder"].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("reader."))
+    assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("encoder."))

@@ -18,9 +18,10 @@ on test faces. Arms (:data:`LEVER_ARMS`):
 3. only the leading identity components;
 4. a smaller input with more steps in the same time;
 
-then R-Net's own self-supervised training started from the chosen encoder (:data:`RNET_ARM`) and
-from random weights (:data:`COLD_RNET`): what the book's methods will start from, and whether their
-own terms keep what it learned.
+then R-Net's own self-supervised training started from the chosen encoder (:data:`RNET_ARM`), the
+same with the identity reader's weights frozen (:data:`RNET_FROZEN`, when the chosen encoder has a
+reader) and from random weights (:data:`COLD_RNET`): what the book's methods will start from, and
+whether their own terms keep what it learned.
 
 ``python -m facelib.evaluation.identity --profile cpu --out results/identity/levers-cpu.json``.
 """
@@ -58,6 +59,7 @@ READOUT = "dlib descriptor read-out (frozen, ridge)"
 TRUNK = "dlib trunk fine-tuned on aligned chips"
 RNET_ARM = "R-Net from the chosen stand-in"
 COLD_RNET = "R-Net from random weights"
+RNET_FROZEN = "R-Net from the chosen stand-in, its identity reader frozen"
 RNET_TRUNK = "R-Net from the chosen stand-in, identity from the fine-tuned trunk"
 MEAN_FACE, TRUTH = "mean face", "true coefficients"
 TEST_SCORES = ("shape_v2v_mm", "identity_v2v_mm", "landmark_me")
@@ -204,6 +206,10 @@ def identity_levers(profile: str = "cpu", folder: Path | None = None, progress: 
     rnet = methods.build("rnet", model, prof_base, **reader_of(chosen)).start_from(base)
     train_arm(RNET_ARM, rnet, steps, prof_base, {"start_from": chosen})
     rows = {chosen: base.predict, RNET_ARM: rnet.predict, RNET_TRUNK: trunk.readout(rnet).predict}
+    if reader_of(chosen):  # the same, with nothing but the landmarks that place the chip left to move identity
+        frozen = methods.build("rnet", model, prof_base, **reader_of(chosen), reader_frozen=True).start_from(base)
+        train_arm(RNET_FROZEN, frozen, steps, prof_base, {"start_from": chosen, "reader_frozen": True})
+        rows[RNET_FROZEN] = frozen.predict
     if cold:
         rows[COLD_RNET] = methods.build("rnet", model, prof)
         train_arm(COLD_RNET, rows[COLD_RNET], steps, prof, {})
@@ -286,6 +292,7 @@ def load_arms(record: dict, profile: str = "cpu", folder: Path | None = None) ->
     command = "python -m facelib.evaluation.identity --profile " + prof.name
     out = {}
     for label, name, p, opts in ((chosen, "pretrain", prof_base, options), (RNET_ARM, "rnet", prof_base, reader_of(chosen)),
+                                 (RNET_FROZEN, "rnet", prof_base, {**reader_of(chosen), "reader_frozen": True}),
                                  (COLD_RNET, "rnet", prof, {})):
         if label not in record["arms"]:
             continue

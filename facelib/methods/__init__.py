@@ -127,7 +127,8 @@ def build(name: str, model, profile, **options):
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is
     ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's;
     ``seed`` (default 0) seeds the encoder's initial weights; ``reader`` (an embedder name) makes the
-    encoder read identity from that face-recognition network's chip (:class:`~.regressor.EncoderConfig`)."""
+    encoder read identity from that face-recognition network's chip, ``reader_frozen=True`` keeps that
+    reader's weights fixed (:class:`~.regressor.EncoderConfig`)."""
     from .regressor import EncoderConfig
 
     cls = method_class(name)
@@ -136,9 +137,11 @@ def build(name: str, model, profile, **options):
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     seed = options.pop("seed", None)
     reader = options.pop("reader", None)
+    frozen = bool(options.pop("reader_frozen", False))
     encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}),
                                          **({"seed": int(seed)} if seed is not None else {}),
-                                         **({"identity": reader} if reader is not None else {}))
+                                         **({"identity": reader} if reader is not None else {}),
+                                         **({"identity_frozen": True} if frozen else {}))
     return cls(model, encoder, **options)
 
 

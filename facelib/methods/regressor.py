@@ -46,6 +46,9 @@ class EncoderConfig:
         identity: ``None``, or the :mod:`facelib.recognition` embedder whose chip reads the identity
             (:class:`facelib.nets.identity.IdentityReading`; issue 34). Left out of run signatures
             when ``None``, so runs from before it existed keep theirs.
+        identity_frozen: with ``identity``, the reader keeps the weights it starts with (a warm
+            start's): no optimiser steps it, so a method's own terms move the landmarks that place
+            the chip but not what the reader makes of it (issue 34's lever; omitted when False).
     """
 
     backbone: str
@@ -53,6 +56,11 @@ class EncoderConfig:
     lr: float = 1e-4
     seed: int = 0
     identity: str | None = field(default=None, metadata={"omit_if_default": True})
+    identity_frozen: bool = field(default=False, metadata={"omit_if_default": True})
+
+    def __post_init__(self):
+        if self.identity_frozen and self.identity is None:
+            raise FacelibError("identity_frozen needs a reader: build the method with reader='dlib' as well")
 
     @classmethod
     def from_profile(cls, profile, **changes) -> EncoderConfig:
@@ -80,8 +88,13 @@ class Regressor(Method):
             net = IdentityReading(net, ChipIdentity(self.layout.id, encoder.identity), self.layout.total,
                                   self.layout.slices()["id"], lambda c: renderer.landmarks(model.in_range(c)))
         self.nets["encoder"] = net
-        groups = ([{"params": list(net.parameters())}] if encoder.identity is None else  # the reader's head learns
-                  [{"params": list(net.encoder.parameters())}, *net.reader.param_groups(encoder.lr)])  # faster
+        if encoder.identity is None:
+            groups = [{"params": list(net.parameters())}]
+        elif encoder.identity_frozen:
+            net.reader.requires_grad_(False)
+            groups = [{"params": list(net.encoder.parameters())}]
+        else:  # the reader's head learns faster
+            groups = [{"params": list(net.encoder.parameters())}, *net.reader.param_groups(encoder.lr)]
         self.optimizers["encoder"] = torch.optim.Adam(groups, lr=encoder.lr)
 
     @property
