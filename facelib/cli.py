@@ -72,8 +72,16 @@ def train_main(args: argparse.Namespace) -> int:
     variant = {**options, **({"warm_start": args.warm_start} if args.warm_start else {}),
                **({"seed": args.seed} if args.seed else {})}
     out = run_folder(args.method, prof, args.run_dir, variant)
-    method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, **options,
-                                           **({"seed": args.seed} if args.seed else {}))
+    stand_in = None
+    if runs.starts_from_stand_in(args.method, prof) and not runs.stand_in_finished(prof):
+        # the stand-in for pretrained weights is trained once, on the profile's own set, as chapter 5 trains it
+        default = synthetic.default_root(prof.name)
+        print(f"{args.method} starts from the profile's stand-in, not trained yet: training it first in "
+              f"{runs.stand_in_run_dir(prof)}")
+        synthetic.generate(default, synthetic.config_for(prof), progress=not args.quiet)
+        stand_in = runs.trained_in_chapter(runs.STAND_IN, model, prof, default, progress=not args.quiet)[0]
+    method = runs.build_with_prerequisites(args.method, model, prof, prerequisite_runs, stand_in=stand_in,
+                                           **options, **({"seed": args.seed} if args.seed else {}))
     if args.warm_start is not None:
         name, _, folder = args.warm_start.rpartition("=")
         method.start_from(runs.finished(name or "rnet", model, prof, folder))

@@ -561,7 +561,7 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
                  val_batches: int = 4, **config) -> TrainResult:
     """Train ``method`` on the ``train`` split of the face set at ``root`` (its :attr:`Method.views`
     and :attr:`Method.masks`, held in memory), validating on ``val`` — the profile's sizes: batch
-    size (:meth:`Method.batch_items` of it), ``profile.train_steps`` steps (unless ``steps``), validation (on the first
+    size (:meth:`Method.batch_items` of it), ``method.steps_for(profile)`` steps (unless ``steps``), validation (on the first
     ``val_batches`` batches) and checkpoints every tenth of the run. ``config`` overrides :class:`TrainConfig` fields."""
     from .data.folder import FaceFolder, read_index
 
@@ -569,7 +569,7 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
     train_set = FaceFolder(root, "train", views=method.views, masks=method.masks, in_memory=True)
     val_views = tuple(v for v in val_views if v in index["views"])
     val_set = FaceFolder(root, "val", views=val_views, in_memory=True) if "val" in index["splits"] else None
-    steps = int(steps or profile.train_steps)
+    steps = int(steps or method.steps_for(profile))
     cfg = TrainConfig(**{"steps": steps, "batch_size": method.batch_items(profile.batch_size), "seed": seed,
                          "log_every": max(1, min(10, steps // 20)), "val_every": max(1, steps // 10),
                          "checkpoint_every": max(1, steps // 10),

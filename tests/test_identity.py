@@ -249,3 +249,65 @@ def test_a_frozen_reader_keeps_its_weights_while_the_encoder_trains(ict, batch):
     after = frozen.nets["encoder"].state_dict()
     assert all(torch.equal(before[k], after[k]) for k in after if k.startswith("reader."))
     assert any(not torch.equal(before[k], after[k]) for k in after if k.startswith("encoder."))
+
+
+def test_a_checkpoint_whose_optimiser_was_grouped_otherwise_is_refused_clearly(ict):
+    """The reader's parameter groups were rebuilt once (stop 43): a run written by another grouping
+    names the fix instead of torch's ValueError."""
+    reading = RNet(ict, EncoderConfig("resnet_tiny", 64, identity="dlib"), embedder=None)
+    assert len(reading.optimizers["encoder"].param_groups) == 2  # encoder and reader trunk; reader head
+    state = reading.state_dict()
+    groups = state["optimizers"]["encoder"]["param_groups"]
+    groups.insert(1, {**groups[0], "params": groups[0]["params"][-1:]})
+    groups[0]["params"] = groups[0]["params"][:-1]
+    with pytest.raises(FacelibError, match="grouped its parameters otherwise.*fresh run folder"):
+        reading.load_state_dict(state)
+
+
+def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_in(ict, batch, tmp_path, monkeypatch):
+    """Issue 34's wiring: R-Net, MoFA, ROGUE and FOCUS's networks start from chapter 5's finished
+    ``pretrain`` run (recorded in their run signature); ORN's students and the stand-in itself do
+    not; a missing stand-in names the command that trains it; measurements made before the stand-in
+    keep their profile (``before_stand_in``)."""
+    from facelib import methods, profile, runs
+
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path))
+    smoke, cpu = profile.resolve("smoke"), profile.resolve("cpu")
+    assert (cpu.backbone, cpu.reader, cpu.stand_in_steps) == ("dlib_face", "dlib", 1000)
+    old = profile.before_stand_in("cpu")
+    assert (old.backbone, old.reader, old.stand_in_steps, old.image_size) == ("resnet18", None, 0, 112)
+    assert [n for n in methods.names() if runs.starts_from_stand_in(n, smoke)] == [
+        "mofa", "rnet", "rogue", "focus", "focus_backbone"]
+    assert not runs.starts_from_stand_in("rnet", profile.before_stand_in("smoke"))
+    assert methods.build("pretrain", ict, cpu).steps_for(cpu) == 1000
+    assert methods.build("rnet", ict, smoke).steps_for(smoke) == smoke.train_steps
+    assert methods.build("rnet", ict, cpu).encoder_config.identity == "dlib"  # the profile's reader
+    assert methods.build("rnet", ict, cpu, reader=None).encoder_config.identity is None
+
+    with pytest.raises(FacelibError, match="train --method pretrain --profile smoke"):
+        runs.build_with_prerequisites("rnet", ict, smoke)
+
+    class Repeat(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {k: v[i] for k, v in batch.items()}
+
+    stand_in = methods.build("pretrain", ict, smoke)
+    T.train(stand_in, Repeat(), runs.stand_in_run_dir(smoke), T.TrainConfig(steps=3, batch_size=4), progress=False)
+    expected = stand_in.predict(batch["clean"]).coefficients
+    assert expected.abs().sum() > 0
+    for given in (stand_in, None):  # handed over, or found in chapter 5's folder
+        r = runs.build_with_prerequisites("rnet", ict, smoke, stand_in=given)
+        assert torch.equal(r.predict(batch["clean"]).coefficients, expected)
+        assert r.hyperparameters()["warm_start"] == {"method": "pretrain", "nets": ["encoder"],
+                                                    "run_signature": stand_in.run_signature}
+    sopi_teacher = runs.build_with_prerequisites("sopi", ict, smoke, teacher=r)
+    assert "warm_start" not in sopi_teacher.hyperparameters()
+    reading = profile.override(smoke, reader="dlib")  # with a reader, the stand-in's stays as it was trained
+    base = methods.build("pretrain", ict, reading)
+    assert runs.build_with_prerequisites("rnet", ict, reading, stand_in=base).encoder_config.identity_frozen
+    assert not runs.build_with_prerequisites("rnet", ict, reading, stand_in=base,
+                                             reader_frozen=False).encoder_config.identity_frozen
+    assert not methods.build("sopi", ict, reading, teacher=r).encoder_config.identity_frozen

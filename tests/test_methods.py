@@ -427,8 +427,11 @@ def test_metric_tables_mark_the_best_and_the_change(tmp_path, monkeypatch):
     assert stored["metrics"]["b"] == {"extra": {"v": 2}}
 
 
-def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
+def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict, monkeypatch, capsys):
+    from facelib import profile, runs
     from facelib.data import synthetic
+
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "runs"))  # MoFA's stand-in is trained there first
 
     root = tmp_path / "set"
     synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=4, image_size=64, seed=1),
@@ -456,6 +459,7 @@ def test_training_cli_trains_resumes_and_evaluates(tmp_path, ict):
     args = ["--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(tmp_path / "run"),
             "--quiet"]
     assert cli.main(["train"] + args + ["--steps", "3"]) == 0
+    assert "training it first" in capsys.readouterr().out and runs.stand_in_finished(profile.resolve("smoke"))
     assert T.load_checkpoint(tmp_path / "run" / T.CHECKPOINT)["finished"]
     assert cli.main(["train"] + args + ["--steps", "3", "--evaluate", "4"]) == 0  # finished: loads, then evaluates
     import json

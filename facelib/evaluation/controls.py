@@ -85,13 +85,15 @@ def controls_markdown(rows: list[dict]) -> str:
 
 
 def _setup(profile: str, progress: bool):
-    """The profile, its generated face set's root and the face model, threads set as the profile says."""
+    """The profile as the controls measured it (:func:`facelib.profile.before_stand_in`: their
+    methods start from no other run), its generated face set's root and the face model, threads set
+    as the profile says."""
     from .. import profile as profiles
     from ..data import synthetic
     from ..morphable import MorphableModel
     from ..reproduce import use_threads
 
-    prof = profiles.resolve(profile)
+    prof = profiles.before_stand_in(profile)
     use_threads(prof.threads)
     root = synthetic.default_root(prof.name)
     synthetic.generate(root, synthetic.config_for(prof), progress=progress)

@@ -139,7 +139,7 @@ def identity_levers(profile: str = "cpu", folder: Path | None = None, progress: 
     from ..results import project_root
     from ..train import train_on_set
 
-    prof = profiles.resolve(profile)
+    prof = profiles.before_stand_in(profile)  # each arm states its own backbone and reader on top
     use_threads(prof.threads)
     root = synthetic.default_root(prof.name)
     synthetic.generate(root, synthetic.config_for(prof), progress=progress)
@@ -283,7 +283,7 @@ def load_arms(record: dict, profile: str = "cpu", folder: Path | None = None) ->
     from ..results import project_root
     from ..train import load_finished
 
-    prof = profiles.resolve(profile)
+    prof = profiles.before_stand_in(profile)  # each arm states its own backbone and reader on top
     folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name
     model = MorphableModel.from_ict()
     chosen = record["chosen"]

@@ -126,9 +126,10 @@ def build(name: str, model, profile, **options):
     """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is
     ``lr`` if given, else the class's ``default_lr`` if it has one (MOPI), else the profile's;
-    ``seed`` (default 0) seeds the encoder's initial weights; ``reader`` (an embedder name) makes the
-    encoder read identity from that face-recognition network's chip, ``reader_frozen=True`` keeps that
-    reader's weights fixed (:class:`~.regressor.EncoderConfig`)."""
+    ``seed`` (default 0) seeds the encoder's initial weights; ``reader`` (an embedder name; default
+    the profile's, ``None``: none) makes the encoder read identity from that face-recognition
+    network's chip, ``reader_frozen=True`` keeps that reader's weights fixed
+    (:class:`~.regressor.EncoderConfig`)."""
     from .regressor import EncoderConfig
 
     cls = method_class(name)
@@ -136,12 +137,11 @@ def build(name: str, model, profile, **options):
         options = {**cls.profile_options(profile), **options}
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     seed = options.pop("seed", None)
-    reader = options.pop("reader", None)
+    reader = options.pop("reader", getattr(profile, "reader", None))
     frozen = bool(options.pop("reader_frozen", False))
     encoder = EncoderConfig.from_profile(profile, **({"lr": lr} if lr is not None else {}),
                                          **({"seed": int(seed)} if seed is not None else {}),
-                                         **({"identity": reader} if reader is not None else {}),
-                                         **({"identity_frozen": True} if frozen else {}))
+                                         identity=reader, **({"identity_frozen": True} if frozen else {}))
     return cls(model, encoder, **options)
 
 

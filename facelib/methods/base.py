@@ -194,6 +194,9 @@ class Method:
       this order (``{"total": ("encoder",)}`` for R-Net; a generator and a discriminator objective
       for adversarial methods; an EM schedule returns only the current phase's key);
     * :attr:`prerequisites`: finished runs it is built from (ORN's teachers);
+    * :attr:`starts_from_stand_in`: whether its encoder starts from the profile's supervised
+      stand-in (the papers start it from pretrained weights; :func:`facelib.runs.build_with_prerequisites`);
+    * :meth:`steps_for`: its training steps in a profile;
     * :meth:`batch_items`: training-set items per batch of images (MOPI turns one item into seven).
     """
 
@@ -202,6 +205,7 @@ class Method:
     masks: tuple[str, ...] = ()
     objectives: ClassVar[dict[str, tuple[str, ...]]] = {"total": ("encoder",)}
     prerequisites: ClassVar[tuple[Prerequisite, ...]] = ()
+    starts_from_stand_in: ClassVar[bool] = False
     #: the signature of the run these weights come from (set by the training loop and the loaders)
     run_signature: str | None = None
 
@@ -254,6 +258,10 @@ class Method:
     def validation_step(self, batch: dict) -> dict[str, float]:
         """Numbers to log on a validation batch (default: none)."""
         return {}
+
+    def steps_for(self, profile) -> int:
+        """Training steps of this method in ``profile`` (default: its ``train_steps``)."""
+        return profile.train_steps
 
     def batch_items(self, images: int) -> int:
         """How many training-set items make a batch of ``images`` images."""
@@ -362,7 +370,13 @@ class Method:
             unwrap(m).load_state_dict(state["nets"][k])
         if optimizers:
             for k, o in self.optimizers.items():
-                o.load_state_dict(state["optimizers"][k])
+                try:
+                    o.load_state_dict(state["optimizers"][k])
+                except (ValueError, KeyError) as e:
+                    raise FacelibError(
+                        f"{self.name}: the checkpoint's optimiser state {k!r} does not fit this method's "
+                        f"optimiser ({e}); it was written by a facelib whose {self.name} grouped its parameters "
+                        "otherwise. Train the run again in a fresh run folder (or delete the old one).") from None
 
 
 def unwrap(module: nn.Module) -> nn.Module:

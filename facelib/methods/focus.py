@@ -105,6 +105,7 @@ class FOCUS(Regressor):
     """
 
     name = "focus"
+    starts_from_stand_in = True
     views = ("clean", "occluded")
     objectives = {"reconstruction": ("encoder",), "segmentation": ("segmenter",)}
 
@@ -251,6 +252,7 @@ class FaceAutoencoder(Regressor):
     """
 
     name = "focus_backbone"
+    starts_from_stand_in = True
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, mask: str = "none", augment: str | None = None,
                  view: str = "occluded", embedder: str = "dlib", reconstruction_weights: dict | None = None):

@@ -35,6 +35,7 @@ class MoFA(Regressor):
     """MoFA: Gaussian photometric + landmark + coefficient prior, no skin attention."""
 
     name = "mofa"
+    starts_from_stand_in = True
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, weights: dict | None = None,
                  sigma: float = SIGMA, truncate: float | None = None, view: str = "clean"):

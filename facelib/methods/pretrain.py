@@ -46,6 +46,11 @@ class Pretrain(Regressor):
     name = "pretrain"
     views = ("clean",)
 
+    def steps_for(self, profile) -> int:
+        """The profile's stand-in budget (:attr:`facelib.profile.Profile.stand_in_steps`), else its
+        ``train_steps``."""
+        return getattr(profile, "stand_in_steps", 0) or profile.train_steps
+
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, identity_components: int | None = None,
                  weights: dict | None = None):
         super().__init__(model, encoder)

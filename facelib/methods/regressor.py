@@ -64,7 +64,8 @@ class EncoderConfig:
 
     @classmethod
     def from_profile(cls, profile, **changes) -> EncoderConfig:
-        return cls(**{"backbone": profile.backbone, "image_size": profile.image_size, **changes})
+        return cls(**{"backbone": profile.backbone, "image_size": profile.image_size,
+                      **({"identity": profile.reader} if getattr(profile, "reader", None) else {}), **changes})
 
 
 class Regressor(Method):
@@ -93,8 +94,9 @@ class Regressor(Method):
         elif encoder.identity_frozen:
             net.reader.requires_grad_(False)
             groups = [{"params": list(net.encoder.parameters())}]
-        else:  # the reader's head learns faster
-            groups = [{"params": list(net.encoder.parameters())}, *net.reader.param_groups(encoder.lr)]
+        else:  # the reader's head learns faster; its trunk shares the encoder's group (as runs since stop 43 hold it)
+            trunk, head = net.reader.param_groups(encoder.lr)
+            groups = [{"params": [*net.encoder.parameters(), *trunk["params"]]}, head]
         self.optimizers["encoder"] = torch.optim.Adam(groups, lr=encoder.lr)
 
     @property

@@ -50,6 +50,7 @@ class RNet(Regressor):
     """
 
     name = "rnet"
+    starts_from_stand_in = True
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, attention: str = "skin",
                  embedder: str | None = "dlib", weights: dict | None = None, view: str = "clean"):

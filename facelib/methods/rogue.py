@@ -67,6 +67,7 @@ class ROGUE(Regressor):
     """
 
     name = "rogue"
+    starts_from_stand_in = True
     views = ("clean", "occluded", "noisy")
     objectives = {"total": ("encoder",), "discriminator": ("discriminator",)}
 
