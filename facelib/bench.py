@@ -398,7 +398,8 @@ def bench_same(name: str, profile: str, steps: int, folder, loaded: int = 3, bus
 
 
 #: a training log's run name (prefix) -> the registered method whose bench record times its step
-RUN_METHODS = (("rnet", "rnet"), ("mofa", "mofa"), ("sopi", "sopi"), ("mopi", "mopi"), ("rogue", "rogue"),
+RUN_METHODS = (("pretrain", "pretrain"), ("rnet", "rnet"),
+               ("mofa", "mofa"), ("sopi", "sopi"), ("mopi", "mopi"), ("rogue", "rogue"),
                ("focus", "focus"), ("backbone", "focus_backbone"), ("r_syn", "focus_backbone"),
                ("contour", "contour"))
 

@@ -165,6 +165,8 @@ def test_the_command_line_resumes_from_the_previous_checkpoint_after_a_kill_in_t
     synthetic.generate(root, synthetic.SyntheticConfig(identities=4, variants=2, image_size=64, seed=1),
                        progress=False, model=ict)
     run = tmp_path / "run"
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "runs"))  # MoFA's stand-in: trained before the kill is armed
+    assert cli.main(["train", "--method", "pretrain", "--profile", "smoke", "--root", str(root), "--quiet"]) == 0
     args = ["train", "--method", "mofa", "--profile", "smoke", "--root", str(root), "--run-dir", str(run),
             "--steps", "4", "--quiet"]
     real = checkpoints._replace
