@@ -193,6 +193,23 @@ def test_mopi_starts_where_sopi_ends(ict, batch):
         MOPI(ict, EncoderConfig("resnet18", 64), sopi)
 
 
+def test_mopi_starts_from_a_sopi_whose_identity_is_read_from_the_chip(ict, batch):
+    """With an identity reader (cpu and gpu profiles) the coefficient head sits at ``encoder.head``:
+    MOPI repeats that head for every variant and shares the reader; the heads' gradient norms reach it."""
+    reading = EncoderConfig("resnet_tiny", 64, lr=1e-3, identity="dlib")
+    sopi = SOPI(ict, reading, _teacher(ict))
+    with torch.no_grad():
+        sopi.nets["encoder"].head.weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(2))
+        sopi.nets["encoder"].reader.head.weight.normal_(0, 0.05, generator=torch.Generator().manual_seed(4))
+    mopi = MOPI(ict, reading, sopi, variants=3)
+    mopi.train_mode(False)
+    heads = mopi.heads(batch["clean"])
+    assert torch.allclose(heads, sopi.predict(batch["clean"]).coefficients[:, None].expand_as(heads), atol=1e-5)
+    mopi.train_mode(True)
+    out = mopi.train_step({k: v[:2] for k, v in batch.items()}, 0)
+    assert out["grad_perceptual"] > 0 and out["grad_label"] > 0
+
+
 def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):
     teacher = _teacher(ict)
     sopi = SOPI(ict, TINY, teacher)

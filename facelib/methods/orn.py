@@ -172,10 +172,14 @@ class MOPI(Regressor):
         if sopi.encoder_config.backbone != self.encoder_config.backbone:
             raise FacelibError(f"SOPI's backbone {sopi.encoder_config.backbone} differs from MOPI's "
                                f"{self.encoder_config.backbone}; pass init_from_sopi=False")
-        state = {k: v.clone() for k, v in sopi.nets["encoder"].state_dict().items()}
-        state["head.weight"] = state["head.weight"].repeat(variants, 1)
-        state["head.bias"] = state["head.bias"].repeat(variants)
-        self.nets["encoder"].load_state_dict(state)
+        source, target = unwrap(sopi.nets["encoder"]), unwrap(self.nets["encoder"])
+        # the coefficient head's name: "head" for a bare encoder, "encoder.head" when an identity
+        # reader wraps it (the reader's own head is shared by every variant and copied as it is)
+        prefix = next(n for n, m in target.named_modules() if m is target.head)
+        state = {k: v.clone() for k, v in source.state_dict().items()}
+        state[f"{prefix}.weight"] = state[f"{prefix}.weight"].repeat(variants, 1)
+        state[f"{prefix}.bias"] = state[f"{prefix}.bias"].repeat(variants)
+        target.load_state_dict(state)
 
     def batch_items(self, images: int) -> int:
         """Faces per batch: each becomes ``variants`` images (cpu profile: 16 → 2 faces × 7)."""
