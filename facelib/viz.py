@@ -169,6 +169,36 @@ def validation_figure(runs: dict, panels: dict[str, str], reference: dict[str, f
     return fig
 
 
+def levers_figure(record: dict, key: str = "identity_v2v_mm_clean", title: str = "identity-only v2v (mm), validation",
+                  height: int = 360):
+    """The identity levers' learning curves (a :func:`facelib.evaluation.identity.identity_levers`
+    record): ``key`` on the validation faces against training steps (left) and against wall time
+    (right, steps × the arm's measured seconds per step), one line per trained arm, the mean face
+    dashed. Arms without a curve (the ridge read-out: no training steps) are left out."""
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{title} by step", f"{title} by wall time"])
+    fig.update_annotations(font_size=12)
+    arms = [(label, arm) for label, arm in record["arms"].items() if arm.get("curve")]
+    for i, (label, arm) in enumerate(arms):
+        points = [e for e in arm["curve"] if key in e]
+        style = dict(color=qualitative.Plotly[i % len(qualitative.Plotly)],
+                     width=3 if label == record.get("chosen") else 1.5)
+        steps, values = [e["step"] for e in points], [e[key] for e in points]
+        fig.add_trace(go.Scatter(x=steps, y=values, name=label, legendgroup=label, line=style), row=1, col=1)
+        fig.add_trace(go.Scatter(x=[s * arm["seconds_per_step"] for s in steps], y=values, name=label,
+                                 legendgroup=label, showlegend=False, line=style), row=1, col=2)
+    floor = record["mean_face"][key.removesuffix("_clean")]["mean"]["estimate"]
+    for col in (1, 2):
+        fig.add_hline(y=floor, line_dash="dash", line_color="grey", row=1, col=col, annotation_text="mean face")
+    fig.update_xaxes(title_text="training step", row=1, col=1)
+    fig.update_xaxes(title_text="training wall time (s)", row=1, col=2)
+    fig.update_layout(height=height, margin=dict(l=40, r=10, t=40, b=40), legend=dict(font_size=10))
+    return fig
+
+
 ANCHOR_NAMES = {"network": "network's landmarks", "detector": "dlib's landmarks", "truth": "true landmarks (oracle)"}
 
 

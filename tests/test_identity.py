@@ -215,6 +215,28 @@ def test_the_levers_table_marks_the_chosen_arm_and_shows_each_change():
     assert "| a | 10 | 12 s | 2.000 (+0.0 %" in table and table.count("\n") == 4
 
 
+
+def test_the_committed_levers_chose_by_their_rule_and_chapter_5_states_that_choice(monkeypatch, tmp_path):
+    """The committed cpu record obeys its own rule (the encoder arm with the lowest identity-only v2v
+    on the validation split), the cpu profile starts from that arm, and chapter 5's numbers are its;
+    a missing record names the command that measures it."""
+    from facelib import profile
+    from facelib.evaluation.identity import ENCODER_ARMS, committed_levers, levers_glue
+
+    record = committed_levers("cpu")
+    encoders = {k: record["arms"][k]["scores"]["identity_v2v_mm"]["mean"]["estimate"] for k in ENCODER_ARMS}
+    assert record["chosen"] == min(encoders, key=encoders.get)
+    options, overrides, _ = ENCODER_ARMS[record["chosen"]]
+    cpu = profile.resolve("cpu")
+    assert (cpu.backbone, cpu.reader) == (overrides["backbone"], options["reader"])
+    assert cpu.stand_in_steps == record["arms"][record["chosen"]]["steps"]
+    glue = levers_glue(record)
+    assert glue["chosen_idv2v"] == encoders[record["chosen"]] and glue["chosen_idv2v_verdict"] == "holds"
+    assert glue["chosen_idv2v_change"] == pytest.approx(100 * (glue["chosen_idv2v"] / glue["mean_idv2v"] - 1), abs=0.5)
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    with pytest.raises(FacelibError, match="python -m facelib.evaluation.identity --profile cpu"):
+        committed_levers("cpu")
+
 def test_pretraining_scales_the_sets_landmarks_to_its_input(ict, batch):
     """A 32 px network on the 64 px faces: the landmark term compares points in the same pixels (the
     64 px arm of the first lever run compared 32-px projections with 64-px targets)."""

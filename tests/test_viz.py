@@ -43,6 +43,25 @@ def test_refinement_figure_draws_one_line_per_anchor_and_panel():
     assert labels == ["mean face"] * 3
 
 
+
+def test_levers_figure_plots_each_trained_arm_by_step_and_by_wall_time():
+    """The committed cpu record: every arm with a curve gets a line in both panels, the wall-time axis
+    is steps × that arm's seconds per step, the chosen arm is drawn thicker, the ridge read-out has no line."""
+    import json
+    from pathlib import Path
+
+    record = json.loads((Path(__file__).parents[1] / "results/identity/levers-cpu.json").read_text())
+    fig = viz.levers_figure(record)
+    trained = [label for label, arm in record["arms"].items() if arm.get("curve")]
+    assert len(trained) < len(record["arms"])  # the read-out is left out
+    by_step, by_time = fig.data[0::2], fig.data[1::2]
+    assert [t.name for t in by_step] == trained == [t.name for t in by_time]
+    arm = record["arms"][trained[0]]
+    assert list(by_time[0].x) == [e["step"] * arm["seconds_per_step"] for e in arm["curve"]]
+    widths = {t.name: t.line.width for t in by_step}
+    assert widths[record["chosen"]] > max(w for name, w in widths.items() if name != record["chosen"])
+    assert [a.text for a in fig.layout.annotations].count("mean face") == 2
+
 def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     import json
     import time

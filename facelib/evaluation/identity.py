@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import stats
+from .. import results, stats
 from ..camera import REFERENCE_SIZE
 from ..data.folder import FaceFolder
+from ..errors import FacelibError
 from ..metrics import landmark_errors, shape_scores
 from .runner import split_batches
 
@@ -272,6 +273,36 @@ def levers_markdown(record: dict) -> str:
                      f"{arm['training_seconds']:.0f} s", *(cell(arm["scores"][k]) for k in SCORES)])
     return tables.markdown_table(["arm", "steps", "wall time", "identity-only v2v, mm", "v2v, mm", "landmark ME, px"],
                                  rows, "lrrrrr")
+
+
+def committed_levers(profile: str = "cpu") -> dict:
+    """The levers' record the stand-in was chosen from, ``results/identity/levers-<profile>.json``
+    (measured once, at the cpu profile: every profile's stand-in follows that choice)."""
+    path = results.results_base() / "identity" / f"levers-{profile}.json"
+    if not path.is_file():
+        raise FacelibError(f"the identity levers' record {path} is missing: measure it with `python -m "
+                           f"facelib.evaluation.identity --profile {profile} --out {path}` (its trainings take about an hour at cpu)")
+    return json.loads(path.read_text())
+
+
+def levers_glue(record: dict) -> dict:
+    """The numbers chapter 5 states about the stand-in's choice, from a :func:`identity_levers`
+    record: the chosen arm, its steps and wall time, and the validation identity-only v2v change
+    against the mean face (per cent, [95 %], identities resampled) of the chosen arm and of R-Net
+    started from it with its identity reader fine-tuned (``rnet_trained``) or frozen (``rnet_frozen``)."""
+    chosen = record["arms"][record["chosen"]]
+    out = {"chosen": record["chosen"], "chosen_steps": chosen["steps"], "chosen_seconds": chosen["training_seconds"],
+           "val_faces": record["faces"], "val_identities": record["identities"],
+           "mean_idv2v": record["mean_face"]["identity_v2v_mm"]["mean"]["estimate"]}
+    for tag, label in (("chosen", record["chosen"]), ("rnet_trained", RNET_ARM), ("rnet_frozen", RNET_FROZEN)):
+        score = record["arms"][label]["scores"]["identity_v2v_mm"]
+        c = score["change_pct"]
+        out[f"{tag}_idv2v"] = score["mean"]["estimate"]
+        out[f"{tag}_idv2v_change"] = c["estimate"]
+        out[f"{tag}_idv2v_ci"] = f"[{c['low']:+.1f}, {c['high']:+.1f}]"
+        out[f"{tag}_idv2v_verdict"] = score["verdict"]
+    out["truth_perc_clean"] = record["test"]["rows"][TRUTH]["clean"]["perceptual_dlib"]["estimate"]
+    return out
 
 
 def load_arms(record: dict, profile: str = "cpu", folder: Path | None = None) -> dict:
