@@ -104,6 +104,32 @@ def test_the_refinements_weights_reach_the_fit(model):
     assert DEEP3D.with_prior(10).prior == pytest.approx(10 * DEEP3D.prior)
 
 
+
+def test_the_scan_scored_as_a_readers_photo(model, scan, monkeypatch):
+    """Chapter 5's scan rows: the network's row is the mean face's for a network that says the mean
+    face; every fit and refinement keeps the scan's scores in their range; the refinement and both
+    fits start from the book's real-geometry weights; dlib's points on the render lie near the truth."""
+    from facelib import fitting
+
+    seen = []
+    real_fit = fitting.fit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("w_reg"))
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(rs, "fit", spy)
+    monkeypatch.setattr("facelib.methods.refine.fit", spy)
+    out = rs.evaluate_scan(model, {"fixed": _Fixed(model)}, image_size=112, fit_steps=3, refine_steps=2)
+    rows = out["rows"]
+    assert list(rows) == ["mean face", "fixed", "fixed + refinement", "fit from the mean face",
+                          "fit from the mean face, true landmarks (oracle)"]
+    assert rows["fixed"] == rows["mean face"] == rs.scan_scores(model, torch.zeros(model.layout.total), scan,
+                                                               rs.face_region(scan))
+    assert all(0.3 < r["median_mm"] < 3.0 and 0.3 < r["identity_only_median_mm"] < 3.0 for r in rows.values())
+    assert len(seen) == 3 and set(seen) == {fitting.REAL_GEOMETRY.prior}
+    assert 0 < out["dlib_vs_truth_px"] < 5 and out["points"] == len(rs.face_region(scan))
+
 def test_every_subcommands_run_option_leaves_its_handler_callable():
     """``--run`` stored at ``dest="run"`` replaced the subcommand's handler (``set_defaults(run=...)``):
     ``python -m facelib real-scan --run DIR`` failed with "'str' object is not callable"."""

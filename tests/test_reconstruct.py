@@ -100,6 +100,11 @@ def test_real_faces_are_scored_in_their_photos_against_the_annotation(ict):
     assert rows["dlib's 68 points"]["mean"] < 8 < rows["mean face (the detector's alignment)"]["mean"]
     low, high = rows["dlib's 68 points"]["interval"]
     assert low <= rows["dlib's 68 points"]["mean"] <= high
+    table = rf.markdown(record).splitlines()
+    assert table[0] == "| prediction | NME %, mean [95 %] | takeo | lenna |" and len(table) == 2 + len(rows)
+    dlib = rows["dlib's 68 points"]
+    assert table[2] == (f"| dlib's 68 points | {dlib['mean']:.2f} [{low:.2f}, {high:.2f}] | "
+                        f"{dlib['nme_percent'][0]:.2f} | {dlib['nme_percent'][1]:.2f} |")
 
 
 def test_the_real_faces_command_reads_the_runs_profile_and_writes_its_record(run_dir, tmp_path, capsys):

@@ -119,3 +119,14 @@ def evaluate_real_faces(model, image_size: int, predictors: dict, *, fit_steps: 
     rows["fit from the mean face"] = photo_landmarks(renderer, fitted, faces)
     return {"photos": [f.name for f in faces], "faces_found": {f.name: f.faces_found for f in faces},
             "rows": score(rows, faces)}
+
+
+def markdown(record: dict, columns: list[str] | None = None) -> str:
+    """An :func:`evaluate_real_faces` record as a Markdown table: each row's mean NME [95 %] and its
+    value per photo (``columns``: the photos' names, default the record's)."""
+    from . import tables
+
+    names = columns or record["photos"]
+    rows = [[label, f"{r['mean']:.2f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]",
+             *(f"{v:.2f}" for v in r["nme_percent"])] for label, r in record["rows"].items()]
+    return tables.markdown_table(["prediction", "NME %, mean [95 %]", *names], rows, "l" + "r" * (1 + len(names)))

@@ -175,6 +175,60 @@ def scan_fit(model, scan: Scan, size: int, *, steps: int, weights: FitWeights, i
     return fit(Renderer(model, size), image, landmarks, zeros, steps=steps, **weights.kwargs()).coeffs[0]
 
 
+def scan_scores(model, coefficients: torch.Tensor, scan: Scan, points: np.ndarray) -> dict:
+    """The scan-to-mesh median (mm) of ``coefficients`` ``(P,)`` with its identity and expression
+    (``median_mm``) and with its identity alone (``identity_only_median_mm``)."""
+    return {"median_mm": summary_mm(scan_errors(model, coefficients, scan, points))["median"],
+            "identity_only_median_mm": summary_mm(scan_errors(model, coefficients, scan, points,
+                                                              identity_only=True))["median"]}
+
+
+def dlib_points(image: torch.Tensor) -> torch.Tensor:
+    """dlib's 68 points ``(1, 68, 2)`` on a render ``(1, 3, S, S)`` of the scan (a reader's pipeline:
+    no true landmarks); a clear error when dlib finds no face at that size."""
+    from ..detect import FaceDetector, NoFaceError
+
+    pixels = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    try:
+        return torch.as_tensor(FaceDetector().detect(pixels)[0].landmarks68, dtype=torch.float32)[None]
+    except NoFaceError:
+        raise FacelibError(f"dlib finds no face in the scan's render at {image.shape[-1]} px; scoring the scan as a "
+                           f"reader's photo needs its points: use a profile with larger images (cpu or gpu)") from None
+
+
+def evaluate_scan(model, predictors: dict, *, image_size: int, fit_steps: int, refine_steps: int) -> dict:
+    """The real scan scored as a reader's photo is processed: its render (:func:`render_scan`), dlib's
+    points on it (:func:`dlib_points`), then for each ``predictors[label]`` (a trained method or
+    predictor) the network alone and its refinement anchored on dlib's points, a fit from the mean
+    face to dlib's points, and — an oracle no photo has — the same fit to the scan's own projected
+    landmarks; the refinement and both fits with :data:`facelib.fitting.REAL_GEOMETRY`'s weights.
+    Each row: :func:`scan_scores`. One person's scan: no interval.
+
+    Returns ``{"points", "crop_radius_mm", "dlib_vs_truth_px", "rows": {label: scores}}``."""
+    from ..fitting import REAL_GEOMETRY
+    from ..methods.base import predict_function
+    from ..methods.refine import Refined, Refinement
+
+    scan = load_scan()
+    points = face_region(scan)
+    image, truth = render_scan(model, scan, image_size)
+    detected = dlib_points(image)
+    renderer = Renderer(model, image_size)
+    zeros = torch.zeros(1, model.layout.total)
+    rows = {"mean face": scan_scores(model, zeros[0], scan, points)}
+    for label, predictor in predictors.items():
+        with torch.no_grad():
+            rows[label] = scan_scores(model, predict_function(predictor)(image).coefficients[0], scan, points)
+        refined = Refined(predictor, Refinement(steps=refine_steps, anchor="detector"))
+        rows[f"{label} + refinement"] = scan_scores(
+            model, refined.predict(image, landmarks=detected).coefficients[0], scan, points)
+    for name, target in (("fit from the mean face", detected), ("fit from the mean face, true landmarks (oracle)", truth)):
+        fitted = fit(renderer, image, target, zeros, steps=fit_steps, **REAL_GEOMETRY.kwargs()).coeffs[0]
+        rows[name] = scan_scores(model, fitted, scan, points)
+    return {"points": len(points), "crop_radius_mm": CROP_RADIUS_MM,
+            "dlib_vs_truth_px": round(float((detected - truth).norm(dim=-1).mean()), 3), "rows": rows}
+
+
 def summary_mm(distances: np.ndarray) -> dict:
     """NoW's summary of distances (mm): median, mean, std."""
     return {"median": round(float(np.median(distances)), 4), "mean": round(float(distances.mean()), 4),
@@ -226,8 +280,7 @@ def fit_levers(model, method, root, arms: dict, *, image_size: int, fit_steps: i
         net_photos = predict(crops).coefficients
 
     def on_scan(c) -> dict:
-        return {"median_mm": summary_mm(scan_errors(model, c, scan, points))["median"],
-                "identity_only_median_mm": summary_mm(scan_errors(model, c, scan, points, identity_only=True))["median"]}
+        return scan_scores(model, c, scan, points)
 
     def on_photos(c) -> dict:
         return score({"row": photo_landmarks(renderer, c, faces)}, faces)["row"]
@@ -280,17 +333,10 @@ def scan_diagnosis(model, method, arms: dict, *, image_size: int, fit_steps: int
     """Why a refinement and a fit differ on the scan: for each arm, the scan-to-mesh median of a fit
     from the mean face and of the network's refinement, each to the scan's true projected landmarks
     and to dlib's points on the render, the refinement at ``refine_steps`` and at ``fit_steps``."""
-    from ..detect import FaceDetector, NoFaceError
-
     scan = load_scan()
     points = face_region(scan)
     image, truth = render_scan(model, scan, image_size)
-    pixels = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    try:
-        dlib = torch.as_tensor(FaceDetector().detect(pixels)[0].landmarks68, dtype=torch.float32)[None]
-    except NoFaceError:
-        raise FacelibError(f"dlib finds no face in the scan's render at {image_size} px; the diagnosis needs its "
-                           f"points: run it at a profile with larger images (e.g. --run of a cpu or gpu run)") from None
+    dlib = dlib_points(image)
     renderer = Renderer(model, image_size)
     with torch.no_grad():
         start = method.predict(image).coefficients.float()

@@ -15,7 +15,6 @@ import torch
 from .. import metrics as M
 from ..camera import REFERENCE_SIZE
 from ..data.folder import read_index
-from ..methods.base import predict_function
 from ..methods.refine import Refined, Refinement
 from ..render import Renderer
 from .runner import model_for, rounded, split_batches
@@ -74,42 +73,3 @@ def refinement_curve(method, root, *, steps=(0, 50, 100, 200, 400), anchors=("ne
                 curves[anchor][k]["detector_fallbacks"] = refined.fallbacks
     mean_face = scores(lambda b: torch.zeros(len(b["clean"]), model.layout.total))
     return {"faces": faces, "identities": identities, "mean_face": mean_face, "curves": curves}
-
-
-def photo_check(method, photos, *, steps: int, fit_steps: int) -> dict:
-    """Refinement and fitting on real photos, which have no 3D truth: landmark ME (px at 224)
-    against the photos' dlib landmarks for the method, the method refined with each anchor (the
-    ``"detector"`` anchor *is* those landmarks, so its error measures how well the fit follows a
-    target on a real face), and plain analysis-by-synthesis from the mean face
-    (:func:`facelib.fitting.fit`, ``fit_steps``), with the range of every fitted expression weight.
-
-    Args:
-        method: a trained method or a predictor wrapping one (as :func:`refinement_curve`).
-        photos: :class:`facelib.data.miniset.AlignedPhotos` (images ``(N, 3, H, W)``, landmarks68
-            ``(N, 68, 2)``, names).
-    Returns:
-        ``{variant: {"landmark_me": summary, "per_photo": [ME], "expression_range": [min, max]}, "photos": [name]}``.
-    """
-    from ..fitting import fit
-
-    model = method.model
-    images, target = photos.images.float(), photos.landmarks68.float()
-    renderer = Renderer(model, images.shape[-1])
-    variants = {
-        "network": lambda: predict_function(method)(images).coefficients,
-        "refined (network anchor)": lambda: Refined(method, Refinement(steps=steps)).predict(images).coefficients,
-        "refined (detector anchor)": lambda: Refined(method, Refinement(steps=steps)).predict(
-            images, landmarks=target).coefficients,
-        "fit from the mean face": lambda: fit(renderer, images, target, torch.zeros(len(images), model.layout.total),
-                                              steps=fit_steps).coeffs,
-    }
-    out = {"photos": list(photos.names)}
-    for name, make in variants.items():
-        coeffs = make().detach().float().cpu()
-        with torch.no_grad():
-            me = M.landmark_errors(renderer.landmarks(coeffs).double(), target.double(),
-                                   normaliser=renderer.image_size / REFERENCE_SIZE)["me"]
-        exp = model.layout.split(coeffs)["exp"]
-        out[name] = {"landmark_me": M.summary(me), "per_photo": rounded(me),
-                     "expression_range": [float(exp.min()), float(exp.max())]}
-    return out
