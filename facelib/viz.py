@@ -169,12 +169,14 @@ def validation_figure(runs: dict, panels: dict[str, str], reference: dict[str, f
     return fig
 
 
-def levers_figure(record: dict, key: str = "identity_v2v_mm_clean", title: str = "identity-only v2v (mm), validation",
+def levers_figure(record: dict, score: str = "identity_v2v_mm", title: str = "identity-only v2v (mm), validation",
                   height: int = 360):
     """The identity levers' learning curves (a :func:`facelib.evaluation.identity.identity_levers`
-    record): ``key`` on the validation faces against training steps (left) and against wall time
-    (right, steps × the arm's measured seconds per step), one line per trained arm, the mean face
-    dashed. Arms without a curve (the ridge read-out: no training steps) are left out."""
+    record): ``score`` (one of its ``SCORES``) on the clean validation faces the training logged,
+    against training steps (left) and against wall time (right, steps × the arm's measured seconds
+    per step), one line per trained arm; dashed, the mean face's score on the whole validation split.
+    Arms without a curve (the ridge read-out: no training steps) are left out."""
+    key = f"{score}_clean"
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
@@ -190,7 +192,7 @@ def levers_figure(record: dict, key: str = "identity_v2v_mm_clean", title: str =
         fig.add_trace(go.Scatter(x=steps, y=values, name=label, legendgroup=label, line=style), row=1, col=1)
         fig.add_trace(go.Scatter(x=[s * arm["seconds_per_step"] for s in steps], y=values, name=label,
                                  legendgroup=label, showlegend=False, line=style), row=1, col=2)
-    floor = record["mean_face"][key.removesuffix("_clean")]["mean"]["estimate"]
+    floor = record["mean_face"][score]["mean"]["estimate"]
     for col in (1, 2):
         fig.add_hline(y=floor, line_dash="dash", line_color="grey", row=1, col=col, annotation_text="mean face")
     fig.update_xaxes(title_text="training step", row=1, col=1)

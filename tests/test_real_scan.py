@@ -80,13 +80,14 @@ def test_now_protocol_on_the_scan_separates_the_mean_face_from_a_wrong_one(model
 
 
 class _Fixed:
-    """A predictor that always says the mean face."""
+    """A predictor that always says the same face (default: the mean face)."""
 
-    def __init__(self, model):
+    def __init__(self, model, coefficients: torch.Tensor | None = None):
         self.model, self.name = model, "fixed"
+        self.coefficients = torch.zeros(model.layout.total) if coefficients is None else coefficients
 
     def predict(self, images):
-        return Prediction(torch.zeros(len(images), self.model.layout.total))
+        return Prediction(self.coefficients.expand(len(images), -1).clone())
 
 
 def test_the_refinements_weights_reach_the_fit(model):
@@ -106,29 +107,37 @@ def test_the_refinements_weights_reach_the_fit(model):
 
 
 def test_the_scan_scored_as_a_readers_photo(model, scan, monkeypatch):
-    """Chapter 5's scan rows: the network's row is the mean face's for a network that says the mean
-    face; every fit and refinement keeps the scan's scores in their range; the refinement and both
-    fits start from the book's real-geometry weights; dlib's points on the render lie near the truth."""
+    """Chapter 5's scan rows: the network's row scores the network's own prediction; the refinement
+    and the first fit target dlib's points on the render, the oracle fit the scan's true landmarks,
+    all three with the book's real-geometry weights; dlib's points lie near the truth."""
     from facelib import fitting
 
     seen = []
     real_fit = fitting.fit
 
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("w_reg"))
-        return real_fit(*args, **kwargs)
+    def spy(renderer, image, landmarks, init, **kwargs):
+        seen.append((landmarks.clone(), kwargs.get("w_reg")))
+        return real_fit(renderer, image, landmarks, init, **kwargs)
 
     monkeypatch.setattr(rs, "fit", spy)
     monkeypatch.setattr("facelib.methods.refine.fit", spy)
-    out = rs.evaluate_scan(model, {"fixed": _Fixed(model)}, image_size=112, fit_steps=3, refine_steps=2)
-    rows = out["rows"]
-    assert list(rows) == ["mean face", "fixed", "fixed + refinement", "fit from the mean face",
-                          "fit from the mean face, true landmarks (oracle)"]
-    assert rows["fixed"] == rows["mean face"] == rs.scan_scores(model, torch.zeros(model.layout.total), scan,
-                                                               rs.face_region(scan))
-    assert all(0.3 < r["median_mm"] < 3.0 and 0.3 < r["identity_only_median_mm"] < 3.0 for r in rows.values())
-    assert len(seen) == 3 and set(seen) == {fitting.REAL_GEOMETRY.prior}
-    assert 0 < out["dlib_vs_truth_px"] < 5 and out["points"] == len(rs.face_region(scan))
+    far = torch.zeros(model.layout.total)
+    far[model.layout.slices()["id"]][:5] = 3.0
+    out = rs.evaluate_scan(model, {"fixed": _Fixed(model), "far": _Fixed(model, far)}, image_size=112,
+                           fit_steps=3, refine_steps=2)
+    rows, points = out["rows"], rs.face_region(scan)
+    assert list(rows) == ["mean face", "fixed", "fixed + refinement", "far", "far + refinement",
+                          "fit from the mean face", "fit from the mean face, true landmarks (oracle)"]
+    assert rows["fixed"] == rows["mean face"] == rs.scan_scores(model, torch.zeros(model.layout.total), scan, points)
+    assert rows["far"] == rs.scan_scores(model, far, scan, points) and rows["far"]["median_mm"] > rows["mean face"]["median_mm"] + 0.3
+    assert all(0.3 < r["median_mm"] < 4.0 and 0.3 < r["identity_only_median_mm"] < 4.0 for r in rows.values())
+    image, truth = rs.render_scan(model, scan, 112)
+    detected = rs.dlib_points(image)
+    targets = [t for t, _ in seen]
+    assert len(seen) == 4 and {w for _, w in seen} == {fitting.REAL_GEOMETRY.prior}
+    assert all(torch.allclose(t, detected) for t in targets[:3]) and torch.allclose(targets[3], truth)
+    assert out["dlib_vs_truth_px"] == pytest.approx(float((detected - truth).norm(dim=-1).mean()), abs=1e-3)
+    assert 0 < out["dlib_vs_truth_px"] < 5 and out["points"] == len(points)
 
 def test_every_subcommands_run_option_leaves_its_handler_callable():
     """``--run`` stored at ``dest="run"`` replaced the subcommand's handler (``set_defaults(run=...)``):

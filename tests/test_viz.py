@@ -56,11 +56,18 @@ def test_levers_figure_plots_each_trained_arm_by_step_and_by_wall_time():
     assert len(trained) < len(record["arms"])  # the read-out is left out
     by_step, by_time = fig.data[0::2], fig.data[1::2]
     assert [t.name for t in by_step] == trained == [t.name for t in by_time]
-    arm = record["arms"][trained[0]]
-    assert list(by_time[0].x) == [e["step"] * arm["seconds_per_step"] for e in arm["curve"]]
+    for label, step_line, time_line in zip(trained, by_step, by_time, strict=True):
+        curve = record["arms"][label]["curve"]
+        assert list(step_line.x) == [e["step"] for e in curve]
+        assert list(step_line.y) == list(time_line.y) == [e["identity_v2v_mm_clean"] for e in curve]
+        assert list(time_line.x) == [e["step"] * record["arms"][label]["seconds_per_step"] for e in curve]
     widths = {t.name: t.line.width for t in by_step}
     assert widths[record["chosen"]] > max(w for name, w in widths.items() if name != record["chosen"])
+    floor = record["mean_face"]["identity_v2v_mm"]["mean"]["estimate"]
+    assert [s.y0 for s in fig.layout.shapes] == [floor, floor]
     assert [a.text for a in fig.layout.annotations].count("mean face") == 2
+    landmarks = viz.levers_figure(record, "landmark_me", "landmark ME (px)")
+    assert list(landmarks.data[0].y) == [e["landmark_me_clean"] for e in record["arms"][trained[0]]["curve"]]
 
 def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     import json

@@ -277,7 +277,8 @@ def levers_markdown(record: dict) -> str:
 
 def committed_levers(profile: str = "cpu") -> dict:
     """The levers' record the stand-in was chosen from, ``results/identity/levers-<profile>.json``
-    (measured once, at the cpu profile: every profile's stand-in follows that choice)."""
+    (measured once, at the cpu profile; the gpu profiles take the same kind of stand-in — encoder and
+    chip reader, supervised — on their own ResNet-50, the smoke profile a tiny one without a reader)."""
     path = results.results_base() / "identity" / f"levers-{profile}.json"
     if not path.is_file():
         raise FacelibError(f"the identity levers' record {path} is missing: measure it with `python -m "

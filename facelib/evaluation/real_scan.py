@@ -197,11 +197,12 @@ def dlib_points(image: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_scan(model, predictors: dict, *, image_size: int, fit_steps: int, refine_steps: int) -> dict:
-    """The real scan scored as a reader's photo is processed: its render (:func:`render_scan`), dlib's
-    points on it (:func:`dlib_points`), then for each ``predictors[label]`` (a trained method or
-    predictor) the network alone and its refinement anchored on dlib's points, a fit from the mean
-    face to dlib's points, and — an oracle no photo has — the same fit to the scan's own projected
-    landmarks; the refinement and both fits with :data:`facelib.fitting.REAL_GEOMETRY`'s weights.
+    """The real scan scored as chapter 5 scores a network: its render (:func:`render_scan`, framed by
+    the scan's own 3D landmarks where the benchmark's camera sees a face — a placement no photo has),
+    dlib's points on it (:func:`dlib_points`), then for each ``predictors[label]`` (a trained method
+    or predictor) the network alone and its refinement anchored on dlib's points, a fit from the mean
+    face to dlib's points, and — an oracle — the same fit to the scan's own projected landmarks; the
+    refinement and both fits with :data:`facelib.fitting.REAL_GEOMETRY`'s weights.
     Each row: :func:`scan_scores`. One person's scan: no interval.
 
     Returns ``{"points", "crop_radius_mm", "dlib_vs_truth_px", "rows": {label: scores}}``."""

@@ -25,6 +25,7 @@ METRIC_LABELS = {
     "perceptual_facenet": ("perceptual (FaceNet)", "{:.3f}", True),
     "perceptual_arcface": ("perceptual (ArcFace)", "{:.3f}", True),
     "shape_v2v_mm": ("shape v2v (mm)", "{:.2f}", True),
+    "identity_v2v_mm": ("identity-only v2v (mm)", "{:.2f}", True),
     "shape_s2m_mm": ("shape s2m (mm)", "{:.2f}", True),
     "seg_acc": ("seg. ACC", "{:.3f}", False),
     "seg_ppv": ("seg. PPV", "{:.3f}", False),

@@ -172,6 +172,10 @@ class MOPI(Regressor):
         if sopi.encoder_config.backbone != self.encoder_config.backbone:
             raise FacelibError(f"SOPI's backbone {sopi.encoder_config.backbone} differs from MOPI's "
                                f"{self.encoder_config.backbone}; pass init_from_sopi=False")
+        if sopi.encoder_config.identity != self.encoder_config.identity:
+            raise FacelibError(f"SOPI reads identity with {sopi.encoder_config.identity or 'no reader'} and MOPI with "
+                               f"{self.encoder_config.identity or 'no reader'}: build both with the same reader "
+                               "(the profile's), or pass init_from_sopi=False")
         source, target = unwrap(sopi.nets["encoder"]), unwrap(self.nets["encoder"])
         # the coefficient head's name: "head" for a bare encoder, "encoder.head" when an identity
         # reader wraps it (the reader's own head is shared by every variant and copied as it is)
