@@ -432,6 +432,10 @@ def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
             entries = [_json.loads(line) for line in log.read_text().splitlines() if line.strip()]
             steps = max(e["step"] for e in entries)
             stages = {e["losses"].get("stage") for e in entries if "losses" in e}
+            if method not in by_method:
+                raise FacelibError(f"the bench record has no {method!r}, which the committed run {run!r} "
+                                   f"({row['chapter']}) trained: time it with `python -m facelib.bench train "
+                                   f"--methods {method} --profile {profile} --precisions no bf16` and add its line")
             record = by_method[method]
             if method == "contour" and stages == {3.0}:  # a regression-only variant (the chain copied)
                 trainings[run] = steps * step_time(record, "regression")

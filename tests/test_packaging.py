@@ -289,3 +289,29 @@ def test_the_books_html_loads_each_script_once():
     context = {"script_files": scripts}
     ext._dedupe_scripts(None, "p", "page.html", context, None)
     assert context["script_files"] == [scripts[0], config, scripts[2], "b.js"]
+
+
+def test_the_book_estimate_counts_each_chapter_and_each_training_and_names_a_missing_method(tmp_path, monkeypatch):
+    """`python -m facelib.bench estimate`: each chapter's banner time plus each committed training's
+    steps times its method's bench step time in the asked precision; a training whose method the
+    record has not timed gets the command that times it."""
+    import json
+
+    from facelib.bench import estimate_book
+    from facelib.errors import FacelibError
+
+    folder = tmp_path / "05_baselines" / "cpu"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 100.0}}))
+    for run, steps in (("rnet", 1500), ("pretrain", 1000)):
+        (folder / "logs" / f"{run}.jsonl").write_text(
+            "".join(json.dumps({"step": s, "time": 0.5 * s, "losses": {}}) + "\n" for s in (steps // 2, steps)))
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    rnet = {"method": "rnet", "precision": {"no": "no", "bf16": "bf16"}, "step_s": 0.6, "step_s_bf16": 0.4,
+            "phases": {"train": {"steps": 1500}}}
+    with pytest.raises(FacelibError, match="bench train --methods pretrain --profile cpu"):
+        estimate_book("cpu", [rnet], "bf16")
+    pretrain = {**rnet, "method": "pretrain", "step_s": 0.3, "step_s_bf16": 0.2}
+    out = estimate_book("cpu", [rnet, pretrain], "bf16")
+    assert out["trainings"] == {"pretrain": 200, "rnet": 600} and out["total"] == 100 + 800
+    assert estimate_book("cpu", [rnet, pretrain], "no")["trainings"] == {"pretrain": 300, "rnet": 900}
