@@ -55,7 +55,8 @@ def _on(metric: str, *views: str) -> ClaimOn:
     return ClaimOn(metric, views)
 
 
-_CH5_METRICS = {"me": "landmark_me", "v2v": "shape_v2v_mm", "s2m": "shape_s2m_mm", "perc": "perceptual_dlib"}
+_CH5_METRICS = {"me": "landmark_me", "v2v": "shape_v2v_mm", "s2m": "shape_s2m_mm", "perc": "perceptual_dlib",
+                "idv2v": "identity_v2v_mm"}
 
 #: every claim the chapters store in their ``metrics.json`` (a row's ``"claims"``), by
 #: ``(chapter, key)``: the metric and views it compares. Chapter 5's keys are built from its
