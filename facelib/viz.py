@@ -176,10 +176,11 @@ def levers_figure(record: dict, score: str = "identity_v2v_mm", title: str = "id
     against training steps (left) and against wall time (right, steps × the arm's measured seconds
     per step), one line per trained arm; dashed, the mean face's score on the whole validation split.
     Arms without a curve (the ridge read-out: no training steps) are left out."""
-    key = f"{score}_clean"
     import plotly.graph_objects as go
     from plotly.colors import qualitative
     from plotly.subplots import make_subplots
+
+    key = f"{score}_clean"
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=[f"{title} by step", f"{title} by wall time"])
     fig.update_annotations(font_size=12)
