@@ -221,5 +221,5 @@ def glue_claims(prefix: str, claims: dict, digits: str = "+.0f", unit: str = "")
     for name, claim in claims.items():
         iv = claim.interval
         glue(f"{prefix}_{name}", iv.estimate, display=False)
-        glue(f"{prefix}_{name}_ci", f"[{iv.low:{digits}}, {iv.high:{digits}}]{unit}", display=False)
+        glue(f"{prefix}_{name}_ci", iv.bracket(digits, unit), display=False)
         glue(f"{prefix}_{name}_verdict", claim.verdict, display=False)

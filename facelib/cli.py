@@ -219,6 +219,29 @@ def real_scan_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def stand_in_budget_main(args: argparse.Namespace) -> int:
+    """Measure the stand-in's step budgets side by side (issue 34; DESIGN-NOTES 40)."""
+    from . import bench
+    from . import profile as profiles
+    from .evaluation import identity
+    from .results import project_root
+
+    prof = profiles.resolve(args.profile)
+    path = project_root() / identity.STAND_IN_BENCH
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    precision = prof.precision or "no"
+    timed = next((r for r in records if r["method"] == "pretrain" and r.get("profile") == prof.name), None)
+    if timed is None:
+        raise FacelibError(f"{path} has no step time of the stand-in at profile {prof.name}: time it with "
+                           f"`python -m facelib.bench train --profile {prof.name} --precisions no {precision}`")
+    book = bench.estimate_book(prof.name, records, precision)["total"]
+    out = Path(args.out) if args.out else project_root() / "results" / "identity" / f"stand-in-budget-{prof.name}.json"
+    rec = identity.stand_in_budget(book, prof.name, tuple(args.budgets), progress=not args.quiet, out=out,
+                                   stand_in_step_seconds=timed.get(f"step_s_{precision}", timed["step_s"]))
+    print(identity.budget_markdown(rec))
+    return 0
+
+
 def real_faces_main(args: argparse.Namespace) -> int:
     """Score dlib, the mean face, finished runs, their refinement and a fit on real annotated photos."""
     from . import profile as profiles
@@ -379,6 +402,16 @@ def parser() -> argparse.ArgumentParser:
                    "against dlib's")
     r.add_argument("--out", help="write the record (JSON) here")
     r.set_defaults(run=real_scan_main)
+    g = sub.add_parser("stand-in-budget", help="the stand-in's step budgets side by side (chapter 5; issue 34)",
+                       description="Train one stand-in to the largest budget with snapshots at the others, score each "
+                       "on the validation split, train R-Net from each as the chapters do, and choose the budget by "
+                       "R-Net's identity-only v2v within 20 % of the book's estimated time "
+                       "(facelib.evaluation.identity.stand_in_budget; about an hour at cpu).")
+    g.add_argument("--profile", default="cpu")
+    g.add_argument("--budgets", type=int, nargs="+", default=[1000, 3000, 6000], metavar="STEPS")
+    g.add_argument("--out", help="the JSON record (default results/identity/stand-in-budget-<profile>.json)")
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(run=stand_in_budget_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

@@ -74,7 +74,7 @@ _TABLE = {
     "smoke": Profile("smoke", 64, "resnet_tiny", 4, 60, 96, 40, refine_steps=4, threads=2, stand_in_steps=8),
     # the stand-in chosen side by side (DESIGN-NOTES 36): dlib's face network as encoder and as identity reader
     "cpu": Profile("cpu", 112, "dlib_face", 16, 1200, 224, 1500, 200, refine_steps=100, precision="bf16",
-                   threads=2, reader="dlib", stand_in_steps=1000),
+                   threads=2, reader="dlib", stand_in_steps=6000),
     "gpu": Profile("gpu", 224, "resnet50", 32, 1500, 224, 30000, precision="auto", reader="dlib",
                    stand_in_steps=20000),
     # gpu's networks and sizes, a handful of steps, a tiny set: the paper-size dry run on a CPU

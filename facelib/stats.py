@@ -43,6 +43,11 @@ HOLDS, FAILS, UNDECIDED = "holds", "does not hold", "undecided"
 MIN_FACES = 5
 
 
+def bracket(low: float, high: float, spec: str = "+.1f") -> str:
+    """An interval's bounds as prose quotes them after the estimate: ``"[-21.6, -15.3]"``."""
+    return f"[{low:{spec}}, {high:{spec}}]"
+
+
 @dataclass(frozen=True)
 class Interval:
     """A statistic and its bootstrap interval: ``estimate`` on the data as measured, ``[low,
@@ -71,7 +76,11 @@ class Interval:
     def format(self, spec: str = ".2f", unit: str = "") -> str:
         """``"8.79 [8.52, 9.07] px"`` with the given format spec and unit."""
         u = f" {unit}" if unit else ""
-        return f"{self.estimate:{spec}}{u} [{self.low:{spec}}, {self.high:{spec}}]"
+        return f"{self.estimate:{spec}}{u} {self.bracket(spec)}"
+
+    def bracket(self, spec: str = "+.1f", unit: str = "") -> str:
+        """The interval alone, as prose quotes it after its estimate: ``"[-21.6, -15.3]"``, then ``unit``."""
+        return bracket(self.low, self.high, spec) + unit
 
     def as_dict(self) -> dict:
         return asdict(self)

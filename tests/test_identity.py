@@ -229,7 +229,6 @@ def test_the_committed_levers_chose_by_their_rule_and_chapter_5_states_that_choi
     options, overrides, _ = ENCODER_ARMS[record["chosen"]]
     cpu = profile.resolve("cpu")
     assert (cpu.backbone, cpu.reader) == (overrides["backbone"], options["reader"])
-    assert cpu.stand_in_steps == record["arms"][record["chosen"]]["steps"]
     glue = levers_glue(record)
     assert glue["chosen_idv2v"] == encoders[record["chosen"]] and glue["chosen_idv2v_verdict"] == "holds"
     assert glue["chosen_idv2v_change"] == pytest.approx(100 * (glue["chosen_idv2v"] / glue["mean_idv2v"] - 1), abs=0.5)
@@ -292,16 +291,18 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
     not; a missing stand-in names the command that trains it; measurements made before the stand-in
     keep their profile (``before_stand_in``)."""
     from facelib import methods, profile, runs
+    from facelib.evaluation.identity import committed_budget
 
     monkeypatch.setenv("FACELIB_RUNS", str(tmp_path))
     smoke, cpu = profile.resolve("smoke"), profile.resolve("cpu")
-    assert (cpu.backbone, cpu.reader, cpu.stand_in_steps) == ("dlib_face", "dlib", 1000)
+    budget = committed_budget("cpu")["chosen"]
+    assert (cpu.backbone, cpu.reader, cpu.stand_in_steps) == ("dlib_face", "dlib", budget)
     old = profile.before_stand_in("cpu")
     assert (old.backbone, old.reader, old.stand_in_steps, old.image_size) == ("resnet18", None, 0, 112)
     assert [n for n in methods.names() if runs.starts_from_stand_in(n, smoke)] == [
         "mofa", "rnet", "rogue", "focus", "focus_backbone"]
     assert not runs.starts_from_stand_in("rnet", profile.before_stand_in("smoke"))
-    assert methods.build("pretrain", ict, cpu).steps_for(cpu) == 1000
+    assert methods.build("pretrain", ict, cpu).steps_for(cpu) == budget
     assert methods.build("rnet", ict, smoke).steps_for(smoke) == smoke.train_steps
     assert methods.build("rnet", ict, cpu).encoder_config.identity == "dlib"  # the profile's reader
     assert methods.build("rnet", ict, cpu, reader=None).encoder_config.identity is None
@@ -333,3 +334,62 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
     assert not runs.build_with_prerequisites("rnet", ict, reading, stand_in=base,
                                              reader_frozen=False).encoder_config.identity_frozen
     assert not methods.build("sopi", ict, reading, teacher=r).encoder_config.identity_frozen
+
+
+def test_the_stand_in_budget_lever_scores_one_run_s_snapshots_and_chooses_by_its_rule(ict, tmp_path, monkeypatch):
+    """The step-budget lever trains one stand-in to its largest budget, whose snapshot after a smaller
+    budget is that budget's stand-in bit for bit (a separate short run gives the same weights), trains
+    R-Net from each snapshot with the reader setting every chapter uses, and chooses the budget whose
+    R-Net has the lowest validation identity-only v2v among those within the cap."""
+    from facelib import methods, profile, runs
+    from facelib.data import synthetic
+    from facelib.evaluation import identity as I
+
+    smoke = profile.override(profile.resolve("smoke"), train_steps=3)
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(profile, "resolve", lambda name: smoke)
+    monkeypatch.setattr(synthetic, "default_root", lambda name: tmp_path / "set")
+    monkeypatch.setattr(synthetic, "config_for", lambda p: synthetic.SyntheticConfig(identities=10, variants=2,
+                                                                                     image_size=64, seed=3))
+    rec = I.stand_in_budget(10.0, "smoke", (4, 2), folder=tmp_path / "lever", out=tmp_path / "budget.json")
+    assert list(rec["budgets"]) == ["2", "4"] and rec["stand_in_run"]["steps"] == 4
+    assert (tmp_path / "budget.json").is_file() and (tmp_path / "lever" / "rnet-from-2-steps" / "checkpoint.pt").is_file()
+    ids = {b: e["rnet"]["scores"]["identity_v2v_mm"]["mean"]["estimate"] for b, e in rec["budgets"].items()}
+    assert rec["chosen"] == int(min(ids, key=ids.get))
+    assert all(e["rnet"]["training_seconds"] > 0 and 0 < e["book_share"] < I.STAND_IN_CAP
+               for e in rec["budgets"].values())
+    assert {"2", "4"} == set(rec["budgets"]) and "(chosen)" in I.budget_markdown(rec)
+    glue = I.budget_glue(rec)
+    assert glue["smallest"] == 2 and glue["chosen"] == rec["chosen"] and glue["budgets"] == "2, 4"
+
+    from facelib.train import load_snapshot, train_on_set
+    short = runs.build_with_prerequisites("pretrain", ict, smoke)
+    train_on_set(short, tmp_path / "set", tmp_path / "short", smoke, steps=2, progress=False)
+    snap = load_snapshot(methods.build("pretrain", ict, smoke), tmp_path / "lever" / "stand-in-4-steps", 2)
+    assert I._same_networks(short, snap)
+    assert not I._same_networks(short, methods.build("pretrain", ict, smoke))
+    curves = I.budget_curves(rec)
+    assert list(curves["arms"]) == [curves["chosen"]]
+
+
+def test_the_committed_stand_in_budget_chose_by_its_rule_and_the_cpu_profile_trains_it(monkeypatch, tmp_path):
+    """The committed budget record obeys its rule (the lowest validation identity-only v2v of R-Net
+    from the stand-in, within the cap), its smallest budget is the levers' stand-in (whose R-Net scores
+    what the levers' frozen-reader arm scored), the cpu profile trains the chosen budget, and a missing
+    record names the command that measures it."""
+    from facelib import profile
+    from facelib.evaluation.identity import RNET_FROZEN, STAND_IN_CAP, committed_budget, committed_levers
+
+    record = committed_budget("cpu")
+    allowed = {int(b): e["rnet"]["scores"]["identity_v2v_mm"]["mean"]["estimate"]
+               for b, e in record["budgets"].items() if e["book_share"] <= STAND_IN_CAP}
+    assert record["chosen"] == min(allowed, key=allowed.get) and len(allowed) == len(record["budgets"]) >= 3
+    assert profile.resolve("cpu").stand_in_steps == record["chosen"]
+    smallest = record["budgets"][min(record["budgets"], key=int)]
+    levers = committed_levers("cpu")
+    assert int(min(record["budgets"], key=int)) == levers["arms"][levers["chosen"]]["steps"]
+    assert smallest["rnet"]["scores"] == levers["arms"][RNET_FROZEN]["scores"]
+    assert record["stand_in_run"]["steps"] == max(int(b) for b in record["budgets"])
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    with pytest.raises(FacelibError, match="python -m facelib stand-in-budget --profile cpu"):
+        committed_budget("cpu")

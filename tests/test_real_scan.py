@@ -138,6 +138,9 @@ def test_the_scan_scored_as_a_readers_photo(model, scan, monkeypatch):
     assert all(torch.allclose(t, detected) for t in targets[:3]) and torch.allclose(targets[3], truth)
     assert out["dlib_vs_truth_px"] == pytest.approx(float((detected - truth).norm(dim=-1).mean()), abs=1e-3)
     assert 0 < out["dlib_vs_truth_px"] < 5 and out["points"] == len(points)
+    table = rs.markdown(out).splitlines()
+    assert len(table) == 2 + len(rows) and table[3].startswith("| fixed |")
+    assert f"| {rows['far']['median_mm']:.3f} | {rows['far']['identity_only_median_mm']:.3f} |" in table[5]
 
 def test_every_subcommands_run_option_leaves_its_handler_callable():
     """``--run`` stored at ``dest="run"`` replaced the subcommand's handler (``set_defaults(run=...)``):

@@ -237,3 +237,12 @@ def test_the_seed_control_refuses_a_method_built_from_another_run_with_a_clear_m
 
     assert controls.main(["seeds", "--method", "sopi", "--profile", "smoke", "--quiet"]) == 2
     assert "sopi needs ['rnet']" in capsys.readouterr().out
+
+
+def test_an_interval_is_quoted_as_prose_quotes_it():
+    from facelib.stats import Interval, bracket
+
+    iv = Interval(-18.41, -21.62, -15.33, 200, clusters=25)
+    assert iv.bracket() == "[-21.6, -15.3]" and iv.bracket("+.0f", " %") == "[-22, -15] %"
+    assert bracket(5.68, 9.72, ".2f") == "[5.68, 9.72]"
+    assert iv.format(".1f", "%") == "-18.4 % [-21.6, -15.3]"

@@ -258,19 +258,185 @@ def on_test(prof, root, model, trained: dict, progress: bool = False) -> dict:
     return out
 
 
+#: the stand-in's step budgets measured side by side (issue 34's step-budget lever), as snapshots of
+#: one run of the largest: its learning rate is constant and its batches a function of the step, so
+#: the snapshot after ``B`` steps is the ``B``-step stand-in
+STAND_IN_BUDGETS = (1000, 3000, 6000)
+#: the most the stand-in's own training may add to the whole book's time (issue 34)
+STAND_IN_CAP = 0.20
+#: the bench record with every method's step time on the stand-in's encoder (DESIGN-NOTES 39)
+STAND_IN_BENCH = "results/bench/train-cpu-stand-in.jsonl"
+
+
+def _cell(score: dict) -> str:
+    """A table cell: the mean (mm or px) and its change against the mean face, per cent [95 %]."""
+    m, c = score["mean"]["estimate"], score["change_pct"]
+    return f"{m:.3f} ({c['estimate']:+.1f} % {stats.bracket(c['low'], c['high'])})"
+
+
+def _same_networks(a, b) -> bool:
+    """Whether two methods hold the same networks with bit-identical weights."""
+    if a.nets.keys() != b.nets.keys():
+        return False
+    for name in a.nets:
+        sa, sb = a.nets[name].state_dict(), b.nets[name].state_dict()
+        if sa.keys() != sb.keys() or not all(torch.equal(sa[k], sb[k]) for k in sa):
+            return False
+    return True
+
+
+def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[int, ...] = STAND_IN_BUDGETS,
+                    folder: Path | None = None, progress: bool = False, out: Path | None = None,
+                    stand_in_step_seconds: float | None = None) -> dict:
+    """The stand-in's step budget, side by side: one stand-in run of ``max(budgets)`` steps on the
+    profile as the book trains it (its encoder and identity reader), keeping a snapshot after each
+    smaller budget; each snapshot scored on the whole validation split, and R-Net trained from each
+    as every chapter starts it (its identity reader frozen, the profile's ``train_steps``) and scored
+    the same way, against the mean face, identities resampled. A budget whose snapshot equals the
+    chapter's stand-in bit for bit reuses chapter 5's finished R-Net (the same training; DESIGN-NOTES
+    39 shows it reproduces to every digit).
+
+    **The rule, fixed before any arm ran:** the budget whose R-Net has the lowest identity-only v2v
+    on the validation split, among those whose stand-in costs at most :data:`STAND_IN_CAP` of the
+    whole book's estimated time ``book_seconds`` (``python -m facelib stand-in-budget`` takes it from
+    ``python -m facelib.bench estimate`` on :data:`STAND_IN_BENCH`), a budget's share being its steps ×
+    ``stand_in_step_seconds`` (the bench's step time; default: the run's own measured time per step).
+    R-Net starts from each snapshot as :func:`facelib.runs.build_with_prerequisites` starts it (the
+    reader frozen). Returns the record (JSON-able), also written to ``out`` after each arm."""
+    from .. import methods
+    from .. import profile as profiles
+    from ..data import synthetic
+    from ..morphable import MorphableModel
+    from ..reproduce import use_threads
+    from ..results import project_root
+    from ..train import load_finished, load_snapshot, read_log, train_on_set
+
+    budgets = tuple(sorted({int(b) for b in budgets}))
+    if not budgets or budgets[0] < 1:
+        raise FacelibError(f"budgets must be positive step counts, got {budgets}")
+    prof = profiles.resolve(profile)
+    use_threads(prof.threads)
+    root = synthetic.default_root(prof.name)
+    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
+    model = MorphableModel.from_ict()
+    folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name / "stand-in-budget"
+    mean = scores_on(lambda x: model.layout.zeros(len(x)), root, model)
+    book, step_s = float(book_seconds), stand_in_step_seconds
+    record = {"profile": prof.name, "split": "val", "faces": len(mean["faces"]), "identities": len(set(mean["identities"])),
+              "rule": "the budget whose R-Net (reader frozen) has the lowest identity-only v2v on the validation "
+                      f"split, its stand-in at most {STAND_IN_CAP:.0%} of the book's estimated time",
+              "book_seconds": round(book, 1), "stand_in_step_seconds": step_s, "rnet_steps": prof.train_steps,
+              "book_share": "steps x the stand-in's bench step time (else its measured time per step) / the book's",
+              "mean_face": against(mean, mean), "budgets": {}}
+
+    def save():
+        if out is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(record, indent=1) + "\n")
+
+    stand_in = (lambda: methods.build("pretrain", model, prof))  # as chapter 5 builds it: no prerequisites
+    longest = stand_in()
+    long_dir = folder / f"stand-in-{budgets[-1]}-steps"
+    res = train_on_set(longest, root, long_dir, prof, steps=budgets[-1], progress=progress, snapshots=budgets[:-1])
+    log = read_log(long_dir)
+    record["stand_in_run"] = {"steps": budgets[-1], "training_seconds": round(res.training_seconds, 1),
+                              "curve": curve(long_dir)}
+    chapter_dir = results.run_dir("05_baselines", prof.name, "pretrain")
+    chapter_rnet = results.run_dir("05_baselines", prof.name, "rnet")
+    chapter_stand_in = None
+    if (chapter_dir / "checkpoint.pt").is_file():
+        chapter_stand_in = stand_in()
+        load_finished(chapter_stand_in, chapter_dir, "python -m facelib train --method pretrain --profile " + prof.name)
+    for b in budgets:
+        snap = longest if b == budgets[-1] else load_snapshot(stand_in(), long_dir, b)
+        seconds = max((e["time"] for e in log if "time" in e and e["step"] <= b), default=0.0)
+        entry = {"steps": b, "training_seconds": round(seconds, 1),
+                 "book_share": round(b * (step_s or seconds / b) / book, 4),
+                 "stand_in": {"scores": against(scores_on(lambda x, m=snap: m.predict(x).coefficients, root, model), mean)}}
+        # R-Net as every chapter starts it from the stand-in: the profile's reader frozen
+        rnet = methods.build("rnet", model, prof, **({"reader_frozen": True} if prof.reader else {})).start_from(snap)
+        if chapter_stand_in is not None and _same_networks(snap, chapter_stand_in) and (chapter_rnet / "checkpoint.pt").is_file():
+            load_finished(rnet, chapter_rnet, "python -m facelib train --method rnet --profile " + prof.name)
+            entry["rnet"] = {"run": "chapter 5's R-Net (its stand-in equals this snapshot bit for bit)", "training_seconds": None}
+        else:
+            r = train_on_set(rnet, root, folder / f"rnet-from-{b}-steps", prof, progress=progress)
+            entry["rnet"] = {"run": f"rnet-from-{b}-steps", "training_seconds": round(r.training_seconds, 1)}
+        entry["rnet"]["scores"] = against(scores_on(lambda x, m=rnet: m.predict(x).coefficients, root, model), mean)
+        record["budgets"][str(b)] = entry
+        save()
+    allowed = [k for k, e in record["budgets"].items() if e["book_share"] <= STAND_IN_CAP]
+    record["chosen"] = int(min(allowed, key=lambda k: record["budgets"][k]["rnet"]["scores"]["identity_v2v_mm"]["mean"]["estimate"]))
+    record["machine_note"] = "one process, the profile's threads; wall times are this machine's"
+    save()
+    return record
+
+
+def budget_markdown(record: dict) -> str:
+    """The stand-in's budgets side by side (a :func:`stand_in_budget` record) as a Markdown table:
+    steps, the stand-in's wall time and share of the book, and identity-only v2v and v2v on the
+    validation faces of the stand-in and of R-Net from it, each with its change against the mean face."""
+    from . import tables
+
+    mf = {k: f"{v['mean']['estimate']:.3f}" for k, v in record["mean_face"].items()}
+    rows = [["mean face", "", "", mf["identity_v2v_mm"], mf["shape_v2v_mm"], mf["identity_v2v_mm"], mf["shape_v2v_mm"],
+             mf["landmark_me"]]]
+    for b, e in record["budgets"].items():
+        stand_in, rnet = e["stand_in"]["scores"], e["rnet"]["scores"]
+        rows.append([b + (" **(chosen)**" if int(b) == record.get("chosen") else ""), f"{e['training_seconds']:.0f} s",
+                     f"{100 * e['book_share']:.1f} %", _cell(stand_in["identity_v2v_mm"]), _cell(stand_in["shape_v2v_mm"]),
+                     _cell(rnet["identity_v2v_mm"]), _cell(rnet["shape_v2v_mm"]), _cell(rnet["landmark_me"])])
+    return tables.markdown_table(["stand-in steps", "its wall time", "share of the book",
+                                  "stand-in: identity-only v2v, mm", "stand-in: v2v, mm", "R-Net: identity-only v2v, mm",
+                                  "R-Net: v2v, mm", "R-Net: landmark ME, px"], rows, "lrrrrrrr")
+
+
+def budget_glue(record: dict) -> dict:
+    """The numbers chapter 5 states about the stand-in's budget, from a :func:`stand_in_budget`
+    record: the budgets, the chosen one and its share of the book, and the validation identity-only
+    v2v of the stand-in and of R-Net from it at the smallest and the chosen budget (mm; change against
+    the mean face in per cent with its interval and verdict)."""
+    smallest = min(record["budgets"], key=int)
+    out = {"budgets": ", ".join(f"{int(b):,}" for b in record["budgets"]), "chosen": record["chosen"],
+           "chosen_share": 100 * record["budgets"][str(record["chosen"])]["book_share"],
+           "cap": 100 * STAND_IN_CAP, "smallest": int(smallest)}
+    for tag, b in (("smallest", smallest), ("chosen", str(record["chosen"]))):
+        for who in ("stand_in", "rnet"):
+            score = record["budgets"][b][who]["scores"]["identity_v2v_mm"]
+            c = score["change_pct"]
+            out[f"{tag}_{who}_idv2v"] = score["mean"]["estimate"]
+            out[f"{tag}_{who}_idv2v_change"] = c["estimate"]
+            out[f"{tag}_{who}_idv2v_ci"] = stats.bracket(c["low"], c["high"])
+    return out
+
+
+def budget_curves(record: dict) -> dict:
+    """A :func:`stand_in_budget` record's learning curve in the shape :func:`facelib.viz.levers_figure`
+    draws: one arm, the stand-in's run to its largest budget, with its seconds per step."""
+    run = record["stand_in_run"]
+    label = f"stand-in, one run to {run['steps']:,} steps"
+    return {"mean_face": record["mean_face"], "chosen": label,
+            "arms": {label: {"curve": run["curve"], "seconds_per_step": run["training_seconds"] / run["steps"]}}}
+
+
+def committed_budget(profile: str = "cpu") -> dict:
+    """The stand-in's budget record, ``results/identity/stand-in-budget-<profile>.json`` (measured
+    once, at the cpu profile)."""
+    path = results.results_base() / "identity" / f"stand-in-budget-{profile}.json"
+    if not path.is_file():
+        raise FacelibError(f"the stand-in's budget record {path} is missing: measure it with `python -m facelib "
+                           f"stand-in-budget --profile {profile} --out {path}` (about an hour at cpu)")
+    return json.loads(path.read_text())
+
+
 def levers_markdown(record: dict) -> str:
     """The levers side by side (a :func:`identity_levers` record) as a Markdown table: steps, wall
     time, and each score on the validation faces with its change against the mean face [95 %]."""
     from . import tables
 
-    def cell(score: dict) -> str:
-        m, c = score["mean"]["estimate"], score["change_pct"]
-        return f"{m:.3f} ({c['estimate']:+.1f} % [{c['low']:+.1f}, {c['high']:+.1f}])"
-
     rows = [["mean face", "", "", *(f"{record['mean_face'][k]['mean']['estimate']:.3f}" for k in SCORES)]]
     for label, arm in record["arms"].items():
         rows.append([label + (" **(chosen)**" if label == record.get("chosen") else ""), str(arm.get("steps", "")),
-                     f"{arm['training_seconds']:.0f} s", *(cell(arm["scores"][k]) for k in SCORES)])
+                     f"{arm['training_seconds']:.0f} s", *(_cell(arm["scores"][k]) for k in SCORES)])
     return tables.markdown_table(["arm", "steps", "wall time", "identity-only v2v, mm", "v2v, mm", "landmark ME, px"],
                                  rows, "lrrrrr")
 
@@ -300,7 +466,7 @@ def levers_glue(record: dict) -> dict:
         c = score["change_pct"]
         out[f"{tag}_idv2v"] = score["mean"]["estimate"]
         out[f"{tag}_idv2v_change"] = c["estimate"]
-        out[f"{tag}_idv2v_ci"] = f"[{c['low']:+.1f}, {c['high']:+.1f}]"
+        out[f"{tag}_idv2v_ci"] = stats.bracket(c["low"], c["high"])
         out[f"{tag}_idv2v_verdict"] = score["verdict"]
     out["truth_perc_clean"] = record["test"]["rows"][TRUTH]["clean"]["perceptual_dlib"]["estimate"]
     return out

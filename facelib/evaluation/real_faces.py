@@ -127,6 +127,6 @@ def markdown(record: dict, columns: list[str] | None = None) -> str:
     from . import tables
 
     names = columns or record["photos"]
-    rows = [[label, f"{r['mean']:.2f} [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]",
+    rows = [[label, f"{r['mean']:.2f} {stats.bracket(*r['interval'], '.2f')}",
              *(f"{v:.2f}" for v in r["nme_percent"])] for label, r in record["rows"].items()]
     return tables.markdown_table(["prediction", "NME %, mean [95 %]", *names], rows, "l" + "r" * (1 + len(names)))

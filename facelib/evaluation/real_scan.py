@@ -230,6 +230,16 @@ def evaluate_scan(model, predictors: dict, *, image_size: int, fit_steps: int, r
             "dlib_vs_truth_px": round(float((detected - truth).norm(dim=-1).mean()), 3), "rows": rows}
 
 
+def markdown(record: dict) -> str:
+    """An :func:`evaluate_scan` record as a Markdown table: each row's scan-to-mesh median (mm), with
+    identity and expression predicted and with identity alone (the scan's expression is neutral)."""
+    from . import tables
+
+    return tables.markdown_table(["prediction", "identity and expression", "identity alone"],
+                                 [[label, f"{r['median_mm']:.3f}", f"{r['identity_only_median_mm']:.3f}"]
+                                  for label, r in record["rows"].items()])
+
+
 def summary_mm(distances: np.ndarray) -> dict:
     """NoW's summary of distances (mm): median, mean, std."""
     return {"median": round(float(np.median(distances)), 4), "mean": round(float(distances.mean()), 4),
