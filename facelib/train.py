@@ -569,11 +569,27 @@ def train_on_set(method: Method, root: str | Path, run_dir: str | Path, profile,
     train_set = FaceFolder(root, "train", views=method.views, masks=method.masks, in_memory=True)
     val_views = tuple(v for v in val_views if v in index["views"])
     val_set = FaceFolder(root, "val", views=val_views, in_memory=True) if "val" in index["splits"] else None
+    cfg, data = _config_on_set(method, index, profile, steps, seed, config)
+    return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
+                 progress=progress, val_batches=val_batches)
+
+
+def _config_on_set(method: Method, index: dict, profile, steps: int | None, seed: int, config: dict):
+    """The :class:`TrainConfig` and data signature :func:`train_on_set` trains ``method`` with."""
     steps = int(steps or method.steps_for(profile))
     cfg = TrainConfig(**{"steps": steps, "batch_size": method.batch_items(profile.batch_size), "seed": seed,
                          "log_every": max(1, min(10, steps // 20)), "val_every": max(1, steps // 10),
                          "checkpoint_every": max(1, steps // 10),
                          "mixed_precision": getattr(profile, "precision", "auto"), **config})
     data = {"set": index.get("checksum"), "split": "train", "views": list(method.views), "masks": list(method.masks)}
-    return train(method, train_set, run_dir, cfg, val_set=val_set, data_signature=data, resume=resume,
-                 progress=progress, val_batches=val_batches)
+    return cfg, data
+
+
+def signature_on_set(method: Method, root: str | Path, profile, *, steps: int | None = None, seed: int = 0,
+                     **config) -> str:
+    """The run signature :func:`train_on_set` gives ``method`` on the set at ``root`` with these
+    arguments: a finished run with this signature is that very training."""
+    from .data.folder import read_index
+
+    cfg, data = _config_on_set(method, read_index(root), profile, steps, seed, config)
+    return run_signature(method, cfg, data)

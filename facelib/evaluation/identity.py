@@ -285,6 +285,25 @@ def _same_networks(a, b) -> bool:
     return True
 
 
+def rnet_from(stand_in, model, prof):
+    """R-Net started from ``stand_in`` as every chapter starts it
+    (:func:`facelib.runs.build_with_prerequisites`: the profile's identity reader frozen)."""
+    from .. import methods
+
+    return methods.build("rnet", model, prof, **({"reader_frozen": True} if prof.reader else {})).start_from(stand_in)
+
+
+def choose_budget(budgets: dict, cap: float = STAND_IN_CAP) -> int:
+    """The rule of :func:`stand_in_budget`: of ``budgets`` (steps → entry with ``book_share`` and R-Net's
+    validation ``scores``), the one whose R-Net has the lowest identity-only v2v among those whose
+    stand-in costs at most ``cap`` of the book."""
+    allowed = [k for k, e in budgets.items() if e["book_share"] <= cap]
+    if not allowed:
+        raise FacelibError(f"every budget's stand-in costs more than {cap:.0%} of the book "
+                           f"({ {k: e['book_share'] for k, e in budgets.items()} }): measure smaller budgets")
+    return int(min(allowed, key=lambda k: budgets[k]["rnet"]["scores"]["identity_v2v_mm"]["mean"]["estimate"]))
+
+
 def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[int, ...] = STAND_IN_BUDGETS,
                     folder: Path | None = None, progress: bool = False, out: Path | None = None,
                     stand_in_step_seconds: float | None = None) -> dict:
@@ -309,7 +328,15 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
     from ..morphable import MorphableModel
     from ..reproduce import use_threads
     from ..results import project_root
-    from ..train import load_finished, load_snapshot, read_log, train_on_set
+    from ..train import (
+        CHECKPOINT,
+        load_checkpoint,
+        load_finished,
+        load_snapshot,
+        read_log,
+        signature_on_set,
+        train_on_set,
+    )
 
     budgets = tuple(sorted({int(b) for b in budgets}))
     if not budgets or budgets[0] < 1:
@@ -349,13 +376,17 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
         load_finished(chapter_stand_in, chapter_dir, "python -m facelib train --method pretrain --profile " + prof.name)
     for b in budgets:
         snap = longest if b == budgets[-1] else load_snapshot(stand_in(), long_dir, b)
-        seconds = max((e["time"] for e in log if "time" in e and e["step"] <= b), default=0.0)
+        timed = [e["time"] for e in log if "time" in e and e["step"] <= b]  # else: the run's mean time per step
+        seconds = timed[-1] if timed else res.training_seconds * b / budgets[-1]
         entry = {"steps": b, "training_seconds": round(seconds, 1),
                  "book_share": round(b * (step_s or seconds / b) / book, 4),
                  "stand_in": {"scores": against(scores_on(lambda x, m=snap: m.predict(x).coefficients, root, model), mean)}}
-        # R-Net as every chapter starts it from the stand-in: the profile's reader frozen
-        rnet = methods.build("rnet", model, prof, **({"reader_frozen": True} if prof.reader else {})).start_from(snap)
-        if chapter_stand_in is not None and _same_networks(snap, chapter_stand_in) and (chapter_rnet / "checkpoint.pt").is_file():
+        rnet = rnet_from(snap, model, prof)
+        reuse = (chapter_stand_in is not None and _same_networks(snap, chapter_stand_in)
+                 and (chapter_rnet / CHECKPOINT).is_file()
+                 and load_checkpoint(chapter_rnet / CHECKPOINT)["signature"]
+                 == signature_on_set(rnet_from(chapter_stand_in, model, prof), root, prof))
+        if reuse:  # the same training, started from the same weights: chapter 5's run is this arm
             load_finished(rnet, chapter_rnet, "python -m facelib train --method rnet --profile " + prof.name)
             entry["rnet"] = {"run": "chapter 5's R-Net (its stand-in equals this snapshot bit for bit)", "training_seconds": None}
         else:
@@ -364,8 +395,7 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
         entry["rnet"]["scores"] = against(scores_on(lambda x, m=rnet: m.predict(x).coefficients, root, model), mean)
         record["budgets"][str(b)] = entry
         save()
-    allowed = [k for k, e in record["budgets"].items() if e["book_share"] <= STAND_IN_CAP]
-    record["chosen"] = int(min(allowed, key=lambda k: record["budgets"][k]["rnet"]["scores"]["identity_v2v_mm"]["mean"]["estimate"]))
+    record["chosen"] = choose_budget(record["budgets"])
     record["machine_note"] = "one process, the profile's threads; wall times are this machine's"
     save()
     return record
