@@ -13,7 +13,7 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book html publish stage test test-slow lint assets setup clean bench dry-run
+.PHONY: book html publish stage test test-slow lint assets setup clean bench dry-run mechanisms
 
 setup: $(STAMP)
 
@@ -72,6 +72,13 @@ stage:
 	cp book/*.md $(STAGE)/book/
 	cp -r book/_ext $(STAGE)/book/
 	ln -s ../../facelib $(STAGE)/facelib
+
+# Issue 35's mechanism experiments at the cpu profile (long: not part of `make book`, whose chapters
+# read their committed records): each writes results/mechanisms/<experiment>-cpu.json and its runs'
+# logs under results/mechanisms/logs/. Finished runs under runs/ are loaded, not trained again.
+mechanisms: assets
+	$(BIN)/python -m facelib mechanism focus --profile cpu
+	$(BIN)/python -m facelib mechanism focus-departures --profile cpu
 
 # The paper-size dry run: every chapter with the gpu profile's networks and image size (ResNet-50,
 # 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here); prints each

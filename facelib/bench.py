@@ -404,6 +404,20 @@ RUN_METHODS = (("pretrain", "pretrain"), ("rnet", "rnet"),
                ("contour", "contour"))
 
 
+def read_records(path: str | Path) -> list[dict]:
+    """The JSON lines of a ``bench train`` record file (e.g. ``results/bench/train-cpu-bf16.jsonl``)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def step_time(record: dict, precision: str, phase: str | None = None) -> float:
+    """Seconds per training step in ``precision`` of one ``bench train`` ``record`` (of ``phase``'s
+    steps for a scheduled method): ``step_s`` holds the first precision timed (and is the answer for
+    a precision the record did not time), ``step_s_<precision>`` the others."""
+    row = record["phases"][phase] if phase else record
+    first = record["precision"].get(precision) is None or list(record["precision"])[0] == precision
+    return row["step_s" if first else f"step_s_{precision}"]
+
+
 def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
     """The whole book's time in ``profile`` from measured costs: each chapter's own run as its banner
     recorded it (evaluation; trainings loaded) plus each committed training's steps (its log) times
@@ -416,12 +430,6 @@ def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
     from .results import results_base, timings
 
     by_method = {r["method"]: r for r in records}
-
-    def step_time(record, phase=None) -> float:
-        row = record["phases"][phase] if phase else record
-        key = "step_s" if record["precision"].get(precision) is None or list(record["precision"])[0] == precision \
-            else f"step_s_{precision}"
-        return row[key]
 
     chapters, trainings = {}, {}
     for row in timings(profile):
@@ -438,11 +446,11 @@ def estimate_book(profile: str, records: list[dict], precision: str) -> dict:
                                    f"--methods {method} --profile {profile} --precisions no bf16` and add its line")
             record = by_method[method]
             if method == "contour" and stages == {3.0}:  # a regression-only variant (the chain copied)
-                trainings[run] = steps * step_time(record, "regression")
+                trainings[run] = steps * step_time(record, precision, "regression")
             elif len(record["phases"]) > 1:
-                trainings[run] = sum(p["steps"] * step_time(record, name) for name, p in record["phases"].items())
+                trainings[run] = sum(p["steps"] * step_time(record, precision, name) for name, p in record["phases"].items())
             else:
-                trainings[run] = steps * step_time(record)
+                trainings[run] = steps * step_time(record, precision)
     return {"precision": precision, "chapters": chapters, "trainings": {k: round(v) for k, v in trainings.items()},
             "chapters_total": round(sum(chapters.values())), "trainings_total": round(sum(trainings.values())),
             "total": round(sum(chapters.values()) + sum(trainings.values()))}
@@ -501,7 +509,7 @@ def main(argv=None) -> int:
     s.add_argument("--precisions", nargs="+", default=["no", "bf16"])
     args = p.parse_args(argv)
     if args.what == "estimate":
-        records = [json.loads(line) for line in Path(args.records).read_text().splitlines() if line.strip()]
+        records = read_records(args.records)
         for precision in args.precisions:
             print(json.dumps(estimate_book(args.profile, records, precision)), flush=True)
         return 0

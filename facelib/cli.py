@@ -228,7 +228,7 @@ def stand_in_budget_main(args: argparse.Namespace) -> int:
 
     prof = profiles.resolve(args.profile)
     path = project_root() / identity.STAND_IN_BENCH
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = bench.read_records(path)
     precision = prof.precision or "no"
     timed = next((r for r in records if r["method"] == "pretrain" and r.get("profile") == prof.name), None)
     if timed is None:
@@ -237,9 +237,70 @@ def stand_in_budget_main(args: argparse.Namespace) -> int:
     book = bench.estimate_book(prof.name, records, precision)["total"]
     out = Path(args.out) if args.out else project_root() / "results" / "identity" / f"stand-in-budget-{prof.name}.json"
     rec = identity.stand_in_budget(book, prof.name, tuple(args.budgets), progress=not args.quiet, out=out,
-                                   stand_in_step_seconds=timed.get(f"step_s_{precision}", timed["step_s"]))
+                                   stand_in_step_seconds=bench.step_time(timed, precision))
     print(identity.budget_markdown(rec))
     return 0
+
+
+def mechanism_main(args: argparse.Namespace) -> int:
+    """A paper's mechanism experiment (issue 35; facelib.evaluation.mechanisms)."""
+    from .evaluation import mechanisms
+    from .results import project_root
+
+    base = project_root() / "results" / "mechanisms"
+    out = Path(args.out) if args.out else base / f"{args.paper}-{args.profile}.json"
+    if args.paper == "focus":
+        rec = mechanisms.focus_oracle(args.profile, args.segment_steps, args.every, out=out, logs=base / "logs",
+                                      progress=not args.quiet)
+        print(mechanisms.focus_markdown(rec))
+        return 0
+    rec = focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
+    print(mechanisms.arms_markdown(rec))
+    return 0
+
+
+def focus_departures(profile: str, out: Path, logs: Path, progress: bool = False) -> dict:
+    """FOCUS's departures side by side on the real reconstruction (issue 35;
+    :data:`facelib.evaluation.mechanisms.FOCUS_DEPARTURES`): the preserve weight η₄ of the authors'
+    code (0.25; chapter 8's run, trained in its folder so that the chapter loads it) against the
+    paper's 2.5, and the identity reader frozen (as every method starts from the stand-in) against
+    trained; each from the profile's stand-in, scored on the validation split, the record written to
+    ``out`` after each arm."""
+    import shutil
+
+    from . import profile as profiles
+    from . import results, runs
+    from .data import synthetic
+    from .evaluation import mechanisms
+    from .methods import focus
+    from .morphable import MorphableModel
+    from .reproduce import use_threads
+
+    prof = profiles.resolve(profile)
+    use_threads(prof.threads)
+    root = synthetic.default_root(prof.name)
+    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
+    model = MorphableModel.from_ict()
+    rounds = tuple(focus.FOCUS.profile_options(prof)["schedule"].rounds().values())
+    arms, seconds, evaluated, rec = {}, {}, {}, {}
+    for label, (weight, frozen) in mechanisms.FOCUS_DEPARTURES.items():
+        chapters = weight == focus.CODE_PRESERVE_WEIGHT and frozen
+        name = "focus" if chapters else f"focus-preserve-{weight:g}" + ("" if frozen else "-reader-trained")
+        folder = (results.run_dir("08_focus", prof.name, "focus") if chapters
+                  else results.project_root() / "runs" / "mechanisms" / prof.name / name)
+        options = {"segmentation_weights": {"preserve": weight}, **({} if frozen else {"reader_frozen": False})}
+        arms[label], res = runs.trained_variant("focus", model, prof, root, folder, progress=progress,
+                                                snapshots=rounds, **options)
+        seconds[label] = round(res.training_seconds, 1)
+        logs.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "log.jsonl", logs / f"{name}.jsonl")
+        rec = {"profile": prof.name, "experiment": "FOCUS's departures: the preserve weight η₄, the reader frozen",
+               "training_seconds": seconds,
+               **mechanisms.arms_on_validation(arms, root, reference=next(iter(arms)), progress=progress,
+                                               evaluated=evaluated)}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(rec, indent=1) + "\n")
+    return rec
 
 
 def real_faces_main(args: argparse.Namespace) -> int:
@@ -412,6 +473,21 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--out", help="the JSON record (default results/identity/stand-in-budget-<profile>.json)")
     g.add_argument("--quiet", action="store_true")
     g.set_defaults(run=stand_in_budget_main)
+    m = sub.add_parser("mechanism", help="a paper's mechanism shown acting (chapters 6-9; issue 35)",
+                       description="FOCUS: its segmentation network S trained against an oracle reconstruction (the "
+                       "render of the true coefficients) with the code's and the paper's preserve weight, scored on "
+                       "the validation split beside the skin detector (facelib.evaluation.mechanisms; about 20 min "
+                       "at cpu). focus-departures: FOCUS trained with the code's and the paper's preserve weight, and "
+                       "with its identity reader trained, scored on the validation split (about 80 min at cpu with "
+                       "the stand-in to train).")
+    m.add_argument("paper", choices=["focus", "focus-departures"])
+    m.add_argument("--profile", default="cpu")
+    m.add_argument("--segment-steps", type=int, default=None, help="S's steps after its initialisation "
+                   "(default four times chapter 8's)")
+    m.add_argument("--every", type=int, default=None, help="steps between scored snapshots (default chapter 8's S steps)")
+    m.add_argument("--out", help="the JSON record (default results/mechanisms/<paper>-<profile>.json)")
+    m.add_argument("--quiet", action="store_true")
+    m.set_defaults(run=mechanism_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .methods import build, chapter_of, method_class
+from .methods import build, chapter_of, method_class, stand_in_options
 from .results import run_dir as chapter_run_dir
 from .train import CHECKPOINT, load_checkpoint, load_finished
 
@@ -31,11 +31,6 @@ def finished(name: str, model, profile, run_dir: str | Path):
 
 #: the registered method whose finished run is the stand-in for pretrained weights
 STAND_IN = "pretrain"
-#: a method started from the stand-in keeps its identity reader's weights (``reader_frozen``), unless
-#: its options say otherwise: chosen side by side on the validation faces (DESIGN-NOTES 38)
-STAND_IN_READER_FROZEN = True
-
-
 def starts_from_stand_in(name: str, profile) -> bool:
     """Whether method ``name`` starts from the stand-in in ``profile``: it declares
     :attr:`~facelib.methods.base.Method.starts_from_stand_in` and the profile has one
@@ -61,7 +56,7 @@ def build_with_prerequisites(name: str, model, profile, prerequisite_runs: dict 
     chapter's run folder (``runs/<chapter>/<profile>/<method>``). A method that
     :func:`starts_from_stand_in` then starts from ``stand_in`` (a finished ``pretrain``), else from
     the one in :func:`stand_in_run_dir` (a missing one raises the error naming its command), with
-    its identity reader frozen (:data:`STAND_IN_READER_FROZEN`; ``reader_frozen`` in ``options``
+    its identity reader frozen (:func:`facelib.methods.stand_in_options`; ``reader_frozen`` in ``options``
     decides otherwise); its run signature records the stand-in's."""
     for p in method_class(name).prerequisites:
         if p.argument not in options:
@@ -69,8 +64,8 @@ def build_with_prerequisites(name: str, model, profile, prerequisite_runs: dict 
             folder = (prerequisite_runs or {}).get(p.argument) or chapter_run_dir(chapter, profile.name, p.method)
             options[p.argument] = finished(p.method, model, profile, folder)
     start = starts_from_stand_in(name, profile)
-    if start and options.get("reader", getattr(profile, "reader", None)) is not None:
-        options.setdefault("reader_frozen", STAND_IN_READER_FROZEN)
+    if start:
+        options = stand_in_options(profile, options)
     method = build(name, model, profile, **options)
     if start:
         method.start_from(stand_in if stand_in is not None else

@@ -61,7 +61,7 @@ CHANGES = {
               "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
     "focus": {"schedule": "short schedule", "embedder": "facenet", "segmentation_weights": {"preserve": 0.25},
               "reconstruction_weights": {"pixel": 1.0}, "xi": 0.1, "neighbour_radius": 0, "unet_width": 8,
-              "segmentation_lr": 3e-4},
+              "segmentation_lr": 3e-4, "oracle": True},
     "focus_backbone": {"mask": "truth", "augment": "cutout", "view": "clean", "embedder": "facenet",
                        "reconstruction_weights": {"pixel": 1.0}},
     "contour": {"rnet": "other teacher", "schedule": "short contour schedule", "embedder": "facenet",
@@ -69,6 +69,8 @@ CHANGES = {
                 "canny_sigma": 2.0},
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
+#: (method, argument) → arguments it needs beside it: compared with the same arguments without it
+ALONGSIDE = {("focus", "oracle"): {"schedule": "segmentation-only schedule"}}
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +90,8 @@ def prerequisites(ict):
     from facelib.methods.focus import EMSchedule
 
     return {"teacher": teacher, "other teacher": other_teacher, "sopi": sopi, "other sopi": other_sopi,
-            "rnet": teacher, "short schedule": EMSchedule(2, 1, 4, 1), "short contour schedule": ContourSchedule(1, 1, 1)}
+            "rnet": teacher, "short schedule": EMSchedule(2, 1, 4, 1), "short contour schedule": ContourSchedule(1, 1, 1),
+            "segmentation-only schedule": EMSchedule.segmentation_only(1)}
 
 
 def _signature(method: Method) -> str:
@@ -113,9 +116,11 @@ def test_every_constructor_argument_changes_the_run_signature(name, ict, prerequ
     assert _signature(cls(ict, TINY, **base_args)) == reference  # deterministic
     for arg, value in {**CHANGES[name], **{"encoder": COMMON["encoder"]}}.items():
         value = prerequisites.get(value, value) if isinstance(value, str) else value
-        changed = {**base_args, arg: value} if arg != "encoder" else base_args
+        beside = {k: prerequisites[v] for k, v in ALONGSIDE.get((name, arg), {}).items()}
+        before = _signature(cls(ict, TINY, **base_args, **beside)) if beside else reference
+        changed = {**base_args, **beside, arg: value} if arg != "encoder" else base_args
         method = cls(ict, COMMON["encoder"] if arg == "encoder" else TINY, **changed)
-        assert _signature(method) != reference, f"{name}: changing {arg} left the signature unchanged"
+        assert _signature(method) != before, f"{name}: changing {arg} left the signature unchanged"
 
 
 def test_describe_records_teachers_by_their_run_and_refuses_unknown_values(ict, prerequisites):

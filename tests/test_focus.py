@@ -1,5 +1,7 @@
 """FOCUS's loss terms (facelib.losses.focus), each on known values."""
 
+import json
+
 import pytest
 import torch
 from toys import interrupting, tiny_synthetic_set
@@ -126,7 +128,10 @@ def test_em_schedule_phases_and_its_profile_size():
     cpu = EMSchedule.for_steps(1500)
     assert (cpu.init_reconstruction, cpu.init_segmentation, cpu.cycle, cpu.segmentation) == (450, 150, 300, 50)
     with pytest.raises(FacelibError, match="invalid EM schedule"):
-        EMSchedule(1, 1, 4, 4)
+        EMSchedule(1, 1, 4, 5)
+    with pytest.raises(FacelibError, match="invalid EM schedule"):
+        EMSchedule(1, 1, 4, 0)
+    assert {EMSchedule(1, 1, 4, 4).phase(t) for t in range(2, 12)} == {"segment"}  # a cycle of S alone
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +333,110 @@ def test_bench_times_every_em_phase_against_the_encoder_over_the_same_images(ict
     assert all(p["step_s_recomputing"] > 0 for p in rec["phases"].values()) and rec["ratio_recomputing"] > 0
     # and without deterministic kernels (what they cost), interleaved
     assert rec["step_s_no_nondeterministic"] > 0 and all(p["step_s_no_nondeterministic"] > 0 for p in rec["phases"].values())
+
+
+def test_an_oracle_focus_trains_s_alone_against_the_render_of_the_true_coefficients(ict, tiny_set):
+    """Issue 35's FOCUS mechanism experiment: with ``oracle=True`` S sees the render of the true
+    coefficients (R's weights do not matter), the schedule may not train R, and S's masks need the
+    true coefficients."""
+    from facelib.data.folder import FaceFolder
+    from facelib.errors import FacelibError
+    from facelib.methods.focus import FOCUS, EMSchedule
+    from facelib.methods.regressor import EncoderConfig
+
+    enc = EncoderConfig("resnet_tiny", 64, lr=1e-3)
+    with pytest.raises(FacelibError, match="segmentation_only"):
+        FOCUS(ict, enc, schedule=EMSchedule(2, 1, 4, 1), oracle=True)
+    alone = EMSchedule.segmentation_only(2)
+    assert [alone.phase(t) for t in range(7)] == ["segment_init"] * 2 + ["segment"] * 5
+    assert EMSchedule(450, 150, 300, 50).rounds() == {"after initialisation": 600, "after EM round 1": 900,
+                                                      "after EM round 2": 1200}
+    data = FaceFolder(tiny_set, "train", views=("clean", "occluded"))
+    batch = torch.utils.data.default_collate([data[i] for i in range(2)])
+
+    def losses(oracle: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        m = FOCUS(ict, enc, schedule=alone if oracle else EMSchedule(0, 2, 4, 3), unet_width=4, oracle=oracle)
+        m.train_mode(True)
+        first = m.train_step(batch, 3)["segmentation"].detach()
+        with torch.no_grad():
+            for p in m.nets["encoder"].parameters():
+                p.add_(0.5)
+        return first, m.train_step(batch, 3)["segmentation"].detach()
+
+    a, b = losses(oracle=True)
+    assert torch.equal(a, b)  # the render S sees does not come from R
+    a, b = losses(oracle=False)
+    assert not torch.equal(a, b)
+    m = FOCUS(ict, enc, schedule=alone, unet_width=4, oracle=True)
+    with pytest.raises(FacelibError, match="pass coeffs"):
+        m.segment(batch["occluded"])
+    assert m.segment(batch["occluded"], batch["coefficients"]).shape == (2, 1, 64, 64)
+
+
+def test_the_focus_oracle_experiment_scores_each_snapshot_of_both_preserve_weights(tmp_path):
+    """``python -m facelib mechanism focus`` at smoke: both arms, S scored after its initialisation and
+    every ``every`` steps, beside the skin detector on the same pixels; the runs' logs copied."""
+    from facelib import stats
+    from facelib.evaluation import mechanisms as M
+
+    rec = M.focus_oracle("smoke", segment_steps=4, every=2, folder=tmp_path / "runs", out=tmp_path / "focus.json",
+                         logs=tmp_path / "logs")
+    init = rec["schedule"]["init_segmentation"]
+    assert list(rec["arms"]) == list(M.FOCUS_PRESERVE)
+    verdicts = {stats.HOLDS, stats.FAILS, stats.UNDECIDED}
+    for label, arm in rec["arms"].items():
+        assert [e["step"] for e in arm["curve"]] == [init, init + 2, init + 4]
+        assert (tmp_path / "logs" / f"focus-oracle-preserve-{M.FOCUS_PRESERVE[label]:g}.jsonl").is_file()
+        for e in arm["curve"]:
+            for view in M.FOCUS_VIEWS:
+                cell = e[view]
+                assert 0 <= cell["f1"]["estimate"] <= 1 and cell["f1_above_skin"] in verdicts
+                skin = rec["skin_detector"][view]["estimate"]
+                assert cell["f1_minus_skin"]["estimate"] == pytest.approx(cell["f1"]["estimate"] - skin)
+    a, b = (arm["curve"][-1]["occluded"]["f1"]["estimate"] for arm in rec["arms"].values())
+    assert rec["paper_minus_code"]["occluded"]["f1"]["estimate"] == pytest.approx(b - a)
+    assert json.loads((tmp_path / "focus.json").read_text()) == rec
+    assert M.focus_markdown(rec).count("\n") == 2 + 3 * len(M.FOCUS_PRESERVE)
+
+
+def test_arms_on_validation_pair_each_arm_with_the_reference_on_validation_faces(tmp_path_factory, ict):
+    """A departure's arms are scored on the validation split: the true coefficients are better than the
+    mean face on shape and landmarks (holds, identities resampled), the reference against itself is 0."""
+    from facelib.evaluation import mechanisms as M
+    from facelib.evaluation.runner import ground_truth_predictor, mean_face_predictor
+
+    root = tiny_synthetic_set(tmp_path_factory, ict, "arms", seed=5, identities=50, variants=2)
+    arms = {"mean face": mean_face_predictor(ict), "truth": ground_truth_predictor(root, split="val")}
+    rec = M.arms_on_validation(arms, root, "mean face", metrics=("shape_v2v_mm", "landmark_me"))
+    assert rec["split"] == "val" and rec["identities"] == 5 and rec["faces"] == 10
+    for view in ("clean", "occluded"):
+        for m in ("shape_v2v_mm", "landmark_me"):
+            truth, mean = rec["arms"]["truth"][view][m], rec["arms"]["mean face"][view][m]
+            assert truth["minus_reference"]["estimate"] < 0 and truth["better"] == "holds"
+            assert mean["minus_reference"]["estimate"] == 0 and mean["better"] != "holds"
+    table = M.arms_markdown(rec, metrics=("shape_v2v_mm", "landmark_me"))
+    assert "| truth |" in table and "better: holds" in table
+    with pytest.raises(Exception, match="reference arm"):
+        M.arms_on_validation(arms, root, "neither")
+
+
+def test_the_committed_focus_oracle_record_agrees_with_itself():
+    """``results/mechanisms/focus-cpu.json``: each snapshot's F1 above the skin detector's is S's F1
+    less the detector's, each verdict follows from its interval, and both arms start from the same
+    initialisation (the preserve weight acts only in S's own loss)."""
+    from facelib import stats
+    from facelib.evaluation import mechanisms as M
+    from facelib.results import project_root
+
+    rec = json.loads((project_root() / "results" / "mechanisms" / "focus-cpu.json").read_text())
+    assert (rec["faces"], rec["identities"]) == (400, 50) and list(rec["arms"]) == list(M.FOCUS_PRESERVE)
+    firsts = [arm["curve"][0] for arm in rec["arms"].values()]
+    assert firsts[0]["segment_steps"] == 0 and firsts[0]["occluded"] == firsts[1]["occluded"]
+    for arm in rec["arms"].values():
+        for e in arm["curve"]:
+            for view in M.FOCUS_VIEWS:
+                c = e[view]
+                assert c["f1_minus_skin"]["estimate"] == pytest.approx(
+                    c["f1"]["estimate"] - rec["skin_detector"][view]["estimate"])
+                assert c["f1_above_skin"] == stats.verdict(stats.Interval(**c["f1_minus_skin"]), 0.0, "above")
+                assert c["recall_kept"] == stats.verdict(stats.Interval(**c["tpr"]), M.FOCUS_RECALL, "above")

@@ -334,6 +334,10 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
     assert not runs.build_with_prerequisites("rnet", ict, reading, stand_in=base,
                                              reader_frozen=False).encoder_config.identity_frozen
     assert not methods.build("sopi", ict, reading, teacher=r).encoder_config.identity_frozen
+    assert methods.stand_in_options(reading, {"lr": 1.0}) == {"reader_frozen": True, "lr": 1.0}
+    assert methods.stand_in_options(reading, {"reader_frozen": False}) == {"reader_frozen": False}
+    assert methods.stand_in_options(reading, {"reader": None}) == {"reader": None}  # no reader, nothing to freeze
+    assert methods.stand_in_options(smoke, {}) == {} and smoke.reader is None
 
 
 def test_the_stand_in_budget_lever_scores_one_run_s_snapshots_and_chooses_by_its_rule(ict, tmp_path, monkeypatch):

@@ -315,3 +315,22 @@ def test_the_book_estimate_counts_each_chapter_and_each_training_and_names_a_mis
     out = estimate_book("cpu", [rnet, pretrain], "bf16")
     assert out["trainings"] == {"pretrain": 200, "rnet": 600} and out["total"] == 100 + 800
     assert estimate_book("cpu", [rnet, pretrain], "no")["trainings"] == {"pretrain": 300, "rnet": 900}
+
+
+def test_a_bench_record_gives_each_precision_its_step_time_and_the_first_for_one_it_did_not_time(tmp_path):
+    """``bench.step_time``: ``step_s`` is the first precision timed, ``step_s_<p>`` the others, per
+    phase for a scheduled method; ``bench.read_records`` reads the JSON lines back."""
+    import json
+
+    from facelib import bench
+
+    bf16_first = {"method": "rnet", "precision": {"bf16": "bf16", "no": "no"}, "step_s": 0.4, "step_s_no": 0.6,
+                  "phases": {"a": {"steps": 5, "step_s": 1.0, "step_s_no": 2.0}}}
+    no_first = {**bf16_first, "precision": {"no": "no", "bf16": "bf16"}, "step_s": 0.6, "step_s_bf16": 0.4}
+    assert bench.step_time(bf16_first, "bf16") == 0.4 and bench.step_time(bf16_first, "no") == 0.6
+    assert bench.step_time(no_first, "bf16") == 0.4 and bench.step_time(no_first, "no") == 0.6
+    assert bench.step_time(no_first, "fp16") == 0.6  # not timed: the reference
+    assert bench.step_time(bf16_first, "no", "a") == 2.0 and bench.step_time(bf16_first, "bf16", "a") == 1.0
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(bf16_first) + "\n\n" + json.dumps(no_first) + "\n")
+    assert bench.read_records(path) == [bf16_first, no_first]

@@ -290,7 +290,7 @@ def rnet_from(stand_in, model, prof):
     (:func:`facelib.runs.build_with_prerequisites`: the profile's identity reader frozen)."""
     from .. import methods
 
-    return methods.build("rnet", model, prof, **({"reader_frozen": True} if prof.reader else {})).start_from(stand_in)
+    return methods.build("rnet", model, prof, **methods.stand_in_options(prof, {})).start_from(stand_in)
 
 
 def choose_budget(budgets: dict, cap: float = STAND_IN_CAP) -> int:
@@ -315,7 +315,8 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
     chapter's stand-in bit for bit reuses chapter 5's finished R-Net (the same training; DESIGN-NOTES
     39 shows it reproduces to every digit).
 
-    **The rule, fixed before any arm ran:** the budget whose R-Net has the lowest identity-only v2v
+    **The rule** (written before any R-Net was trained from a snapshot, after the stand-in's own
+    3,000-step curve had been seen; DESIGN-NOTES 39-40): the budget whose R-Net has the lowest identity-only v2v
     on the validation split, among those whose stand-in costs at most :data:`STAND_IN_CAP` of the
     whole book's estimated time ``book_seconds`` (``python -m facelib stand-in-budget`` takes it from
     ``python -m facelib.bench estimate`` on :data:`STAND_IN_BENCH`), a budget's share being its steps ×
@@ -370,10 +371,13 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
                               "curve": curve(long_dir)}
     chapter_dir = results.run_dir("05_baselines", prof.name, "pretrain")
     chapter_rnet = results.run_dir("05_baselines", prof.name, "rnet")
-    chapter_stand_in = None
-    if (chapter_dir / "checkpoint.pt").is_file():
+    chapter_stand_in = None  # chapter 5's stand-in, when its R-Net is the training an arm would run
+    if (chapter_dir / CHECKPOINT).is_file() and (chapter_rnet / CHECKPOINT).is_file():
         chapter_stand_in = stand_in()
         load_finished(chapter_stand_in, chapter_dir, "python -m facelib train --method pretrain --profile " + prof.name)
+        if load_checkpoint(chapter_rnet / CHECKPOINT)["signature"] != signature_on_set(
+                rnet_from(chapter_stand_in, model, prof), root, prof):
+            chapter_stand_in = None
     for b in budgets:
         snap = longest if b == budgets[-1] else load_snapshot(stand_in(), long_dir, b)
         timed = [e["time"] for e in log if "time" in e and e["step"] <= b]  # else: the run's mean time per step
@@ -382,11 +386,7 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
                  "book_share": round(b * (step_s or seconds / b) / book, 4),
                  "stand_in": {"scores": against(scores_on(lambda x, m=snap: m.predict(x).coefficients, root, model), mean)}}
         rnet = rnet_from(snap, model, prof)
-        reuse = (chapter_stand_in is not None and _same_networks(snap, chapter_stand_in)
-                 and (chapter_rnet / CHECKPOINT).is_file()
-                 and load_checkpoint(chapter_rnet / CHECKPOINT)["signature"]
-                 == signature_on_set(rnet_from(chapter_stand_in, model, prof), root, prof))
-        if reuse:  # the same training, started from the same weights: chapter 5's run is this arm
+        if chapter_stand_in is not None and _same_networks(snap, chapter_stand_in):  # the same training, started from the same weights: chapter 5's run is this arm
             load_finished(rnet, chapter_rnet, "python -m facelib train --method rnet --profile " + prof.name)
             entry["rnet"] = {"run": "chapter 5's R-Net (its stand-in equals this snapshot bit for bit)", "training_seconds": None}
         else:

@@ -122,6 +122,20 @@ def method_class(name: str) -> type:
     return getattr(importlib.import_module(module), cls)
 
 
+#: a method started from the stand-in keeps its identity reader's weights (``reader_frozen``), unless
+#: its options say otherwise: chosen side by side on the validation faces (DESIGN-NOTES 38)
+STAND_IN_READER_FROZEN = True
+
+
+def stand_in_options(profile, options: dict) -> dict:
+    """``options`` for :func:`build` of a method started from the stand-in: where it has an identity
+    reader (``reader`` in ``options``, else the profile's), ``reader_frozen`` is
+    :data:`STAND_IN_READER_FROZEN` unless ``options`` says otherwise. A new dict."""
+    if options.get("reader", getattr(profile, "reader", None)) is None:
+        return dict(options)
+    return {"reader_frozen": STAND_IN_READER_FROZEN, **options}
+
+
 def build(name: str, model, profile, **options):
     """The method called ``name``, sized by ``profile`` (backbone, input size) and ``model``
     (its coefficient layout); ``options`` go to the method's constructor. The learning rate is

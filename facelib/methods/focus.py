@@ -66,9 +66,9 @@ class EMSchedule:
     segmentation: int
 
     def __post_init__(self):
-        if min(self.init_reconstruction, self.init_segmentation) < 0 or not 0 < self.segmentation < self.cycle:
+        if min(self.init_reconstruction, self.init_segmentation) < 0 or not 0 < self.segmentation <= self.cycle:
             raise FacelibError(f"invalid EM schedule {self}: need non-negative initial stages and 0 < segmentation "
-                               "< cycle")
+                               "<= cycle")
 
     def as_schedule(self) -> Schedule:
         """The same steps as a :class:`~.base.Schedule`."""
@@ -87,6 +87,19 @@ class EMSchedule:
         cycle = max(2, (steps - init_r - init_s) // 3)
         return cls(init_r, init_s, cycle, max(1, cycle // 6))
 
+    def rounds(self) -> dict[str, int]:
+        """The steps after which chapter 8 keeps FOCUS's networks (:attr:`TrainConfig.snapshots`):
+        when EM starts (Table 5's "pretrained") and after EM rounds 1 and 2."""
+        start = self.init_reconstruction + self.init_segmentation
+        return {"after initialisation": start, "after EM round 1": start + self.cycle,
+                "after EM round 2": start + 2 * self.cycle}
+
+    @classmethod
+    def segmentation_only(cls, init_segmentation: int) -> EMSchedule:
+        """S alone: ``init_segmentation`` steps on the preliminary masks, then S's own loss to the end
+        of the run (R is not trained: :class:`FOCUS` with ``oracle=True``)."""
+        return cls(0, init_segmentation, 1, 1)
+
 
 class FOCUS(Regressor):
     """FOCUS: face autoencoder R + segmentation U-Net S, trained EM-style.
@@ -102,6 +115,10 @@ class FOCUS(Regressor):
             per-pixel error of Eq. 5 as S's image term — the paper's "Baseline" ablation).
         unet_width: channels of S's first stage.
         segmentation_lr: Adam learning rate of S.
+        oracle: R replaced by the render of the benchmark's true coefficients (issue 35's mechanism
+            experiment: S against a perfect reconstruction); R does not train, so ``schedule`` must
+            train S alone (:meth:`EMSchedule.segmentation_only`), and :meth:`segment` needs the true
+            coefficients.
     """
 
     name = "focus"
@@ -112,8 +129,12 @@ class FOCUS(Regressor):
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, schedule: EMSchedule = EMSchedule(450, 150, 300, 50),
                  embedder: str = "dlib", segmentation_weights: dict | None = None,
                  reconstruction_weights: dict | None = None, xi: float = 0.17, neighbour_radius: int = 2,
-                 unet_width: int = 16, segmentation_lr: float = 1e-4):
+                 unet_width: int = 16, segmentation_lr: float = 1e-4, oracle: bool = False):
         super().__init__(model, encoder)
+        if oracle and (schedule.init_reconstruction or schedule.segmentation < schedule.cycle):
+            raise FacelibError(f"an oracle FOCUS trains S alone, but schedule {schedule} has R phases: use "
+                               "EMSchedule.segmentation_only(init_segmentation)")
+        self.oracle = bool(oracle)
         unknown = (set(segmentation_weights or {}) - set(SEGMENTATION_WEIGHTS)) | (
             set(reconstruction_weights or {}) - set(RECONSTRUCTION_WEIGHTS))
         if unknown:
@@ -195,7 +216,8 @@ class FOCUS(Regressor):
             return {"reconstruction": total, **{k: v.detach() for k, v in terms.items()},
                     "mask_kept": focus_losses.area_loss(mask, out.mask.detach()).detach().neg(), **code}
         with torch.no_grad():
-            coeffs = self.encode(images)
+            coeffs = (torch.cat([batch["coefficients"]] * 2).to(self.device) if self.oracle
+                      else self.encode(images))
             out = self.render_face(coeffs, images)
         logits = self.mask_logits(images, out.image)
         if phase == "segment_init":
@@ -212,6 +234,8 @@ class FOCUS(Regressor):
     def segment(self, images: torch.Tensor, coeffs: torch.Tensor | None = None) -> torch.Tensor:
         """S's face mask ``(B, 1, H, W)`` in {0, 1} (1 = face) for ``images``, given R's prediction."""
         images = self._input(images)
+        if coeffs is None and self.oracle:
+            raise FacelibError("an oracle FOCUS segments against the true coefficients: pass coeffs")
         coeffs = self.encode(images) if coeffs is None else coeffs.to(self.device)
         render = self.render_face(coeffs, images).image
         return (self.mask_logits(images, render) > 0).float().cpu()

@@ -102,8 +102,9 @@ class RNet(Regressor):
             terms["identity"] = self.identity_term(images, render, lm, self.row_keys(batch, self.train_view()))
         return terms
 
+    @staticmethod
     @torch.no_grad()
-    def segment(self, images: torch.Tensor) -> torch.Tensor:
+    def segment(images: torch.Tensor) -> torch.Tensor:
         """Deep3D's face/outlier segmentation: the skin classifier thresholded at 0.5 (FOCUS,
         Tab. 4-5 and Fig. 5, scores Deep3D this way). ``(B, 1, H, W)``, 1 = face."""
         return (skin.skin_probability(images.float()) > 0.5).float().cpu()
