@@ -254,6 +254,9 @@ def mechanism_main(args: argparse.Namespace) -> int:
                                       progress=not args.quiet)
         print(mechanisms.focus_markdown(rec))
         return 0
+    if args.segment_steps is not None or args.every is not None:
+        raise FacelibError("--segment-steps and --every size the oracle's S (mechanism focus); focus-departures "
+                           "trains FOCUS as chapter 8 does")
     rec = focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
     print(mechanisms.arms_markdown(rec))
     return 0
@@ -284,6 +287,8 @@ def focus_departures(profile: str, out: Path, logs: Path, progress: bool = False
     rounds = tuple(focus.FOCUS.profile_options(prof)["schedule"].rounds().values())
     arms, seconds, evaluated, rec = {}, {}, {}, {}
     for label, (weight, frozen) in mechanisms.FOCUS_DEPARTURES.items():
+        if not frozen and prof.reader is None:  # no reader to train: the arm would be the first again
+            continue
         chapters = weight == focus.CODE_PRESERVE_WEIGHT and frozen
         name = "focus" if chapters else f"focus-preserve-{weight:g}" + ("" if frozen else "-reader-trained")
         folder = (results.run_dir("08_focus", prof.name, "focus") if chapters

@@ -31,6 +31,8 @@ def finished(name: str, model, profile, run_dir: str | Path):
 
 #: the registered method whose finished run is the stand-in for pretrained weights
 STAND_IN = "pretrain"
+
+
 def starts_from_stand_in(name: str, profile) -> bool:
     """Whether method ``name`` starts from the stand-in in ``profile``: it declares
     :attr:`~facelib.methods.base.Method.starts_from_stand_in` and the profile has one

@@ -112,6 +112,7 @@ def test_every_constructor_argument_changes_the_run_signature(name, ict, prerequ
     assert set(params) - {"model", "encoder"} == set(CHANGES[name]), f"update CHANGES[{name!r}]"
     base_args = {p.argument: prerequisites[p.argument] for p in cls.prerequisites}
     base = cls(ict, TINY, **base_args)
+    assert not set(cls.later_arguments) & set(base.hyperparameters()["arguments"])  # at their default: left out
     reference = _signature(base)
     assert _signature(cls(ict, TINY, **base_args)) == reference  # deterministic
     for arg, value in {**CHANGES[name], **{"encoder": COMMON["encoder"]}}.items():

@@ -1,5 +1,6 @@
 """FOCUS's loss terms (facelib.losses.focus), each on known values."""
 
+import contextlib
 import json
 
 import pytest
@@ -354,29 +355,38 @@ def test_an_oracle_focus_trains_s_alone_against_the_render_of_the_true_coefficie
     data = FaceFolder(tiny_set, "train", views=("clean", "occluded"))
     batch = torch.utils.data.default_collate([data[i] for i in range(2)])
 
-    def losses(oracle: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    moved = {**batch, "coefficients": batch["coefficients"] + 0.5}
+
+    def losses(oracle: bool, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """S's loss at ``step``, then with R's weights moved, then with the true coefficients moved."""
         m = FOCUS(ict, enc, schedule=alone if oracle else EMSchedule(0, 2, 4, 3), unet_width=4, oracle=oracle)
         m.train_mode(True)
-        first = m.train_step(batch, 3)["segmentation"].detach()
+        first = m.train_step(batch, step)["segmentation"].detach()
         with torch.no_grad():
             for p in m.nets["encoder"].parameters():
                 p.add_(0.5)
-        return first, m.train_step(batch, 3)["segmentation"].detach()
+        return first, m.train_step(batch, step)["segmentation"].detach(), m.train_step(moved, step)["segmentation"].detach()
 
-    a, b = losses(oracle=True)
-    assert torch.equal(a, b)  # the render S sees does not come from R
-    a, b = losses(oracle=False)
-    assert not torch.equal(a, b)
+    for step in (0, 3):  # the initialisation on the preliminary masks, then S's own loss
+        first, r_moved, truth_moved = losses(oracle=True, step=step)
+        assert torch.equal(first, r_moved) and not torch.equal(first, truth_moved)  # S sees the truth's render
+        first, r_moved, truth_moved = losses(oracle=False, step=step)
+        assert not torch.equal(first, r_moved) and torch.equal(r_moved, truth_moved)  # S sees R's render
     m = FOCUS(ict, enc, schedule=alone, unet_width=4, oracle=True)
     with pytest.raises(FacelibError, match="pass coeffs"):
         m.segment(batch["occluded"])
+    with pytest.raises(FacelibError, match="no trained R"):
+        m.predict(batch["occluded"])
     assert m.segment(batch["occluded"], batch["coefficients"]).shape == (2, 1, 64, 64)
+    assert "oracle" not in _focus(ict).hyperparameters()["arguments"]  # runs trained before it still load
+    assert m.hyperparameters()["arguments"]["oracle"] is True
 
 
-def test_the_focus_oracle_experiment_scores_each_snapshot_of_both_preserve_weights(tmp_path):
+def test_the_focus_oracle_experiment_scores_each_snapshot_of_both_preserve_weights(tmp_path, ict):
     """``python -m facelib mechanism focus`` at smoke: both arms, S scored after its initialisation and
     every ``every`` steps, beside the skin detector on the same pixels; the runs' logs copied."""
     from facelib import stats
+    from facelib.data import synthetic
     from facelib.evaluation import mechanisms as M
 
     rec = M.focus_oracle("smoke", segment_steps=4, every=2, folder=tmp_path / "runs", out=tmp_path / "focus.json",
@@ -393,6 +403,19 @@ def test_the_focus_oracle_experiment_scores_each_snapshot_of_both_preserve_weigh
                 assert 0 <= cell["f1"]["estimate"] <= 1 and cell["f1_above_skin"] in verdicts
                 skin = rec["skin_detector"][view]["estimate"]
                 assert cell["f1_minus_skin"]["estimate"] == pytest.approx(cell["f1"]["estimate"] - skin)
+    class EverythingFace:  # scored on the right pixels against the right truth: recall 1 in both views,
+        model = ict       # precision 1 on clean faces (the truth is the whole rendered face), below on occluded
+
+        def evaluating(self):
+            return contextlib.nullcontext()
+
+        def segment(self, images, coeffs):
+            return torch.ones_like(images[:, :1])
+
+    smoke_root = synthetic.default_root("smoke")
+    ones = M.focus_summary(M.oracle_segmentation(EverythingFace(), smoke_root))
+    assert ones["clean"]["tpr"]["estimate"] == 1 and ones["clean"]["ppv"]["estimate"] == 1
+    assert ones["occluded"]["tpr"]["estimate"] == 1 and ones["occluded"]["ppv"]["estimate"] < 0.99
     a, b = (arm["curve"][-1]["occluded"]["f1"]["estimate"] for arm in rec["arms"].values())
     assert rec["paper_minus_code"]["occluded"]["f1"]["estimate"] == pytest.approx(b - a)
     assert json.loads((tmp_path / "focus.json").read_text()) == rec

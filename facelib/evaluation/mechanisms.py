@@ -64,9 +64,9 @@ def oracle_segmentation(focus, root, split: str = "val", limit: int | None = Non
         coeffs = b["coefficients"]
         for view, truth in FOCUS_VIEWS.items():
             images = b[view]
-            if renderer is None:
-                renderer = focus.renderer if focus is not None else Renderer(MorphableModel.from_ict(), images.shape[-1])
-            region = renderer(coeffs.to(images.device), background=torch.zeros_like(images)).mask.float().cpu()
+            if renderer is None:  # on the CPU, where the batches are, whatever device S is on
+                renderer = Renderer(focus.model if focus is not None else MorphableModel.from_ict(), images.shape[-1])
+            region = renderer(coeffs, background=torch.zeros_like(images)).mask.float()
             masks = {"skin": RNet.segment(images)}
             if focus is not None:
                 with focus.evaluating():

@@ -197,7 +197,8 @@ class Method:
     * :attr:`starts_from_stand_in`: whether its encoder starts from the profile's supervised
       stand-in (the papers start it from pretrained weights; :func:`facelib.runs.build_with_prerequisites`);
     * :meth:`steps_for`: its training steps in a profile;
-    * :meth:`batch_items`: training-set items per batch of images (MOPI turns one item into seven).
+    * :meth:`batch_items`: training-set items per batch of images (MOPI turns one item into seven);
+    * :attr:`later_arguments`: arguments the run signature leaves out at their default.
     """
 
     name: ClassVar[str] = "method"
@@ -206,6 +207,9 @@ class Method:
     objectives: ClassVar[dict[str, tuple[str, ...]]] = {"total": ("encoder",)}
     prerequisites: ClassVar[tuple[Prerequisite, ...]] = ()
     starts_from_stand_in: ClassVar[bool] = False
+    #: constructor arguments added after runs of the method were trained: left out of the run
+    #: signature at their default, so those runs keep loading (like ``omit_if_default`` fields)
+    later_arguments: ClassVar[tuple[str, ...]] = ()
     #: the signature of the run these weights come from (set by the training loop and the loaders)
     run_signature: str | None = None
 
@@ -331,7 +335,9 @@ class Method:
     def hyperparameters(self) -> dict:
         """Everything that changes what training computes, JSON-able: the recorded constructor
         arguments (through :func:`describe`) and :meth:`derived_hyperparameters`."""
-        args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()}
+        defaults = inspect.signature(type(self).__init__).parameters
+        args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()
+                if not (k in self.later_arguments and k in defaults and v == defaults[k].default)}
         out = {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}
         if self.__dict__.get("_warm_start"):  # only when used, so other runs keep their signatures
             out["warm_start"] = self.__dict__["_warm_start"]

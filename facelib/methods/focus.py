@@ -125,6 +125,7 @@ class FOCUS(Regressor):
     starts_from_stand_in = True
     views = ("clean", "occluded")
     objectives = {"reconstruction": ("encoder",), "segmentation": ("segmenter",)}
+    later_arguments = ("oracle",)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, schedule: EMSchedule = EMSchedule(450, 150, 300, 50),
                  embedder: str = "dlib", segmentation_weights: dict | None = None,
@@ -243,6 +244,9 @@ class FOCUS(Regressor):
     @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         """``(B, 3, H, W)`` images in [0, 1] → R's ``(B, P)`` coefficients and S's ``(B, 1, H, W)`` face mask."""
+        if self.oracle:
+            raise FacelibError("an oracle FOCUS has no trained R to predict with: score its S with "
+                               "segment(images, true coefficients) (facelib.evaluation.mechanisms)")
         with self.evaluating():
             coeffs = self.encode(self._input(images))
             return Prediction(coeffs.cpu(), mask=self.segment(images, coeffs))
