@@ -297,6 +297,8 @@ def focus_departures(profile: str, out: Path, logs: Path, progress: bool = False
         arms[label], res = runs.trained_variant("focus", model, prof, root, folder, progress=progress,
                                                 snapshots=rounds, **options)
         seconds[label] = round(res.training_seconds, 1)
+        if len(arms) == 1:  # the control: the same R, its S replaced by the skin detector
+            arms[mechanisms.FOCUS_SKIN_ARM] = mechanisms.SkinDetected(arms[label])
         logs.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(folder / "log.jsonl", logs / f"{name}.jsonl")
         rec = {"profile": prof.name, "experiment": "FOCUS's departures: the preserve weight η₄, the reader frozen",

@@ -463,3 +463,17 @@ def test_the_committed_focus_oracle_record_agrees_with_itself():
                     c["f1"]["estimate"] - rec["skin_detector"][view]["estimate"])
                 assert c["f1_above_skin"] == stats.verdict(stats.Interval(**c["f1_minus_skin"]), 0.0, "above")
                 assert c["recall_kept"] == stats.verdict(stats.Interval(**c["tpr"]), M.FOCUS_RECALL, "above")
+
+
+def test_the_skin_detector_control_keeps_the_method_s_coefficients_and_swaps_its_mask(ict, tiny_set):
+    """``mechanisms.SkinDetected``: FOCUS's R with Deep3D's skin detector in place of S."""
+    from facelib.data.folder import FaceFolder
+    from facelib.evaluation import mechanisms as M
+    from facelib.methods.rnet import RNet
+
+    data = FaceFolder(tiny_set, "val", views=("occluded",))
+    images = torch.stack([data[i]["occluded"] for i in range(2)])
+    m = _focus(ict)
+    pred, own = M.SkinDetected(m).predict(images), m.predict(images)
+    assert torch.equal(pred.coefficients, own.coefficients) and torch.equal(pred.mask, RNet.segment(images))
+    assert not torch.equal(pred.mask, own.mask)

@@ -35,6 +35,8 @@ from .runner import split_batches
 
 #: η₄ (L_presv's weight) side by side: the authors' code's (chapter 8's default) and the paper's
 FOCUS_PRESERVE = {"code (0.25)": 0.25, "paper (2.5)": 2.5}
+#: the control arm of :data:`FOCUS_DEPARTURES`: the first arm's R with the skin detector for S
+FOCUS_SKIN_ARM = "η₄ 0.25 (code), reader frozen, S replaced by the skin detector"
 #: FOCUS's departures on the real reconstruction: label → (η₄, its identity reader frozen)
 FOCUS_DEPARTURES = {"η₄ 0.25 (code), reader frozen": (0.25, True), "η₄ 2.5 (paper), reader frozen": (2.5, True),
                     "η₄ 0.25 (code), reader trained": (0.25, False)}
@@ -206,6 +208,23 @@ def focus_markdown(record: dict) -> str:
 DEPARTURE_METRICS = ("seg_f1", "seg_tpr", "seg_ppv", "visible_rmse", "perceptual_dlib", "landmark_me",
                      "shape_v2v_mm", "identity_v2v_mm")
 HIGHER_IS_BETTER = ("seg_f1", "seg_tpr", "seg_ppv")
+
+
+class SkinDetected:
+    """A predictor: ``method``'s coefficients with Deep3D's skin detector as the face/outlier mask
+    (FOCUS's R with its S replaced by the detector: the control that compares S and the detector
+    on the same render's pixels)."""
+
+    def __init__(self, method):
+        self.method, self.model = method, method.model
+
+    def predict(self, images: torch.Tensor):
+        """``(B, 3, H, W)`` images in [0, 1] → the method's ``(B, P)`` coefficients and the detector's
+        ``(B, 1, H, W)`` mask (1 = face)."""
+        from ..methods.base import Prediction, as_prediction
+        from ..methods.rnet import RNet
+
+        return Prediction(as_prediction(self.method.predict(images)).coefficients, mask=RNet.segment(images))
 
 
 def arms_on_validation(arms: dict, root, reference: str, *, views=("clean", "occluded"), limit: int | None = None,
