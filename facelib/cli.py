@@ -243,7 +243,8 @@ def stand_in_budget_main(args: argparse.Namespace) -> int:
 
 
 def mechanism_main(args: argparse.Namespace) -> int:
-    """A paper's mechanism experiment (issue 35; facelib.evaluation.mechanisms)."""
+    """A paper's mechanism experiment (issue 35; facelib.evaluation.mechanisms, facelib.experiments)."""
+    from . import experiments
     from .evaluation import mechanisms
     from .results import project_root
 
@@ -254,60 +255,19 @@ def mechanism_main(args: argparse.Namespace) -> int:
                                       progress=not args.quiet)
         print(mechanisms.focus_markdown(rec))
         return 0
-    if args.segment_steps is not None or args.every is not None:
-        raise FacelibError("--segment-steps and --every size the oracle's S (mechanism focus); focus-departures "
+    if args.segment_steps is not None:
+        raise FacelibError("--segment-steps sizes the oracle's S (mechanism focus)")
+    if args.paper == "orn":
+        rec = experiments.orn_curve(args.profile, args.steps, args.every, args.arm, out=out, logs=base / "logs",
+                                    progress=not args.quiet)
+        print(mechanisms.orn_markdown(rec))
+        return 0
+    if args.every is not None or args.steps is not None or args.arm:
+        raise FacelibError("--steps, --every and --arm size the curves (mechanism focus, orn); focus-departures "
                            "trains FOCUS as chapter 8 does")
-    rec = focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
+    rec = experiments.focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
     print(mechanisms.arms_markdown(rec))
     return 0
-
-
-def focus_departures(profile: str, out: Path, logs: Path, progress: bool = False) -> dict:
-    """FOCUS's departures side by side on the real reconstruction (issue 35;
-    :data:`facelib.evaluation.mechanisms.FOCUS_DEPARTURES`): the preserve weight η₄ of the authors'
-    code (0.25; chapter 8's run, trained in its folder so that the chapter loads it) against the
-    paper's 2.5, and the identity reader frozen (as every method starts from the stand-in) against
-    trained; each from the profile's stand-in, scored on the validation split, the record written to
-    ``out`` after each arm."""
-    import shutil
-
-    from . import profile as profiles
-    from . import results, runs
-    from .data import synthetic
-    from .evaluation import mechanisms
-    from .methods import focus
-    from .morphable import MorphableModel
-    from .reproduce import use_threads
-
-    prof = profiles.resolve(profile)
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    model = MorphableModel.from_ict()
-    rounds = tuple(focus.FOCUS.profile_options(prof)["schedule"].rounds().values())
-    arms, seconds, evaluated, rec = {}, {}, {}, {}
-    for label, (weight, frozen) in mechanisms.FOCUS_DEPARTURES.items():
-        if not frozen and prof.reader is None:  # no reader to train: the arm would be the first again
-            continue
-        chapters = weight == focus.CODE_PRESERVE_WEIGHT and frozen
-        name = "focus" if chapters else f"focus-preserve-{weight:g}" + ("" if frozen else "-reader-trained")
-        folder = (results.run_dir("08_focus", prof.name, "focus") if chapters
-                  else results.project_root() / "runs" / "mechanisms" / prof.name / name)
-        options = {"segmentation_weights": {"preserve": weight}, **({} if frozen else {"reader_frozen": False})}
-        arms[label], res = runs.trained_variant("focus", model, prof, root, folder, progress=progress,
-                                                snapshots=rounds, **options)
-        seconds[label] = round(res.training_seconds, 1)
-        if len(arms) == 1:  # the control: the same R, its S replaced by the skin detector
-            arms[mechanisms.FOCUS_SKIN_ARM] = mechanisms.SkinDetected(arms[label])
-        logs.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(folder / "log.jsonl", logs / f"{name}.jsonl")
-        rec = {"profile": prof.name, "experiment": "FOCUS's departures: the preserve weight η₄, the reader frozen",
-               "training_seconds": seconds,
-               **mechanisms.arms_on_validation(arms, root, reference=next(iter(arms)), progress=progress,
-                                               evaluated=evaluated)}
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(rec, indent=1) + "\n")
-    return rec
 
 
 def real_faces_main(args: argparse.Namespace) -> int:
@@ -486,12 +446,18 @@ def parser() -> argparse.ArgumentParser:
                        "the validation split beside the skin detector (facelib.evaluation.mechanisms; about 20 min "
                        "at cpu). focus-departures: FOCUS trained with the code's and the paper's preserve weight, and "
                        "with its identity reader trained, scored on the validation split (about 80 min at cpu with "
-                       "the stand-in to train).")
-    m.add_argument("paper", choices=["focus", "focus-departures"])
+                       "the stand-in to train). orn: SOPI's learning curve to four times chapter 6's steps, the "
+                       "occluded/unoccluded landmark change at each chapter budget, beside SOPI taught by the true "
+                       "coefficients and SOPI started from the stand-in (facelib.experiments; about 2 h at cpu).")
+    m.add_argument("paper", choices=["focus", "focus-departures", "orn"])
     m.add_argument("--profile", default="cpu")
     m.add_argument("--segment-steps", type=int, default=None, help="S's steps after its initialisation "
                    "(default four times chapter 8's)")
-    m.add_argument("--every", type=int, default=None, help="steps between scored snapshots (default chapter 8's S steps)")
+    m.add_argument("--every", type=int, default=None, help="steps between scored snapshots (default: focus, chapter "
+                   "8's S steps; orn, chapter 6's steps)")
+    m.add_argument("--steps", type=int, default=None, help="orn: each arm's steps (default four times chapter 6's)")
+    m.add_argument("--arm", action="append", default=None, metavar="RUN",
+                   help="orn: train and score only this arm (sopi, sopi-truth, sopi-stand-in; repeatable)")
     m.add_argument("--out", help="the JSON record (default results/mechanisms/<paper>-<profile>.json)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=mechanism_main)

@@ -207,6 +207,16 @@ def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
     return method
 
 
+def keep_log(run_dir: str | Path, logs: str | Path, name: str) -> Path:
+    """Copy a finished run's log to ``logs/<name>.jsonl`` (a record's evidence, committed beside it
+    under ``results/``; ``runs/`` is not). Returns the copy's path."""
+    import shutil
+
+    logs = Path(logs)
+    logs.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copyfile(Path(run_dir) / LOG, logs / f"{name}.jsonl"))
+
+
 def read_log(run_dir: str | Path, while_written: bool = False) -> list[dict]:
     """The log lines of a run (training entries have ``losses``, validation entries ``val``).
     ``while_written``: the run may be writing its log now, so a last line not yet complete is left out."""

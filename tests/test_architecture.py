@@ -54,7 +54,8 @@ CHANGES = {
     "pretrain": {"identity_components": 20, "weights": {"landmark": 0.1}},
     "rnet": {"attention": "none", "embedder": None, "weights": {"landmark": 1e-2}, "view": "occluded"},
     "mofa": {"weights": {"landmark": 1e-2}, "sigma": 0.1, "truncate": 3.0, "view": "occluded"},
-    "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.25, "teacher": "other teacher"},
+    "sopi": {"loss": "l1", "occluders": ("dhofi",), "p_clean": 0.25, "teacher": "other teacher",
+             "labels": "truth"},
     "mopi": {"losses_used": ("label",), "variants": 3, "embedder": "facenet", "occluders": ("stars",),
              "init_from_sopi": False, "sopi": "other sopi", "weights": {"perceptual": 1.0}},
     "rogue": {"embedder": None, "guidance": {"landmark": 1e-2}, "robust": {"consistency": 0.5},
@@ -70,7 +71,8 @@ CHANGES = {
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
 #: (method, argument) → arguments it needs beside it: compared with the same arguments without it
-ALONGSIDE = {("focus", "oracle"): {"schedule": "segmentation-only schedule"}}
+ALONGSIDE = {("focus", "oracle"): {"schedule": "segmentation-only schedule"},
+             ("sopi", "labels"): {"teacher": "no teacher"}}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +93,7 @@ def prerequisites(ict):
 
     return {"teacher": teacher, "other teacher": other_teacher, "sopi": sopi, "other sopi": other_sopi,
             "rnet": teacher, "short schedule": EMSchedule(2, 1, 4, 1), "short contour schedule": ContourSchedule(1, 1, 1),
-            "segmentation-only schedule": EMSchedule.segmentation_only(1)}
+            "segmentation-only schedule": EMSchedule.segmentation_only(1), "no teacher": None}
 
 
 def _signature(method: Method) -> str:
@@ -118,7 +120,7 @@ def test_every_constructor_argument_changes_the_run_signature(name, ict, prerequ
     for arg, value in {**CHANGES[name], **{"encoder": COMMON["encoder"]}}.items():
         value = prerequisites.get(value, value) if isinstance(value, str) else value
         beside = {k: prerequisites[v] for k, v in ALONGSIDE.get((name, arg), {}).items()}
-        before = _signature(cls(ict, TINY, **base_args, **beside)) if beside else reference
+        before = _signature(cls(ict, TINY, **{**base_args, **beside})) if beside else reference
         changed = {**base_args, **beside, arg: value} if arg != "encoder" else base_args
         method = cls(ict, COMMON["encoder"] if arg == "encoder" else TINY, **changed)
         assert _signature(method) != before, f"{name}: changing {arg} left the signature unchanged"

@@ -93,6 +93,20 @@ def config_for(profile) -> SyntheticConfig:
     return SyntheticConfig(identities=n, variants=m, image_size=profile.image_size)
 
 
+def prepared(prof, progress: bool = False):
+    """A profile's experiment, set up as the chapters set it up: torch's threads fixed to the
+    profile's (:func:`facelib.reproduce.use_threads`), its benchmark generated where missing
+    (:func:`generate` at :func:`default_root`), the face model loaded. ``prof``: a resolved
+    :class:`~facelib.profile.Profile`. Returns ``(root, model)``."""
+    from ..morphable import MorphableModel
+    from ..reproduce import use_threads
+
+    use_threads(prof.threads)
+    root = default_root(prof.name)
+    generate(root, config_for(prof), progress=progress)
+    return root, MorphableModel.from_ict()
+
+
 def split_of(identity: int, config: SyntheticConfig) -> str:
     """train/val/test by identity: a fixed seeded permutation cut at the configured fractions."""
     perm = torch.randperm(config.identities, generator=torch.Generator().manual_seed(config.seed + 7919))

@@ -90,14 +90,9 @@ def _setup(profile: str, progress: bool):
     as the profile says."""
     from .. import profile as profiles
     from ..data import synthetic
-    from ..morphable import MorphableModel
-    from ..reproduce import use_threads
 
     prof = profiles.before_stand_in(profile)
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    return prof, root, MorphableModel.from_ict()
+    return (prof, *synthetic.prepared(prof, progress))
 
 
 def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, progress: bool = True,

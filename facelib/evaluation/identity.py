@@ -135,16 +135,11 @@ def identity_levers(profile: str = "cpu", folder: Path | None = None, progress: 
     from ..data import synthetic
     from ..methods.readout import IdentityReadout, IdentityTrunk
     from ..methods.regressor import frozen_embedder
-    from ..morphable import MorphableModel
-    from ..reproduce import use_threads
     from ..results import project_root
     from ..train import train_on_set
 
     prof = profiles.before_stand_in(profile)  # each arm states its own backbone and reader on top
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    model = MorphableModel.from_ict()
+    root, model = synthetic.prepared(prof, progress)
     folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name
     mean = scores_on(lambda x: model.layout.zeros(len(x)), root, model)
     record = {"profile": prof.name, "split": "val", "faces": len(mean["faces"]),
@@ -326,8 +321,6 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
     from .. import methods
     from .. import profile as profiles
     from ..data import synthetic
-    from ..morphable import MorphableModel
-    from ..reproduce import use_threads
     from ..results import project_root
     from ..train import (
         CHECKPOINT,
@@ -343,10 +336,7 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
     if not budgets or budgets[0] < 1:
         raise FacelibError(f"budgets must be positive step counts, got {budgets}")
     prof = profiles.resolve(profile)
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    model = MorphableModel.from_ict()
+    root, model = synthetic.prepared(prof, progress)
     folder = Path(folder) if folder else project_root() / "runs" / "identity" / prof.name / "stand-in-budget"
     mean = scores_on(lambda x: model.layout.zeros(len(x)), root, model)
     book, step_s = float(book_seconds), stand_in_step_seconds

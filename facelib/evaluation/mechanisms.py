@@ -23,7 +23,6 @@ skin detector's F1, the cpu failure is R's convergence, not S.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import torch
@@ -59,16 +58,19 @@ def oracle_segmentation(focus, root, split: str = "val", limit: int | None = Non
     from ..render import Renderer
 
     _, loader = split_batches(root, split, limit, tuple(FOCUS_VIEWS), masks=tuple(set(FOCUS_VIEWS.values())))
-    empty = {v: {k: [] for k in SEGMENTATION_SCORES} for v in FOCUS_VIEWS}
-    out = {"faces": [], "identities": [], "S": json.loads(json.dumps(empty)), "skin": json.loads(json.dumps(empty))}
+    def empty():
+        return {v: {k: [] for k in SEGMENTATION_SCORES} for v in FOCUS_VIEWS}
+
+    out = {"faces": [], "identities": [], "S": empty(), "skin": empty()}
     renderer = None
     for b in loader:
-        coeffs = b["coefficients"]
+        coeffs, first = b["coefficients"], b[next(iter(FOCUS_VIEWS))]
+        if renderer is None:  # on the CPU, where the batches are, whatever device S is on
+            renderer = Renderer(focus.model if focus is not None else MorphableModel.from_ict(), first.shape[-1])
+        # where the true face lies: the same for every view of a face
+        region = renderer(coeffs, background=torch.zeros_like(first)).mask.float()
         for view, truth in FOCUS_VIEWS.items():
             images = b[view]
-            if renderer is None:  # on the CPU, where the batches are, whatever device S is on
-                renderer = Renderer(focus.model if focus is not None else MorphableModel.from_ict(), images.shape[-1])
-            region = renderer(coeffs, background=torch.zeros_like(images)).mask.float()
             masks = {"skin": RNet.segment(images)}
             if focus is not None:
                 with focus.evaluating():
@@ -113,16 +115,11 @@ def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: 
     from .. import profile as profiles
     from ..data import synthetic
     from ..methods.focus import EMSchedule
-    from ..morphable import MorphableModel
-    from ..reproduce import use_threads
     from ..results import project_root
-    from ..train import load_snapshot, read_log, train_on_set
+    from ..train import keep_log, load_snapshot, read_log, train_on_set
 
     prof = profiles.resolve(profile)
-    use_threads(prof.threads)
-    root = synthetic.default_root(prof.name)
-    synthetic.generate(root, synthetic.config_for(prof), progress=progress)
-    model = MorphableModel.from_ict()
+    root, model = synthetic.prepared(prof, progress)
     chapter = EMSchedule.for_steps(prof.train_steps)
     chapter_s = (prof.train_steps - chapter.init_reconstruction - chapter.init_segmentation) // chapter.cycle \
         * chapter.segmentation
@@ -159,8 +156,7 @@ def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: 
         res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress, snapshots=kept,
                            val_every=0)  # S is scored on the whole split at each snapshot instead
         if logs is not None:
-            logs.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(run_dir / "log.jsonl", logs / f"focus-oracle-preserve-{weight:g}.jsonl")
+            keep_log(run_dir, logs, f"focus-oracle-preserve-{weight:g}")
         log = read_log(run_dir)
         curve = []
         for step in (*kept, steps):
@@ -284,3 +280,56 @@ def arms_markdown(record: dict, view: str = "occluded", metrics=DEPARTURE_METRIC
                          f" ({d.estimate:+.3f} {d.bracket('+.3f')}, better: {c['better']})"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: ORN's conditions the curve follows: the central claim's two (Table 1) and the random patterns
+#: MOPI is judged on (Tables 5-6)
+ORN_CONDITIONS = ("dhofi", "shofi", "random")
+
+
+def orn_conditions(predict, root, model, limit: int | None = None) -> dict:
+    """ORN's occlusion conditions (:func:`facelib.evaluation.protocols.orn.conditions`) of ``predict``
+    on the validation split, never the test faces: ``{condition: summary with per-face values}``."""
+    from .protocols import orn
+
+    return orn.conditions(predict, root, split="val", limit=limit, model=model)
+
+
+def orn_summary(conditions: dict) -> dict:
+    """One network's :func:`orn_conditions` as the curve records it: the unoccluded landmark error
+    and, per :data:`ORN_CONDITIONS`, the occluded error, its change against the unoccluded error in
+    per cent (faces paired, identities resampled) and the verdict of "within the tolerance"
+    (:data:`facelib.evaluation.protocols.orn.TOLERANCE`, the chapter's reading of Table 1)."""
+    from .protocols.orn import TOLERANCE
+    from .tables import change_between
+
+    wrapped = {"net": {"conditions": conditions}}
+    mean = {c: stats.mean_interval(conditions[c]["per_face"]["landmark_me"],
+                                   groups=conditions[c]["identities"]).as_dict()
+            for c in ("unoccluded", *ORN_CONDITIONS)}
+    out = {"unoccluded_me": mean["unoccluded"]}
+    for c in ORN_CONDITIONS:
+        change = change_between(wrapped, "net", c, "unoccluded", "landmark_me", "conditions")
+        out[c] = {"me": mean[c], "change": change.as_dict(), "within": stats.verdict(change, TOLERANCE, "below")}
+    return out
+
+
+def orn_markdown(record: dict) -> str:
+    """An ORN curve record (:func:`facelib.experiments.orn_curve`) as a Markdown table: per arm and
+    scored step (and the teacher), the unoccluded landmark error and, per :data:`ORN_CONDITIONS`,
+    the change against it with its interval and the verdict of "within the tolerance"."""
+    conds = ORN_CONDITIONS
+    head = ("| network | step | unoccluded ME (px) | " + " | ".join(f"{c.upper()} change (within?)" for c in conds)
+            + " |\n|---|---:|---|" + "---|" * len(conds) + "\n")
+
+    def row(label, step, e):
+        cells = []
+        for c in conds:
+            d = stats.Interval(**e[c]["change"])
+            cells.append(f"{d.estimate:+.1f} % {d.bracket('+.1f')}, {e[c]['within']}")
+        return f"| {label} | {step} | {stats.Interval(**e['unoccluded_me']).format('.2f')} | " + " | ".join(cells) + " |"
+
+    rows = [row("teacher (chapter 5's R-Net)", "", record["teacher"])]
+    for label, arm in record["arms"].items():
+        rows += [row(label, f"{e['step']:,d}", e) for e in arm["curve"]]
+    return head + "\n".join(rows) + "\n"

@@ -40,6 +40,9 @@ VARIANTS = 7  # occluded images per identity (Sec. 3.2.1)
 P_CLEAN = 0.75
 BACKGROUND = 0.5  # the constant grey behind renders whose features MOPI compares
 GRADIENT_EVERY = 10  # MOPI logs each term's gradient norm every this many steps
+#: where SOPI's labels come from: the frozen teacher on the clean face (Eq. 2), or the benchmark's
+#: true coefficients (issue 35's mechanism arm: distillation with a perfect teacher)
+SOPI_LABELS = ("teacher", "truth")
 
 
 def _seeds(n: int) -> torch.Tensor:
@@ -68,17 +71,25 @@ class SOPI(Regressor):
         occluders: occluder kinds drawn for occluded samples.
         p_clean: probability that a training sample is shown unoccluded — 3/4 from the paper's
             Sec. 4 ("we extract a quarter of the images … and occlude these": ~45K of ~181K).
+        labels: ``"teacher"`` (Eq. 2, the paper) or ``"truth"``: the benchmark's true coefficients of
+            the clean face, a perfect teacher (issue 35's mechanism arm; ``teacher`` must be ``None``).
     """
 
     name = "sopi"
     views = ("clean",)
     prerequisites = (Prerequisite("teacher", "rnet"),)
+    later_arguments = ("labels",)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
-                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = P_CLEAN):
+                 loss: str = "se", occluders=TRAIN_OCCLUDERS, p_clean: float = P_CLEAN, labels: str = "teacher"):
         super().__init__(model, encoder)
         if loss not in SOPI_LOSSES:
             raise FacelibError(f"unknown SOPI loss {loss!r}; choose one of {sorted(SOPI_LOSSES)}")
+        if labels not in SOPI_LABELS:
+            raise FacelibError(f"unknown SOPI labels {labels!r}; choose one of {list(SOPI_LABELS)}")
+        if labels == "truth" and teacher is not None:
+            raise FacelibError("a SOPI trained on the true coefficients has no teacher: pass teacher=None")
+        self.labels = labels
         if teacher is not None and teacher.layout != self.layout:
             raise FacelibError(f"the teacher predicts layout {teacher.layout.sizes}, the trainee {self.layout.sizes}")
         self.loss, self.occluders, self.p_clean = loss, tuple(occluders), float(p_clean)
@@ -98,8 +109,14 @@ class SOPI(Regressor):
 
     def train_step(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
         clean = batch["clean"]
-        # the frozen teacher's labels of stored clean faces: remembered across steps
-        target = self.remembered("teacher_labels", self.row_keys(batch, "clean"), lambda: self.teacher_labels(clean))
+        if self.labels == "truth":
+            if "coefficients" not in batch:
+                raise FacelibError("SOPI with labels='truth' needs a training set with true coefficients "
+                                   "(the synthetic benchmark)")
+            target = batch["coefficients"].to(self.device)
+        else:  # the frozen teacher's labels of stored clean faces: remembered across steps
+            target = self.remembered("teacher_labels", self.row_keys(batch, "clean"),
+                                     lambda: self.teacher_labels(clean))
         shown = occlusion.occlude_batch(clean, batch["landmarks68"], self.occluders, _seeds(len(clean)),
                                         p_clean=self.p_clean)
         loss = SOPI_LOSSES[self.loss](target, self.encode(shown.images))

@@ -1,0 +1,157 @@
+"""Issue 35's experiments that train from finished runs: each paper's departures and mechanism arms,
+built the way the chapters build their methods (:mod:`facelib.runs`: prerequisites, the stand-in)
+and scored on the validation split by :mod:`facelib.evaluation.mechanisms`, never on the test faces.
+
+* :func:`focus_departures` — FOCUS's preserve weight and identity reader, side by side on its real R;
+* :func:`orn_curve` — SOPI's learning curve to four times the chapter's budget, with the
+  occluded/unoccluded landmark ratio at each chapter budget, beside an arm trained on the true
+  coefficients (a perfect teacher) and one started from the stand-in.
+
+``python -m facelib mechanism focus-departures|orn --profile cpu`` (``make mechanisms``); records in
+``results/mechanisms/``, the runs' logs in ``results/mechanisms/logs/``. Finished runs are loaded,
+not trained again; an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from . import methods, runs
+from .data import synthetic
+from .errors import FacelibError
+from .evaluation import mechanisms
+from .results import project_root
+from .results import run_dir as chapter_run_dir
+from .train import keep_log, load_snapshot, read_log, train_on_set
+
+
+def _folder(prof, name: str) -> Path:
+    """Where an experiment's own run trains: ``runs/mechanisms/<profile>/<name>``."""
+    return project_root() / "runs" / "mechanisms" / prof.name / name
+
+
+def _write(out: Path | None, record: dict) -> None:
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+
+
+def focus_departures(profile: str, out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+    """FOCUS's departures side by side on the real reconstruction
+    (:data:`facelib.evaluation.mechanisms.FOCUS_DEPARTURES`): the preserve weight η₄ of the authors'
+    code (0.25; chapter 8's run, trained in its folder so that the chapter loads it) against the
+    paper's 2.5, and the identity reader frozen (as every method starts from the stand-in) against
+    trained; each from the profile's stand-in, scored on the validation split with the control arm
+    :class:`~facelib.evaluation.mechanisms.SkinDetected`, the record written to ``out`` after each arm."""
+    from . import profile as profiles
+    from .methods import focus
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    rounds = tuple(focus.FOCUS.profile_options(prof)["schedule"].rounds().values())
+    arms, seconds, evaluated, rec = {}, {}, {}, {}
+    for label, (weight, frozen) in mechanisms.FOCUS_DEPARTURES.items():
+        if not frozen and prof.reader is None:  # no reader to train: the arm would be the first again
+            continue
+        chapters = weight == focus.CODE_PRESERVE_WEIGHT and frozen
+        name = "focus" if chapters else f"focus-preserve-{weight:g}" + ("" if frozen else "-reader-trained")
+        folder = chapter_run_dir("08_focus", prof.name, "focus") if chapters else _folder(prof, name)
+        options = {"segmentation_weights": {"preserve": weight}, **({} if frozen else {"reader_frozen": False})}
+        arms[label], res = runs.trained_variant("focus", model, prof, root, folder, progress=progress,
+                                                snapshots=rounds, **options)
+        seconds[label] = round(res.training_seconds, 1)
+        if len(arms) == 1:  # the control: the same R, its S replaced by the skin detector
+            arms[mechanisms.FOCUS_SKIN_ARM] = mechanisms.SkinDetected(arms[label])
+        if logs is not None:
+            keep_log(folder, logs, name)
+        rec = {"profile": prof.name, "experiment": "FOCUS's departures: the preserve weight η₄, the reader frozen",
+               "training_seconds": seconds,
+               **mechanisms.arms_on_validation(arms, root, reference=next(iter(arms)), progress=progress,
+                                               evaluated=evaluated)}
+        _write(out, rec)
+    return rec
+
+
+#: SOPI's arms: label → (run name, options; ``stand_in``: started from the profile's stand-in with its
+#: reader frozen, as R-Net is, instead of from the backbone's own weights as chapter 6 starts it)
+ORN_ARMS = {
+    "teacher's labels, from the backbone (chapter 6)": ("sopi", {}),
+    "true coefficients as labels, from the backbone": ("sopi-truth", {"labels": "truth", "teacher": None}),
+    "teacher's labels, from the stand-in": ("sopi-stand-in", {"stand_in": True}),
+}
+
+
+def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None = None, arms=None,
+              out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+    """ORN's mechanism (issue 35): SOPI trained ``steps`` steps (default four times the profile's
+    ``train_steps``), a snapshot every ``every`` (default ``train_steps``: the chapter's SOPI is the
+    first), each scored on the validation split under ORN's conditions
+    (:func:`facelib.evaluation.mechanisms.orn_summary`: the occluded/unoccluded landmark change and
+    the verdict of "within 20 %"), for each of ``arms`` (run names; default all of :data:`ORN_ARMS`) — the
+    chapter's SOPI, SOPI taught by the true coefficients (if distillation from occluded faces works,
+    a perfect teacher's student must come closest to "within 20 %"), SOPI started from the stand-in —
+    beside the teacher, chapter 5's R-Net. At the end each arm is paired with the first on the same
+    faces (unoccluded and occluded landmark error). The record is written to ``out`` after each arm."""
+    from . import profile as profiles
+    from .evaluation.tables import change_against
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    every = int(every or prof.train_steps)
+    steps = int(steps or 4 * prof.train_steps)
+    if every < 1 or steps < every:
+        raise FacelibError(f"need 1 <= every <= steps, got every={every}, steps={steps}")
+    names = {name: label for label, (name, _) in ORN_ARMS.items()}
+    unknown = [a for a in arms or () if a not in names]
+    if unknown:
+        raise FacelibError(f"unknown ORN arm(s) {unknown}; choose from {list(names)}")
+    chosen = list(ORN_ARMS) if not arms else [names[a] for a in arms]
+    kept = tuple(range(every, steps, every))  # the last step is the finished run
+    teacher, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
+    teacher_conditions = mechanisms.orn_conditions(teacher.predict, root, model)
+    record = {"profile": prof.name, "split": "val", "faces": teacher_conditions["images"],
+              "schedule": {"steps": steps, "every": every, "chapter_steps": prof.train_steps},
+              "teacher": {"run": teacher.run_signature, **mechanisms.orn_summary(teacher_conditions)},
+              "arms": {}}
+    finals = {}
+    stand_in = None
+    for label in chosen:
+        name, options = ORN_ARMS[label]
+        options = dict(options)
+        from_stand_in = options.pop("stand_in", False)
+        options.setdefault("teacher", teacher)
+        if from_stand_in:
+            options = methods.stand_in_options(prof, options)
+            stand_in = stand_in or runs.trained_in_chapter(runs.STAND_IN, model, prof, root, progress)[0]
+
+        def build(options=options, start=stand_in if from_stand_in else None):
+            method = methods.build("sopi", model, prof, **options)
+            return method if start is None else method.start_from(start)
+
+        run_dir = _folder(prof, name)
+        trained = build()
+        res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress, snapshots=kept)
+        if logs is not None:
+            keep_log(run_dir, logs, f"orn-{name}")
+        log = read_log(run_dir)
+        curve = []
+        for step in (*kept, steps):
+            net = load_snapshot(build(), run_dir, step) if step < steps else trained
+            scored = mechanisms.orn_conditions(net.predict, root, model)
+            curve.append({"step": step, "seconds": next((e["time"] for e in reversed(log)
+                                                          if "time" in e and e["step"] <= step), None),
+                          **mechanisms.orn_summary(scored)})
+            if step == steps:
+                finals[label] = scored
+        record["arms"][label] = {"run": name, "options": {k: v for k, v in options.items() if k != "teacher"},
+                                 "from_stand_in": from_stand_in,
+                                 "training_seconds": round(res.training_seconds, 1), "curve": curve}
+        first = next(iter(finals))
+        if label != first:  # paired with the first arm on the same faces, finished against finished
+            both = {"a": {"conditions": finals[label]}, "b": {"conditions": finals[first]}}
+            record["arms"][label]["against_first"] = {
+                c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
+                for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}
+        _write(out, record)
+    return record
