@@ -262,9 +262,16 @@ def mechanism_main(args: argparse.Namespace) -> int:
                                     progress=not args.quiet)
         print(mechanisms.orn_markdown(rec))
         return 0
-    if args.every is not None or args.steps is not None or args.arm:
-        raise FacelibError("--steps, --every and --arm size the curves (mechanism focus, orn); focus-departures "
-                           "trains FOCUS as chapter 8 does")
+    if args.every is not None or args.steps is not None:
+        raise FacelibError("--steps and --every size the curves (mechanism focus, orn); focus-departures and rogue "
+                           "train as the chapters do")
+    if args.paper == "rogue":
+        rec = experiments.rogue_arms(args.profile, args.arm, out=out, logs=base / "logs", progress=not args.quiet)
+        for view in mechanisms.ROGUE_VIEWS[1:]:
+            print(f"**{view}**\n\n" + mechanisms.arms_markdown(rec, view, mechanisms.ROGUE_METRICS))
+        return 0
+    if args.arm:
+        raise FacelibError("--arm picks arms of mechanism orn and rogue; focus-departures trains all of its arms")
     rec = experiments.focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
     print(mechanisms.arms_markdown(rec))
     return 0
@@ -448,8 +455,10 @@ def parser() -> argparse.ArgumentParser:
                        "with its identity reader trained, scored on the validation split (about 80 min at cpu with "
                        "the stand-in to train). orn: SOPI's learning curve to four times chapter 6's steps, the "
                        "occluded/unoccluded landmark change at each chapter budget, beside SOPI taught by the true "
-                       "coefficients and SOPI started from the stand-in (facelib.experiments; about 2 h at cpu).")
-    m.add_argument("paper", choices=["focus", "focus-departures", "orn"])
+                       "coefficients and SOPI started from the stand-in (facelib.experiments; about 2 h at cpu). "
+                       "rogue: ROGUE's arms from chapter 5's R-Net beside R-Net continued on clean faces, judged on "
+                       "how far C_O and C_N move from C_G (about 1 h at cpu).")
+    m.add_argument("paper", choices=["focus", "focus-departures", "orn", "rogue"])
     m.add_argument("--profile", default="cpu")
     m.add_argument("--segment-steps", type=int, default=None, help="S's steps after its initialisation "
                    "(default four times chapter 8's)")
@@ -457,7 +466,8 @@ def parser() -> argparse.ArgumentParser:
                    "8's S steps; orn, chapter 6's steps)")
     m.add_argument("--steps", type=int, default=None, help="orn: each arm's steps (default four times chapter 6's)")
     m.add_argument("--arm", action="append", default=None, metavar="RUN",
-                   help="orn: train and score only this arm (sopi, sopi-truth, sopi-stand-in; repeatable)")
+                   help="orn, rogue: train and score only this arm (orn: sopi, sopi-truth, sopi-stand-in; rogue: "
+                   "rnet-continued, rogue, rogue-no-consistency, rogue-robust-guidance; repeatable)")
     m.add_argument("--out", help="the JSON record (default results/mechanisms/<paper>-<profile>.json)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=mechanism_main)

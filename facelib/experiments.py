@@ -83,7 +83,8 @@ ORN_ARMS = {
 
 
 def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None = None, arms=None,
-              out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+              folder: Path | None = None, out: Path | None = None, logs: Path | None = None,
+              progress: bool = False) -> dict:
     """ORN's mechanism (issue 35): SOPI trained ``steps`` steps (default four times the profile's
     ``train_steps``), a snapshot every ``every`` (default ``train_steps``: the chapter's SOPI is the
     first), each scored on the validation split under ORN's conditions
@@ -92,7 +93,8 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
     chapter's SOPI, SOPI taught by the true coefficients (if distillation from occluded faces works,
     a perfect teacher's student must come closest to "within 20 %"), SOPI started from the stand-in —
     beside the teacher, chapter 5's R-Net. At the end each arm is paired with the first on the same
-    faces (unoccluded and occluded landmark error). The record is written to ``out`` after each arm."""
+    faces (unoccluded and occluded landmark error). The arms train in ``folder`` (default
+    ``runs/mechanisms/<profile>``); the record is written to ``out`` after each arm."""
     from . import profile as profiles
     from .evaluation.tables import change_against
 
@@ -129,7 +131,7 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
             method = methods.build("sopi", model, prof, **options)
             return method if start is None else method.start_from(start)
 
-        run_dir = _folder(prof, name)
+        run_dir = Path(folder) / name if folder else _folder(prof, name)
         trained = build()
         res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress, snapshots=kept)
         if logs is not None:
@@ -155,3 +157,57 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
                 for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}
         _write(out, record)
     return record
+
+
+#: ROGUE's arms, each from chapter 5's R-Net with its reader frozen, trained the chapter's steps:
+#: label → (method, run name, options). The first is the control: the same extra steps of R-Net's own
+#: training on clean faces, so that what ROGUE's pipelines add is not mistaken for more training.
+ROGUE_ARMS = {
+    "R-Net continued on clean faces": ("rnet", "rnet-continued", {}),
+    "ROGUE (paper)": ("rogue", "rogue", {}),
+    "ROGUE without L_C (β_C = 0)": ("rogue", "rogue-no-consistency", {"robust": {"consistency": 0.0}}),
+    "ROGUE with the prior and landmarks on C_O, C_N": ("rogue", "rogue-robust-guidance",
+                                                      {"robust_guidance": ("regularizer", "landmark")}),
+}
+#: the label of chapter 5's R-Net itself, scored beside the arms (no training)
+ROGUE_START = "chapter 5's R-Net (the start)"
+
+
+def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder: Path | None = None,
+               out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+    """ROGUE's mechanism (issue 35): ROGUE's claim is that its robustification pipeline makes the
+    coefficients of the occluded and noisy copies agree with the clean face's (C_O, C_N → C_G). Each
+    arm of :data:`ROGUE_ARMS` (``arms``: run names; default all) starts from chapter 5's R-Net and
+    trains ``steps`` (default the chapter's); each is scored on the validation split's clean, occluded and noisy
+    views (:data:`facelib.evaluation.mechanisms.ROGUE_METRICS`: how far the prediction moves from
+    the clean twin's — mesh, identity, albedo, rendered identity — beside accuracy) and paired with
+    the control arm, R-Net continued on clean faces. The arms train in ``folder`` (default
+    ``runs/mechanisms/<profile>``); the record is written to ``out`` after each arm."""
+    from . import profile as profiles
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    names = {name: label for label, (_, name, _) in ROGUE_ARMS.items()}
+    unknown = [a for a in arms or () if a not in names]
+    if unknown:
+        raise FacelibError(f"unknown ROGUE arm(s) {unknown}; choose from {list(names)}")
+    chosen = list(ROGUE_ARMS) if not arms else [names[a] for a in arms]
+    rnet, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
+    predictors, seconds, evaluated, rec = {ROGUE_START: rnet}, {}, {}, {}
+    for label in chosen:
+        method, name, options = ROGUE_ARMS[label]
+        trained = methods.build(method, model, prof, **methods.stand_in_options(prof, options)).start_from(rnet)
+        run_dir = Path(folder) / name if folder else _folder(prof, name)
+        res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress)
+        seconds[label] = round(res.training_seconds, 1)
+        if logs is not None:
+            keep_log(run_dir, logs, f"rogue-{name}")
+        predictors[label] = trained
+        reference = next(iter(ROGUE_ARMS)) if next(iter(ROGUE_ARMS)) in predictors else ROGUE_START
+        rec = {"profile": prof.name, "experiment": "ROGUE's mechanism: C_O and C_N against C_G",
+               "training_seconds": seconds,
+               **mechanisms.arms_on_validation(predictors, root, reference=reference, views=mechanisms.ROGUE_VIEWS,
+                                               metrics=mechanisms.ROGUE_METRICS, progress=progress,
+                                               evaluated=evaluated)}
+        _write(out, rec)
+    return rec

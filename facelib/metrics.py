@@ -377,6 +377,21 @@ def identity_v2v(model, predicted: torch.Tensor, truth: torch.Tensor) -> torch.T
                         millimetres_per_unit(model.info.units)).mean(1)
 
 
+def identity_albedo_change(model, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """How far two predictions of one face part in who it is and in its colour (ROGUE's
+    ‖C_O − C_G‖ in identity and texture, read in the model's units rather than the coefficients'),
+    per face ``(B,)`` float64 each: the mean vertex distance (mm) between the identities of ``a`` and
+    ``b`` worn with no expression, after similarity alignment (:func:`vertex_error`), and the mean
+    absolute per-vertex albedo difference (RGB in [0, 1]). ``a``, ``b``: ``(B, total)`` coefficients."""
+    lay = model.layout
+    p, q = lay.split(a.detach().float().cpu()), lay.split(b.detach().float().cpu())
+    neutral = torch.zeros_like(p["exp"])
+    identity = vertex_error(model.shape(p["id"], neutral).double(), model.shape(q["id"], neutral).double(),
+                            millimetres_per_unit(model.info.units)).mean(1)
+    albedo = (model.albedo(p["tex"]) - model.albedo(q["tex"])).abs().double().flatten(1).mean(1)
+    return identity, albedo
+
+
 def millimetres_per_unit(units: str) -> float:
     """Factor from a model's length unit (``MorphableModel.units``) to millimetres."""
     try:

@@ -59,7 +59,7 @@ CHANGES = {
     "mopi": {"losses_used": ("label",), "variants": 3, "embedder": "facenet", "occluders": ("stars",),
              "init_from_sopi": False, "sopi": "other sopi", "weights": {"perceptual": 1.0}},
     "rogue": {"embedder": None, "guidance": {"landmark": 1e-2}, "robust": {"consistency": 0.5},
-              "labels": {"guide": 0.9}, "discriminator_lr": 2e-4},
+              "labels": {"guide": 0.9}, "discriminator_lr": 2e-4, "robust_guidance": ("regularizer",)},
     "focus": {"schedule": "short schedule", "embedder": "facenet", "segmentation_weights": {"preserve": 0.25},
               "reconstruction_weights": {"pixel": 1.0}, "xi": 0.1, "neighbour_radius": 0, "unet_width": 8,
               "segmentation_lr": 3e-4, "oracle": True},

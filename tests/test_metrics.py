@@ -328,7 +328,7 @@ def test_controls_ceiling_floor_clean_input_oracle_and_invariance(small_set, ict
                controls.FLOOR: run(runner.mean_face_predictor(ict, everything_face=True), "mean")}
     top = metrics[controls.CEILING]["views"]
     assert top["occluded"]["seg_f1"]["mean"] == 1.0 and top["occluded"]["shape_v2v_mm"]["mean"] < 1e-3
-    for name in controls.INVARIANCE:  # the same coefficients from both twins: nothing moves
+    for name in (*controls.INVARIANCE, "invariance_identity_mm", "invariance_albedo"):  # nothing moves
         assert top["occluded"][name]["mean"] < 1e-6 and top["noisy"][name]["mean"] < 1e-6
     rows = controls.controls_rows(metrics)
     assert {(r["metric"], r["view"]) for r in rows} >= {("shape_v2v_mm", "occluded"), ("seg_f1", "occluded"),
@@ -346,8 +346,19 @@ def test_controls_ceiling_floor_clean_input_oracle_and_invariance(small_set, ict
         c[:, layout["id"].start] += 3 * (images.double().sum((1, 2, 3)) * 1e3 % 1).float()
         return c
 
+    def colours_by_pixels(images):  # the leading albedo component moves instead: the identity stays
+        c = truth(images).clone()
+        c[:, layout["tex"].start] += 3 * (images.double().sum((1, 2, 3)) * 1e3 % 1).float()
+        return c
+
     method = run(reads_pixels, "m")
     oracle = run(runner.clean_input_oracle(reads_pixels, small_set), "m (clean input)")
+    colours = run(colours_by_pixels, "c")
+    for view in ("occluded", "noisy"):  # who the face is and what colour it is, apart
+        assert method["views"][view]["invariance_identity_mm"]["mean"] > 0.01
+        assert method["views"][view]["invariance_albedo"]["mean"] < 1e-9
+        assert colours["views"][view]["invariance_albedo"]["mean"] > 1e-4
+        assert colours["views"][view]["invariance_identity_mm"]["mean"] < 1e-6
     for view in ("occluded", "noisy"):
         assert method["views"][view]["invariance_v2v_mm"]["mean"] > 0.01
         assert oracle["views"][view]["invariance_v2v_mm"]["mean"] < 1e-6

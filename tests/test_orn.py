@@ -137,6 +137,24 @@ def test_sopi_regresses_the_frozen_teachers_labels_of_the_clean_face(ict, batch)
         SOPI(ict, TINY, teacher, loss="huber")
 
 
+def test_sopi_taught_by_the_truth_regresses_the_true_coefficients_and_has_no_teacher(ict, batch):
+    """Issue 35's mechanism arm: ``labels="truth"`` is SOPI with a perfect teacher; the paper's
+    default stays out of the run signature, so SOPI runs trained before the option still load."""
+    truth = SOPI(ict, TINY, None, p_clean=0.0, labels="truth")
+    torch.manual_seed(0)
+    out = truth.train_step(batch, 0)
+    # from the mean face (zero head), Eq. (6) against the true coefficients is their mean square
+    assert out["total"].item() == pytest.approx(batch["coefficients"].square().mean().item(), rel=1e-5)
+    assert truth.hyperparameters()["arguments"]["labels"] == "truth"
+    assert "labels" not in SOPI(ict, TINY, _teacher(ict)).hyperparameters()["arguments"]
+    with pytest.raises(FacelibError, match="has no teacher"):
+        SOPI(ict, TINY, _teacher(ict), labels="truth")
+    with pytest.raises(FacelibError, match="unknown SOPI labels"):
+        SOPI(ict, TINY, None, labels="oracle")
+    with pytest.raises(FacelibError, match="needs a training set with true coefficients"):
+        truth.train_step({k: v for k, v in batch.items() if k != "coefficients"}, 0)
+
+
 def test_sopi_distils_the_teacher_through_occluders(ict, batch, tmp_path):
     """60 steps on 4 faces: on occluded inputs the trainee's distance to the teacher's clean labels
     falls to a fraction of the mean face's."""

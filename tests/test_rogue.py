@@ -7,9 +7,10 @@ from toys import interrupting, tiny_synthetic_set
 
 from facelib import train as T
 from facelib.data.folder import FaceFolder
+from facelib.errors import FacelibError
 from facelib.losses import rogue as L
 from facelib.methods.regressor import EncoderConfig
-from facelib.methods.rogue import ROGUE
+from facelib.methods.rogue import GUIDANCE_WEIGHTS, ROGUE
 
 TINY = EncoderConfig("resnet_tiny", 64, lr=1e-3, seed=0)
 
@@ -112,6 +113,39 @@ def test_rogue_trains_through_the_loop_and_an_interrupted_run_resumes_identicall
     log = [e for e in res.log if "losses" in e]
     assert {"total", "discriminator", "consistency"} <= set(log[-1]["losses"])
     assert all(torch.isfinite(torch.tensor(v)) for e in log for v in e["losses"].values())
+
+
+def test_robust_guidance_adds_the_prior_and_landmarks_of_c_o_and_c_n_with_their_alphas(ict, tiny_set):
+    """Issue 35's departure: the guidance regulariser and landmark term also on ``C_O`` and ``C_N``,
+    each weighted by its α; the paper's default leaves them out (and out of the run signature)."""
+    from facelib import losses as FL
+
+    batch = _batch(tiny_set)
+    plain = ROGUE(ict, TINY, embedder=None)
+    guided = ROGUE(ict, TINY, embedder=None, robust_guidance=("landmark", "regularizer"))
+    for net in plain.nets:
+        guided.nets[net].load_state_dict(plain.nets[net].state_dict())
+    torch.manual_seed(0)
+    a = plain.train_step(batch, 0)
+    torch.manual_seed(0)
+    b = guided.train_step(batch, 0)
+    assert guided.robust_guidance == ("regularizer", "landmark")  # the declared order, whatever was passed
+    n = len(batch["clean"])
+    with torch.no_grad():
+        c = guided.encode(torch.cat([batch["clean"], batch["occluded"], batch["noisy"]]))
+        expected = 0.0
+        for i, tag in ((1, "occluded"), (2, "noisy")):
+            ci = c[i * n:(i + 1) * n]
+            reg = L.guidance_regularizer(guided.layout.split(ci))
+            lm = FL.landmark_loss(guided.renderer(ci, background=guided._input(batch["clean"])).landmarks,
+                                 batch["landmarks68"], image_size=guided.image_size)
+            assert float(b[f"regularizer_{tag}"]) == pytest.approx(float(reg), rel=1e-4)
+            assert float(b[f"landmark_{tag}"]) == pytest.approx(float(lm), rel=1e-4)
+            expected += GUIDANCE_WEIGHTS["regularizer"] * float(reg) + GUIDANCE_WEIGHTS["landmark"] * float(lm)
+    assert float(b["robust"]) - float(a["robust"]) == pytest.approx(expected, rel=1e-3)
+    assert "regularizer_occluded" not in a and "robust_guidance" not in plain.hyperparameters()["arguments"]
+    with pytest.raises(FacelibError, match="robust_guidance takes any of"):
+        ROGUE(ict, TINY, embedder=None, robust_guidance=("pixel",))
 
 
 def test_unknown_weights_are_refused(ict):

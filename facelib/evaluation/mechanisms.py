@@ -204,6 +204,12 @@ def focus_markdown(record: dict) -> str:
 DEPARTURE_METRICS = ("seg_f1", "seg_tpr", "seg_ppv", "visible_rmse", "perceptual_dlib", "landmark_me",
                      "shape_v2v_mm", "identity_v2v_mm")
 HIGHER_IS_BETTER = ("seg_f1", "seg_tpr", "seg_ppv")
+#: ROGUE's mechanism (:func:`facelib.experiments.rogue_arms`): the views its pipelines see, and what
+#: its arms are compared on — how far each prediction moves from its clean twin's (mesh, the identity's
+#: mesh, albedo, the rendered identity: :func:`facelib.evaluation.runner.invariance`), beside accuracy
+ROGUE_VIEWS = ("clean", "occluded", "noisy")
+ROGUE_METRICS = ("invariance_v2v_mm", "invariance_identity_mm", "invariance_albedo", "invariance_perceptual_dlib",
+                 "perceptual_dlib", "identity_v2v_mm", "shape_v2v_mm", "landmark_me")
 
 
 class SkinDetected:

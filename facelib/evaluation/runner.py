@@ -221,10 +221,10 @@ def evaluate(predict, root: str | Path, *, method: str, chapter: str, profile="a
                         col.add(v, f"perceptual_{name}", M.embedding_distance(clean_embeddings[name], rendered[name]))
                 pred_v = predicted_vertices(model, preds[v])
                 if v == "clean" and twin is None and clean_coeffs is not None:
-                    twin = CleanTwin(pred_v, out.landmarks, rendered)
+                    twin = CleanTwin(pred_v, out.landmarks, rendered, coeffs)
                 if twin is not None and v != "clean":
                     for name, values in invariance(twin, pred_v, out, rendered if clean_embeddings else None,
-                                                   mm, size).items():
+                                                   mm, size, coeffs, model).items():
                         col.add(v, name, values)
                 if truth_v is not None:
                     v2v = M.vertex_error(pred_v, truth_v, mm)
@@ -266,12 +266,13 @@ def predicted_vertices(model, prediction: Prediction) -> torch.Tensor:
 @dataclass
 class CleanTwin:
     """What a method predicted from the clean twin of a batch, for the invariance metrics: its mesh
-    ``(B, V, 3)``, its rendered landmarks ``(B, 68, 2)`` and each embedder's features ``(B, D)`` of its
-    render over the clean image."""
+    ``(B, V, 3)``, its rendered landmarks ``(B, 68, 2)``, each embedder's features ``(B, D)`` of its
+    render over the clean image, and its coefficients ``(B, P)`` (on the CPU)."""
 
     vertices: torch.Tensor
     landmarks: torch.Tensor
     embeddings: dict
+    coefficients: torch.Tensor | None = None
 
 
 def clean_twin(model, renderer, prediction: Prediction, clean: torch.Tensor, embed: dict, landmarks) -> CleanTwin:
@@ -279,11 +280,12 @@ def clean_twin(model, renderer, prediction: Prediction, clean: torch.Tensor, emb
     out = renderer(prediction.coefficients.detach().float().cpu(), background=clean)
     image = out.image.clamp(0, 1)
     return CleanTwin(predicted_vertices(model, prediction), out.landmarks,
-                     {name: emb.embed(image, landmarks) for name, emb in embed.items()})
+                     {name: emb.embed(image, landmarks) for name, emb in embed.items()},
+                     prediction.coefficients.detach().float().cpu())
 
 
 def invariance(twin: CleanTwin, vertices: torch.Tensor, out, rendered: dict | None, mm: float,
-               size: int) -> dict[str, torch.Tensor]:
+               size: int, coefficients: torch.Tensor | None = None, model=None) -> dict[str, torch.Tensor]:
     """How far a method's prediction moves between a face's clean twin and its occluded or noisy view
     (issue 32; where ORN and ROGUE put their mechanism), per face ``(B,)``: ``invariance_v2v_mm`` —
     the mean vertex distance between the two meshes after similarity alignment
@@ -291,13 +293,20 @@ def invariance(twin: CleanTwin, vertices: torch.Tensor, out, rendered: dict | No
     their rendered landmarks (px at 224), ``invariance_perceptual_<embedder>`` — the embedding
     distance between the clean prediction's render and the view's identity and texture rendered in
     the clean twin's pose and light (``rendered``: each embedder's features of that render, as the
-    perceptual error renders and embeds it; ``None``: skip).
-    A constant prediction scores 0 on all three: read them beside accuracy."""
+    perceptual error renders and embeds it; ``None``: skip); given the view's ``coefficients``
+    ``(B, P)`` and the ``model``, ROGUE's ‖C_O − C_G‖ split into who and what colour
+    (:func:`facelib.metrics.identity_albedo_change`): ``invariance_identity_mm`` — the mean vertex
+    distance between the two identities worn with no expression, after alignment, and
+    ``invariance_albedo`` — the mean absolute per-vertex albedo difference (RGB in [0, 1]).
+    A constant prediction scores 0 on all of them: read them beside accuracy."""
     scores = {"invariance_v2v_mm": M.vertex_error(vertices, twin.vertices, mm).mean(1),
               "invariance_landmark_px": M.landmark_errors(out.landmarks, twin.landmarks,
                                                           normaliser=size / REFERENCE_SIZE)["me"]}
     for name, features in (rendered or {}).items():
         scores[f"invariance_perceptual_{name}"] = M.embedding_distance(twin.embeddings[name], features)
+    if coefficients is not None and model is not None and twin.coefficients is not None:
+        identity, albedo = M.identity_albedo_change(model, coefficients, twin.coefficients)
+        scores["invariance_identity_mm"], scores["invariance_albedo"] = identity, albedo
     return scores
 
 

@@ -35,6 +35,8 @@ METRIC_LABELS = {
     "invariance_v2v_mm": ("moves from clean: vertices (mm)", "{:.2f}", True),
     "invariance_landmark_px": ("moves from clean: landmarks (px@224)", "{:.2f}", True),
     "invariance_perceptual_dlib": ("moves from clean: identity (dlib)", "{:.3f}", True),
+    "invariance_identity_mm": ("moves from clean: identity's mesh (mm)", "{:.2f}", True),
+    "invariance_albedo": ("moves from clean: albedo (RGB)", "{:.4f}", True),
 }
 
 

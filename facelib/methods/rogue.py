@@ -38,6 +38,8 @@ GUIDANCE_WEIGHTS = {"landmark": 1.6e-3, "photometric": 1.92, "perceptual": 0.2, 
 #: β of Eq. (3)
 ROBUST_WEIGHTS = {"occlusion": 1.92, "noise": 1.92, "consistency": 0.1}
 LABELS = {"guide": 1.0, "occluded": 0.0, "noisy": 0.0}
+#: guidance terms that may also act on C_O and C_N (issue 35's arm; the paper regularises C_G alone)
+ROBUST_GUIDANCE = ("regularizer", "landmark")
 
 
 class CoefficientDiscriminator(nn.Module):
@@ -64,17 +66,26 @@ class ROGUE(Regressor):
         robust: overrides of :data:`ROBUST_WEIGHTS` (β_O, β_N, β_C).
         labels: ``d_G``, ``d_O``, ``d_N`` of Eq. (1).
         discriminator_lr: Adam learning rate of ``D`` (betas 0.5, 0.999, as usual for a GAN).
+        robust_guidance: any of :data:`ROBUST_GUIDANCE`: these guidance terms also act on ``C_O`` and
+            ``C_N``, each with its α (the prior keeps them in the model's range, the landmark term ties
+            their pose to the face's true landmarks) — a departure measured beside the paper's ``()``
+            (issue 35), which leaves the robustification coefficients to ``L_O``, ``L_N`` and ``L_C``.
     """
 
     name = "rogue"
     starts_from_stand_in = True
     views = ("clean", "occluded", "noisy")
     objectives = {"total": ("encoder",), "discriminator": ("discriminator",)}
+    later_arguments = ("robust_guidance",)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, embedder: str | None = "dlib",
                  guidance: dict | None = None, robust: dict | None = None, labels: dict | None = None,
-                 discriminator_lr: float = 1e-4):
+                 discriminator_lr: float = 1e-4, robust_guidance: tuple = ()):
         super().__init__(model, encoder)
+        robust_guidance = (robust_guidance,) if isinstance(robust_guidance, str) else tuple(robust_guidance)
+        if set(robust_guidance) - set(ROBUST_GUIDANCE):
+            raise FacelibError(f"robust_guidance takes any of {list(ROBUST_GUIDANCE)}, got {list(robust_guidance)}")
+        self.robust_guidance = tuple(k for k in ROBUST_GUIDANCE if k in robust_guidance)
         unknown = set(guidance or {}) - set(GUIDANCE_WEIGHTS) | set(robust or {}) - set(ROBUST_WEIGHTS)
         if unknown:
             raise FacelibError(f"unknown ROGUE weight(s) {sorted(unknown)}; the guidance weights are "
@@ -138,8 +149,16 @@ class ROGUE(Regressor):
         l_c = self.consistency(c_guide.detach(), c_occ, c_noisy)
         l_robust = rogue_losses.robust_objective(l_o, l_n, l_c, self.robust["occlusion"], self.robust["noise"],
                                                  self.robust["consistency"])
+        extra = {}
+        for c_i, out_i, tag in ((c_occ, out_o, "occluded"), (c_noisy, out_n, "noisy")):
+            if "regularizer" in self.robust_guidance:
+                extra[f"regularizer_{tag}"] = rogue_losses.guidance_regularizer(self.layout.split(c_i))
+            if "landmark" in self.robust_guidance:
+                extra[f"landmark_{tag}"] = losses.landmark_loss(out_i.landmarks, batch["landmarks68"],
+                                                                image_size=self.image_size)
+        l_robust = l_robust + sum(self.weights[k.rsplit("_", 1)[0]] * v for k, v in extra.items())
         # the discriminator's own step, on coefficients that carry no gradient to the encoder
         l_d = self.consistency(c_guide.detach(), c_occ.detach(), c_noisy.detach())
         return {"total": l_guide + l_robust, "discriminator": l_d, "guide": l_guide.detach(),
                 "robust": l_robust.detach(), "occlusion": l_o.detach(), "noise": l_n.detach(),
-                "consistency": l_c.detach(), **{k: v.detach() for k, v in terms.items()}}
+                "consistency": l_c.detach(), **{k: v.detach() for k, v in {**terms, **extra}.items()}}
