@@ -242,38 +242,46 @@ def stand_in_budget_main(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the options each mechanism experiment takes (the others train as the chapters do)
+MECHANISM_OPTIONS = {"focus": ("segment_steps", "every"), "focus-departures": (), "orn": ("steps", "every", "arm"),
+                     "orn-departures": (), "rogue": ("arm",), "contour": ("arm",)}
+
+
 def mechanism_main(args: argparse.Namespace) -> int:
     """A paper's mechanism experiment (issue 35; facelib.evaluation.mechanisms, facelib.experiments)."""
     from . import experiments
     from .evaluation import mechanisms
     from .results import project_root
 
+    given = [k for k in ("segment_steps", "every", "steps", "arm") if getattr(args, k) is not None]
+    refused = [k for k in given if k not in MECHANISM_OPTIONS[args.paper]]
+    if refused:
+        takes = ", ".join("--" + k.replace("_", "-") for k in MECHANISM_OPTIONS[args.paper]) or "none of them"
+        raise FacelibError(f"mechanism {args.paper} does not take {', '.join('--' + k.replace('_', '-') for k in refused)} "
+                           f"(it takes {takes})")
     base = project_root() / "results" / "mechanisms"
     out = Path(args.out) if args.out else base / f"{args.paper}-{args.profile}.json"
+    kw = {"out": out, "logs": base / "logs", "progress": not args.quiet}
     if args.paper == "focus":
-        rec = mechanisms.focus_oracle(args.profile, args.segment_steps, args.every, out=out, logs=base / "logs",
-                                      progress=not args.quiet)
+        rec = mechanisms.focus_oracle(args.profile, args.segment_steps, args.every, **kw)
         print(mechanisms.focus_markdown(rec))
-        return 0
-    if args.segment_steps is not None:
-        raise FacelibError("--segment-steps sizes the oracle's S (mechanism focus)")
-    if args.paper == "orn":
-        rec = experiments.orn_curve(args.profile, args.steps, args.every, args.arm, out=out, logs=base / "logs",
-                                    progress=not args.quiet)
+    elif args.paper == "focus-departures":
+        rec = experiments.focus_departures(args.profile, **kw)
+        print(mechanisms.arms_markdown(rec))
+    elif args.paper == "orn":
+        rec = experiments.orn_curve(args.profile, args.steps, args.every, args.arm, **kw)
         print(mechanisms.orn_markdown(rec))
-        return 0
-    if args.every is not None or args.steps is not None:
-        raise FacelibError("--steps and --every size the curves (mechanism focus, orn); focus-departures and rogue "
-                           "train as the chapters do")
-    if args.paper == "rogue":
-        rec = experiments.rogue_arms(args.profile, args.arm, out=out, logs=base / "logs", progress=not args.quiet)
+    elif args.paper == "orn-departures":
+        rec = experiments.mopi_balance(args.profile, **kw)
+        print(mechanisms.orn_markdown({"teacher": rec["baselines"]["R-Net (the teacher)"],
+                                       "arms": {k: {"curve": [{"step": "", **v}]} for k, v in rec["arms"].items()}}))
+    elif args.paper == "rogue":
+        rec = experiments.rogue_arms(args.profile, args.arm, **kw)
         for view in mechanisms.ROGUE_VIEWS[1:]:
             print(f"**{view}**\n\n" + mechanisms.arms_markdown(rec, view, mechanisms.ROGUE_METRICS))
-        return 0
-    if args.arm:
-        raise FacelibError("--arm picks arms of mechanism orn and rogue; focus-departures trains all of its arms")
-    rec = experiments.focus_departures(args.profile, out, base / "logs", progress=not args.quiet)
-    print(mechanisms.arms_markdown(rec))
+    else:
+        rec = experiments.contour_chain(args.profile, args.arm, **kw)
+        print(mechanisms.contour_markdown(rec))
     return 0
 
 
@@ -456,9 +464,13 @@ def parser() -> argparse.ArgumentParser:
                        "the stand-in to train). orn: SOPI's learning curve to four times chapter 6's steps, the "
                        "occluded/unoccluded landmark change at each chapter budget, beside SOPI taught by the true "
                        "coefficients and SOPI started from the stand-in (facelib.experiments; about 2 h at cpu). "
+                       "orn-departures: MOPI with Eq. 9's weights and with L_perc's weight times the measured "
+                       "gradient ratio (about 40 min at cpu). "
                        "rogue: ROGUE's arms from chapter 5's R-Net beside R-Net continued on clean faces, judged on "
-                       "how far C_O and C_N move from C_G (about 1 h at cpu).")
-    m.add_argument("paper", choices=["focus", "focus-departures", "orn", "rogue"])
+                       "how far C_O and C_N move from C_G (about 1 h at cpu). contour: chapter 9's chain with "
+                       "generated, true (the clean twin's) or no contours, judged on the fill and on R-Net's landmarks "
+                       "on it (about 30 min at cpu).")
+    m.add_argument("paper", choices=list(MECHANISM_OPTIONS))
     m.add_argument("--profile", default="cpu")
     m.add_argument("--segment-steps", type=int, default=None, help="S's steps after its initialisation "
                    "(default four times chapter 8's)")
@@ -467,7 +479,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--steps", type=int, default=None, help="orn: each arm's steps (default four times chapter 6's)")
     m.add_argument("--arm", action="append", default=None, metavar="RUN",
                    help="orn, rogue: train and score only this arm (orn: sopi, sopi-truth, sopi-stand-in; rogue: "
-                   "rnet-continued, rogue, rogue-no-consistency, rogue-robust-guidance; repeatable)")
+                   "rnet-continued, rogue, rogue-no-consistency, rogue-robust-guidance; contour: generated, true, "
+                   "none; repeatable)")
     m.add_argument("--out", help="the JSON record (default results/mechanisms/<paper>-<profile>.json)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=mechanism_main)

@@ -21,6 +21,7 @@ from . import methods, runs
 from .data import synthetic
 from .errors import FacelibError
 from .evaluation import mechanisms
+from .methods.orn import MOPI_WEIGHTS
 from .results import project_root
 from .results import run_dir as chapter_run_dir
 from .train import keep_log, load_snapshot, read_log, train_on_set
@@ -211,3 +212,117 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
                                                evaluated=evaluated)}
         _write(out, rec)
     return rec
+
+
+#: MOPI's arms (chapter 6's departure: L_perc pulls about 1/30 as hard as L_label under Eq. 9's
+#: weights): label → run name; the second arm's L_perc weight is Eq. 9's times the gradient ratio
+#: measured in the first arm's log, so that both terms pull alike
+MOPI_ARMS = {"Eq. 9's weights (chapter 6)": "mopi", "L_perc's weight × the measured gradient ratio": "mopi-balanced"}
+
+
+def gradient_ratio(log: list[dict]) -> float:
+    """The mean of ``grad_label / grad_perceptual`` over a MOPI run's log entries that have both
+    (:meth:`facelib.methods.orn.MOPI.gradient_norms`: the weighted terms' pull on the heads)."""
+    pairs = [e["losses"] for e in log if "losses" in e and e["losses"].get("grad_perceptual")
+             and "grad_label" in e["losses"]]
+    if not pairs:
+        raise FacelibError("the MOPI log has no gradient norms of both terms (grad_label, grad_perceptual)")
+    return sum(p["grad_label"] / p["grad_perceptual"] for p in pairs) / len(pairs)
+
+
+def mopi_balance(profile: str = "cpu", steps: int | None = None, folder: Path | None = None,
+                 out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+    """ORN's composite loss, Eq. (9), side by side with its terms balanced (issue 35): MOPI as chapter
+    6 trains it (from chapter 6's SOPI, in chapter 6's folder so that the chapter loads it) and MOPI
+    with L_perc's weight multiplied by the ratio of the two terms' gradient norms measured in that
+    run (rounded to two significant figures), each trained ``steps`` (default the chapter's), scored
+    on the validation split under ORN's conditions beside SOPI and the teacher R-Net; the random
+    patterns' landmark error and histogram dissimilarity paired against the first arm, SOPI and R-Net
+    (Tables 5-7). The record is written to ``out`` after each arm."""
+    from . import profile as profiles
+    from .evaluation.tables import change_against
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    teacher, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
+    sopi, _ = runs.trained_in_chapter("sopi", model, prof, root, progress)
+    scored = {"R-Net (the teacher)": mechanisms.orn_conditions(teacher.predict, root, model),
+              "SOPI (chapter 6)": mechanisms.orn_conditions(sopi.predict, root, model)}
+    record = {"profile": prof.name, "split": "val", "experiment": "MOPI's Eq. 9: the terms' weights", "arms": {}}
+
+    def arm(label: str, name: str, options: dict):
+        run_dir = (chapter_run_dir("06_orn", prof.name, name) if name == "mopi" else
+                   Path(folder) / name if folder else _folder(prof, name))
+        method = methods.build("mopi", model, prof, losses_used=("perceptual", "label"), sopi=sopi, **options)
+        res = train_on_set(method, root, run_dir, prof, steps=steps, progress=progress)
+        if logs is not None:
+            keep_log(run_dir, logs, f"orn-{name}")
+        scored[label] = mechanisms.orn_conditions(method.predict, root, model)
+        wrapped = {k: {"conditions": v} for k, v in scored.items()}
+        record["arms"][label] = {
+            "run": name, "weights": dict(method.weights), "training_seconds": round(res.training_seconds, 1),
+            **mechanisms.orn_summary(scored[label]),
+            "against": {other: {metric: change_against(wrapped, label, other, "random", metric, "conditions").as_dict()
+                                for metric in ("landmark_me", "histogram_dissimilarity")}
+                        for other in scored if other != label}}
+        _write(out, record)
+        return run_dir
+
+    (first, first_name), (second, second_name) = MOPI_ARMS.items()
+    record["baselines"] = {k: mechanisms.orn_summary(v) for k, v in scored.items()}
+    record["gradient_ratio"] = gradient_ratio(read_log(arm(first, first_name, {})))
+    factor = float(f"{record['gradient_ratio']:.2g}")
+    arm(second, second_name, {"weights": {"perceptual": factor * MOPI_WEIGHTS["perceptual"]}})
+    return record
+
+
+#: the contour-guided chain's arms (issue 35): label → ``contour_source``; the paper's first, the
+#: reference every other row is paired with
+CONTOUR_ARMS = {"generated contours (paper)": "generated", "the clean twin's contours (oracle)": "true",
+                "no contours": "none"}
+
+
+def contour_chain(profile: str = "cpu", arms=None, folder: Path | None = None, out: Path | None = None,
+                  logs: Path | None = None, progress: bool = False) -> dict:
+    """The contour-guided method's mechanism (issue 35): the paper's idea is that the face's contours,
+    completed inside the occluder, guide the inpainting to a face the regressor reads as if it were
+    clean. Each arm of :data:`CONTOUR_ARMS` (``arms``: ``contour_source`` values; default all) trains
+    chapter 9's chain — the mask, contour and inpainting stages at the profile's schedule, not the
+    regression stage, which this experiment leaves out — from chapter 5's R-Net, with the paper's
+    generated contours, the clean twin's own contours (a perfect contour generator) or none; each is
+    scored on the validation split with the true occluded-face mask
+    (:func:`facelib.evaluation.mechanisms.contour_chain_scores`: PSNR and SSIM inside the mask, chapter
+    5's R-Net on the filled image) beside the mean and blur fills and R-Net on the occluded and clean
+    images. If contours guide the fill, the oracle's rows lie above the unguided ones, and the paper's
+    between. The arms train in ``folder`` (default ``runs/mechanisms/<profile>``); the record is
+    written to ``out`` after each arm."""
+    from . import fill
+    from . import profile as profiles
+    from .methods.contour import Contour
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    unknown = [a for a in arms or () if a not in CONTOUR_ARMS.values()]
+    if unknown:
+        raise FacelibError(f"unknown contour arm(s) {unknown}; choose from {list(CONTOUR_ARMS.values())}")
+    chosen = [label for label, source in CONTOUR_ARMS.items() if not arms or source in arms]
+    schedule = Contour.profile_options(prof)["schedule"]
+    steps = schedule.mask + schedule.edges + schedule.inpaint  # the regression stage is not the mechanism
+    rnet, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
+    chains, seconds, record = {}, {}, {}
+    for label in chosen:
+        name = f"contour-{CONTOUR_ARMS[label]}-contours"
+        run_dir = Path(folder) / name if folder else _folder(prof, name)
+        chains[label] = methods.build("contour", model, prof, rnet=rnet, contour_source=CONTOUR_ARMS[label])
+        seconds[label] = round(train_on_set(chains[label], root, run_dir, prof, steps=steps,
+                                            progress=progress).training_seconds, 1)
+        if logs is not None:
+            keep_log(run_dir, logs, name)
+        scores = mechanisms.contour_chain_scores(chains, {"mean fill": fill.mean_fill, "blur fill": fill.blur_fill},
+                                                 rnet, root)
+        record = {"profile": prof.name, "split": "val", "experiment": "the contour-guided chain's guiding contours",
+                  "steps": steps, "faces": len(scores["faces"]), "identities": len(set(scores["identities"])),
+                  "training_seconds": seconds, "reference": next(iter(chains)),
+                  "rows": mechanisms.contour_summary(scores, next(iter(chains)))}
+        _write(out, record)
+    return record

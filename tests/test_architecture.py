@@ -67,7 +67,7 @@ CHANGES = {
                        "reconstruction_weights": {"pixel": 1.0}},
     "contour": {"rnet": "other teacher", "schedule": "short contour schedule", "embedder": "facenet",
                 "weights": {"pixel": 1.0}, "gan_width": 8, "gan_blocks": 1, "unet_width": 8, "gan_lr": 3e-4,
-                "canny_sigma": 2.0},
+                "canny_sigma": 2.0, "contour_source": "true"},
 }
 COMMON = {"model": None, "encoder": EncoderConfig("resnet_tiny", 64, lr=3e-4)}
 #: (method, argument) → arguments it needs beside it: compared with the same arguments without it

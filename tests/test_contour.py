@@ -168,6 +168,43 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     assert torch.allclose(restored.coefficients, rnet.predict(chain["image"]).coefficients, atol=1e-6)
 
 
+def test_the_guiding_contours_come_from_the_generator_the_clean_twin_or_nowhere(ict, tiny):
+    """Issue 35's contour mechanism: ``contour_source`` decides C_goal inside the mask — the paper's
+    generated contours, the clean twin's own (an oracle, which needs the twin and so cannot predict),
+    or none; outside the mask every source keeps the visible contours. The paper's default stays out
+    of the run signature."""
+    from facelib.data.folder import FaceFolder
+    from facelib.methods.contour import Contour
+
+    root, rnet = tiny
+    data = FaceFolder(root, "train", views=Contour.views, masks=Contour.masks)
+    b = torch.utils.data.default_collate([data[i] for i in range(2)])
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[:, :, 16:48, 16:48] = 1
+    chains = {}
+    for source in ("generated", "true", "none"):
+        m = _contour(ict, rnet)
+        m.contour_source = source
+        chains[source] = m.inpainted(b["occluded"], mask, clean=b["clean"])["contours"]
+    inside, outside = mask.bool(), ~mask.bool()
+    visible = chains["generated"][outside]
+    assert all(torch.equal(c[outside], visible) for c in chains.values())
+    assert torch.equal(chains["true"][inside], _contour(ict, rnet).contours(b["clean"])[inside])
+    assert chains["none"][inside].abs().sum() == 0 and chains["true"][inside].sum() > 0
+    oracle = _contour(ict, rnet, lambda *a, **k: Contour(*a, **k, contour_source="true"))
+    with pytest.raises(FacelibError, match="pass clean"):
+        oracle.inpainted(b["occluded"], mask)
+    with pytest.raises(FacelibError, match="needs each image's clean twin"):
+        oracle.predict(b["occluded"])
+    oracle.train_mode(True)
+    for step in range(6):  # every stage trains with the twin's contours, the regression stage included
+        assert torch.isfinite(next(v for k, v in oracle.train_step(b, step).items() if k in oracle.objectives))
+    assert oracle.hyperparameters()["arguments"]["contour_source"] == "true"
+    assert "contour_source" not in _contour(ict, rnet).hyperparameters()["arguments"]
+    with pytest.raises(FacelibError, match="contour_source must be one of"):
+        _contour(ict, rnet, lambda *a, **k: Contour(*a, **k, contour_source="canny"))
+
+
 def test_a_regression_only_variant_starts_from_a_finished_chain_and_can_add_landmarks(ict, tiny):
     from facelib import train as T
     from facelib.data.folder import FaceFolder

@@ -77,3 +77,74 @@ def test_rogue_arms_are_paired_with_r_net_continued_on_the_invariance_metrics(tm
     assert json.loads((tmp_path / "rogue.json").read_text()) == rec
     with pytest.raises(FacelibError, match="unknown ROGUE arm"):
         E.rogue_arms("smoke", arms=["rogue-cold"], folder=tmp_path / "runs")
+
+
+def test_mopi_balance_weights_l_perc_by_the_gradient_ratio_its_first_arm_measured(tmp_path, monkeypatch):
+    """``python -m facelib mechanism orn-departures`` at smoke: the first arm is chapter 6's MOPI, the
+    second multiplies L_perc's weight by the first's measured gradient ratio (two significant
+    figures); each arm is paired with the other, SOPI and R-Net on the random patterns."""
+    from facelib import experiments as E
+    from facelib import results
+    from facelib.methods.orn import MOPI_WEIGHTS
+
+    chapter = tmp_path / "chapter"  # chapter 6's MOPI folder, away from the checkout's runs/
+    real = results.run_dir
+    monkeypatch.setattr(E, "chapter_run_dir", lambda ch, p, name: chapter / name if ch == "06_orn" else real(ch, p, name))
+    rec = E.mopi_balance("smoke", steps=3, folder=tmp_path / "runs", out=tmp_path / "mopi.json", logs=tmp_path / "logs")
+    (first, a), (second, b) = rec["arms"].items()
+    assert (chapter / "mopi" / "log.jsonl").is_file() and (tmp_path / "runs" / "mopi-balanced").is_dir()
+    assert a["weights"] == MOPI_WEIGHTS
+    assert rec["gradient_ratio"] == pytest.approx(E.gradient_ratio(
+        [json.loads(x) for x in (tmp_path / "logs" / "orn-mopi.jsonl").read_text().splitlines()]))
+    assert b["weights"]["perceptual"] == pytest.approx(float(f"{rec['gradient_ratio']:.2g}") * MOPI_WEIGHTS["perceptual"])
+    assert b["weights"]["label"] == MOPI_WEIGHTS["label"]
+    assert set(b["against"]) == {"R-Net (the teacher)", "SOPI (chapter 6)", first}
+    with pytest.raises(FacelibError, match="no gradient norms"):
+        E.gradient_ratio([{"step": 1, "losses": {"label": 1.0}}])
+
+
+def test_gradient_ratio_is_the_mean_of_the_logged_ratios():
+    from facelib import experiments as E
+
+    log = [{"step": 10, "losses": {"grad_label": 30.0, "grad_perceptual": 1.0}},
+           {"step": 20, "losses": {"grad_label": 10.0, "grad_perceptual": 1.0}},
+           {"step": 20, "val": {"landmark_me_clean": 5.0}}, {"step": 25, "losses": {"label": 1.0}}]
+    assert E.gradient_ratio(log) == pytest.approx(20.0)
+
+
+def test_the_mechanism_command_refuses_options_an_experiment_does_not_take():
+    from facelib import cli
+
+    for argv, words in ((["mechanism", "focus-departures", "--every", "3"], "does not take --every"),
+                        (["mechanism", "rogue", "--steps", "3"], "does not take --steps (it takes --arm)"),
+                        (["mechanism", "orn-departures", "--arm", "mopi"], "(it takes none of them)"),
+                        (["mechanism", "focus", "--arm", "x"], "it takes --segment-steps, --every")):
+        with pytest.raises(FacelibError, match=words.replace("(", r"\(").replace(")", r"\)")):
+            cli.main(argv + ["--profile", "smoke", "--quiet"])
+
+
+def test_the_contour_chain_scores_each_source_of_contours_beside_the_fills(tmp_path):
+    """``python -m facelib mechanism contour`` at smoke, the paper's and the oracle's arms: the chain's
+    three stages trained (no regression stage), scored inside the true mask beside the mean and blur
+    fills, R-Net on the occluded and clean images at the two ends; the paper's arm is the reference."""
+    from facelib import experiments as E
+    from facelib.evaluation import mechanisms as M
+
+    rec = E.contour_chain("smoke", arms=["generated", "true"], folder=tmp_path / "runs", out=tmp_path / "c.json",
+                          logs=tmp_path / "logs")
+    paper, oracle = list(E.CONTOUR_ARMS)[:2]
+    assert rec["reference"] == paper and rec["split"] == "val" and rec["faces"] > 0
+    assert set(rec["rows"]) == {paper, oracle, "mean fill", "blur fill", "R-Net on the occluded input",
+                                "R-Net on the clean twin"}
+    assert set(rec["rows"][oracle]) == set(M.CONTOUR_SCORES) and "minus_reference" in rec["rows"][oracle]["psnr"]
+    assert "minus_reference" not in rec["rows"][paper]["psnr"]
+    assert "below_occluded_input" in rec["rows"]["mean fill"]["rnet_landmark_me"]
+    assert set(rec["rows"]["R-Net on the clean twin"]) == {"rnet_landmark_me"}
+    assert (tmp_path / "logs" / "contour-true-contours.jsonl").is_file()
+    from facelib.train import read_log
+
+    steps = [e["step"] for e in read_log(tmp_path / "runs" / "contour-true-contours") if "losses" in e]
+    assert max(steps) == rec["steps"]
+    assert "| no contours |" not in M.contour_markdown(rec) and f"| {oracle} |" in M.contour_markdown(rec)
+    with pytest.raises(FacelibError, match="unknown contour arm"):
+        E.contour_chain("smoke", arms=["drawn"], folder=tmp_path / "runs")

@@ -434,3 +434,31 @@ def test_sopi_and_mopi_remember_the_clean_faces_labels_and_features_without_chan
         assert {k: len(v["rows"]) for k, v in runs[Method.memory_budget]._memory.items()} == kept
         a, b = (r.nets["encoder"].state_dict() for r in runs.values())
         assert all(torch.equal(a[k], b[k]) for k in a), type(runs[0]).__name__
+
+
+def test_orn_claims_state_the_papers_comparisons_with_r_net_on_the_same_faces():
+    """ORN's Tables 2-6 as computed verdicts from chapter 6's committed conditions: each is the
+    method's mean against R-Net's on the same faces (per cent), its verdict read off its interval,
+    and each is declared for chapter 10's controls (STORED_CLAIMS)."""
+    import numpy as np
+
+    from facelib import stats
+    from facelib.evaluation import claims as C
+    from facelib.results import project_root
+
+    m = json.loads((project_root() / "results" / "06_orn" / "cpu" / "metrics.json").read_text())["metrics"]
+    out = orn_protocol.claims(m)
+    expected = {"sopi_hist_below_rnet_dsofi": ("sopi", "dsofi", "histogram_dissimilarity"),
+                "sopi_hist_below_rnet_dhofi": ("sopi", "dhofi", "histogram_dissimilarity"),
+                "sopi_below_rnet_natural": ("sopi", "natural", "landmark_me"),
+                "sopi_hist_below_rnet_natural": ("sopi", "natural", "histogram_dissimilarity"),
+                "mopi_below_rnet_random": ("mopi", "random", "landmark_me"),
+                "mopi_hist_below_rnet_random": ("mopi", "random", "histogram_dissimilarity")}
+    for key, (method, cond, metric) in expected.items():
+        a = np.mean(m[method]["conditions"][cond]["per_face"][metric])
+        b = np.mean(m["rnet"]["conditions"][cond]["per_face"][metric])
+        claim = out[key]
+        assert claim.interval.estimate == pytest.approx(100 * (a / b - 1), rel=1e-6), key
+        assert claim.verdict == stats.verdict(claim.interval, 0.0, "below")
+        assert ("06_orn", key) in C.STORED_CLAIMS
+    assert "mopi_below_rnet_random" not in orn_protocol.claims({k: v for k, v in m.items() if k != "rnet"})

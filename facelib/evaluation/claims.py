@@ -74,6 +74,10 @@ STORED_CLAIMS = {
        for key in ("both_below_label", "both_below_perceptual", "label_below_perceptual", "mopi_below_sopi")},
     **{("06_orn", key): _on("landmark_me", "occluded", "clean")
        for key in ("central", "rnet_beyond_dhofi", "rnet_beyond_shofi", "sopi_within_dhofi", "sopi_within_shofi")},
+    **{("06_orn", key): _on("landmark_me", "occluded") for key in ("sopi_below_rnet_natural", "mopi_below_rnet_random")},
+    **{("06_orn", key): _on("histogram_dissimilarity", "occluded")
+       for key in ("sopi_hist_below_rnet_dsofi", "sopi_hist_below_rnet_dhofi", "sopi_hist_below_rnet_natural",
+                   "mopi_hist_below_rnet_random")},
     ("07_rogue", "beta_c_1_above_rogue_noisy"): _on("perceptual_dlib", "noisy"),
     ("07_rogue", "beta_c_1_above_rogue_occluded"): _on("perceptual_dlib", "occluded"),
     ("07_rogue", "lever_above_rnet_clean"): _on("perceptual_dlib", "clean"),

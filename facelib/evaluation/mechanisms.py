@@ -337,5 +337,110 @@ def orn_markdown(record: dict) -> str:
 
     rows = [row("teacher (chapter 5's R-Net)", "", record["teacher"])]
     for label, arm in record["arms"].items():
-        rows += [row(label, f"{e['step']:,d}", e) for e in arm["curve"]]
+        rows += [row(label, f"{e['step']:,d}" if isinstance(e["step"], int) else e["step"], e) for e in arm["curve"]]
     return head + "\n".join(rows) + "\n"
+
+
+#: the contour-guided chain's scores (:func:`contour_chain_scores`): the fill inside the true
+#: occluded-face mask against the clean twin, and chapter 5's R-Net on the filled image
+CONTOUR_SCORES = ("psnr", "ssim", "rnet_landmark_me")
+
+
+@torch.no_grad()
+def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | None = None) -> dict:
+    """The contour-guided chain's mechanism, per face of the validation split whose occluder covers
+    part of the face, with the true occluded-face mask (the fill judged apart from the mask):
+    for each of ``chains`` (label → a :class:`~facelib.methods.contour.Contour`, given the clean twin
+    for an oracle's contours) and ``fills`` (label → ``fill(images, mask)``, e.g. :mod:`facelib.fill`'s),
+    PSNR and SSIM inside the mask and ``rnet``'s landmark error (px at 224) on the filled image;
+    ``rnet`` on the occluded input and on the clean twin as the two ends.
+    ``{"faces", "identities", "scores": {label: {score: [value]}}}``."""
+    from .. import metrics as M
+    from ..render import Renderer
+    from .protocols.contour import occluded_face_mask
+    from .runner import REFERENCE_SIZE
+
+    _, loader = split_batches(root, "val", limit, ("clean", "occluded"), masks=("face_mask", "occluder_mask"))
+    out = {"faces": [], "identities": [], "scores": {}}
+    renderer = None
+
+    def add(label, score, values):
+        out["scores"].setdefault(label, {}).setdefault(score, []).extend(float(x) for x in values)
+
+    for b in loader:
+        mask = occluded_face_mask(b)
+        keep = mask.flatten(1).sum(-1) > 0
+        if not keep.any():
+            continue
+        clean, occluded, mask, lm = b["clean"][keep], b["occluded"][keep], mask[keep], b["landmarks68"][keep]
+        size = clean.shape[-1]
+        renderer = renderer or Renderer(rnet.model, size)
+
+        def me(images, renderer=renderer, lm=lm, size=size):  # R-Net's landmark error on these images
+            coeffs = rnet.predict(images).coefficients.float().cpu()
+            return M.landmark_errors(renderer(coeffs, background=images).landmarks, lm.double(),
+                                     normaliser=size / REFERENCE_SIZE)["me"]
+
+        filled = {label: c.inpainted(occluded, mask, clean=clean)["image"].float().cpu() for label, c in chains.items()}
+        filled.update({label: f(occluded, mask).float().cpu() for label, f in fills.items()})
+        for label, image in filled.items():
+            image = image.clamp(0, 1)
+            add(label, "psnr", M.psnr(image, clean, mask))
+            add(label, "ssim", M.ssim(image, clean, mask))
+            add(label, "rnet_landmark_me", me(image))
+        add("R-Net on the occluded input", "rnet_landmark_me", me(occluded))
+        add("R-Net on the clean twin", "rnet_landmark_me", me(clean))
+        out["faces"] += b["index"][keep].tolist()
+        out["identities"] += b["identity"][keep].tolist()
+    return out
+
+
+def contour_summary(scores: dict, reference: str) -> dict:
+    """Means with intervals (identities resampled) of a :func:`contour_chain_scores` record, and each
+    row's paired difference against ``reference`` with the verdict of "better" (higher PSNR and
+    SSIM, lower landmark error); every filled row's landmark error also against R-Net's on the
+    occluded input."""
+    g, rows, out = scores["identities"], scores["scores"], {}
+    occluded = rows["R-Net on the occluded input"]["rnet_landmark_me"]
+    for label, row in rows.items():
+        cells = {}
+        for score, values in row.items():
+            cell = {"mean": stats.mean_interval(values, groups=g).as_dict()}
+            if label != reference and score in rows[reference]:
+                d = stats.paired_difference(values, rows[reference][score], groups=g)
+                cell["minus_reference"] = d.as_dict()
+                cell["better"] = stats.verdict(d, 0.0, "below" if score == "rnet_landmark_me" else "above")
+            if score == "rnet_landmark_me" and not label.startswith("R-Net on"):
+                d = stats.paired_difference(values, occluded, groups=g)
+                cell["minus_occluded_input"] = d.as_dict()
+                cell["below_occluded_input"] = stats.verdict(d, 0.0, "below")
+            cells[score] = cell
+        out[label] = cells
+    return out
+
+
+def contour_markdown(record: dict) -> str:
+    """A contour chain record (:func:`facelib.experiments.contour_chain`) as a Markdown table: per row,
+    PSNR, SSIM and R-Net's landmark error with, beside the reference, the paired difference and its
+    verdict, and R-Net's change against the occluded input."""
+    lines = ["| fill | PSNR (dB) | SSIM | R-Net's landmark ME (px) | ME − on the occluded input |", "|---|---|---|---|---|"]
+    for label, cells in record["rows"].items():
+        parts = []
+        for score, spec in (("psnr", ".2f"), ("ssim", ".3f"), ("rnet_landmark_me", ".2f")):
+            c = cells.get(score)
+            if c is None:
+                parts.append("")
+                continue
+            text = stats.Interval(**c["mean"]).format(spec)
+            if "minus_reference" in c:
+                d = stats.Interval(**c["minus_reference"])
+                text += f" ({d.estimate:+{spec[1:]}} {d.bracket('+' + spec[1:])}, better: {c['better']})"
+            parts.append(text)
+        c = cells.get("rnet_landmark_me", {})
+        if "minus_occluded_input" in c:
+            d = stats.Interval(**c["minus_occluded_input"])
+            parts.append(f"{d.estimate:+.2f} {d.bracket('+.2f')}, below: {c['below_occluded_input']}")
+        else:
+            parts.append("")
+        lines.append(f"| {label} | " + " | ".join(parts) + " |")
+    return "\n".join(lines) + "\n"

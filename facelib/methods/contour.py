@@ -47,6 +47,10 @@ WEIGHTS = {"edge_adversarial": 1.0, "edge_feature_matching": 11.5, "inpaint_adve
 #: signatures): ``landmark`` — Deep3D's 68-landmark loss in the regression stage (its weight 1.6e-3)
 OPTIONAL_WEIGHTS = {"landmark": 1.6e-3}
 STAGES = ("mask", "edges", "inpaint", "regression")
+#: where the inpainting's guiding contours ``C_goal`` come from inside the mask: the contour
+#: generator (the paper), the clean twin's own Canny contours (issue 35's oracle: perfect contours)
+#: or nowhere (zeros: inpainting unguided)
+CONTOUR_SOURCES = ("generated", "true", "none")
 #: the networks of stages 1-3, which a regression-only variant copies from a finished run
 CHAIN_NETS = ("masker", "edge_generator", "edge_discriminator", "inpaint_generator", "inpaint_discriminator")
 
@@ -91,6 +95,9 @@ class Contour(Regressor):
         gan_lr: Adam learning rate of the four GAN networks and the mask U-Net (betas 0, 0.9 for
             the GANs, as EdgeConnect).
         canny_sigma: smoothing of the ground-truth contours.
+        contour_source: one of :data:`CONTOUR_SOURCES`: ``"generated"`` (the paper), ``"true"`` (the
+            clean twin's contours inside the mask: an oracle that needs the clean twin, so it cannot
+            :meth:`predict`) or ``"none"`` — the mechanism experiment's arms (issue 35).
     """
 
     name = "contour"
@@ -100,12 +107,16 @@ class Contour(Regressor):
     objectives = {"mask": ("masker",), "edge_generator": ("edge_generator",),
                   "edge_discriminator": ("edge_discriminator",), "inpaint_generator": ("inpaint_generator",),
                   "inpaint_discriminator": ("inpaint_discriminator",), "regression": ("encoder",)}
+    later_arguments = ("contour_source",)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, rnet: Regressor | None,
                  schedule: ContourSchedule = ContourSchedule(225, 450, 450), embedder: str = "dlib",
                  weights: dict | None = None, gan_width: int = 32, gan_blocks: int = 4, unet_width: int = 16,
-                 gan_lr: float = 1e-4, canny_sigma: float = 1.0):
+                 gan_lr: float = 1e-4, canny_sigma: float = 1.0, contour_source: str = "generated"):
         super().__init__(model, encoder)
+        if contour_source not in CONTOUR_SOURCES:
+            raise FacelibError(f"contour_source must be one of {list(CONTOUR_SOURCES)}, got {contour_source!r}")
+        self.contour_source = contour_source
         unknown = set(weights or {}) - set(WEIGHTS) - set(OPTIONAL_WEIGHTS)
         if unknown:
             raise FacelibError(f"unknown contour weight(s) {sorted(unknown)}; known: {sorted(WEIGHTS)}, and "
@@ -160,8 +171,17 @@ class Contour(Regressor):
         return contour_losses.goal_contours(known, synthesised, mask), synthesised
 
     @torch.no_grad()
-    def _frozen_goal(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``C_goal`` ``(B, 1, H, W)`` of the frozen stage 2 (its generator in eval mode for the call)."""
+    def _frozen_goal(self, images: torch.Tensor, mask: torch.Tensor, clean: torch.Tensor | None = None) -> torch.Tensor:
+        """``C_goal`` ``(B, 1, H, W)`` of the frozen stage 2 (its generator in eval mode for the call),
+        or of :attr:`contour_source`'s oracle (``"true"``: the visible contours outside ``mask``, the
+        ``(B, 3, H, W)`` ``clean`` twin's inside) or ablation (``"none"``: the visible contours outside,
+        none inside)."""
+        if self.contour_source != "generated":
+            if self.contour_source == "true" and clean is None:
+                raise FacelibError("a contour-guided chain with contour_source='true' draws the clean twin's contours: "
+                                   "pass clean (it has no contours of its own to predict with)")
+            inside = self.contours(clean) if self.contour_source == "true" else torch.zeros_like(mask)
+            return contour_losses.goal_contours(self.contours(images), inside, mask)
         net = self.nets["edge_generator"]
         was = net.training
         net.eval()
@@ -178,17 +198,19 @@ class Contour(Regressor):
         return out * mask + hat
 
     @torch.no_grad()
-    def inpainted(self, images: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def inpainted(self, images: torch.Tensor, mask: torch.Tensor | None = None,
+                  clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The whole chain on ``images`` (networks in eval mode): ``{"mask", "contours", "image"}``,
         with the mask ``Ω_m`` predicts, or a given ``(B, 1, H, W)`` one (the true occluded-face mask,
-        to judge the contours and the fill alone)."""
+        to judge the contours and the fill alone); ``clean``: the ``(B, 3, H, W)`` clean twins, which
+        :attr:`contour_source` ``"true"`` draws its contours from."""
         with self.evaluating():
             images = self._input(images)
             if mask is None:
                 mask = self.predicted_mask(images)
             else:
                 mask = F.interpolate(mask.to(self.device, torch.float32), size=images.shape[-2:], mode="nearest")
-            goal, _ = self.complete_contours(images, mask)
+            goal = self._frozen_goal(images, mask, None if clean is None else self._input(clean))
             return {"mask": mask, "contours": goal, "image": self.inpaint(images, mask, goal)}
 
     def fill(self, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -237,7 +259,7 @@ class Contour(Regressor):
             # stage 2 is frozen now (its generator in eval mode: spectral normalisation's power
             # iteration no longer moves it), so each stored occluded face's C_goal is fixed: remembered
             goal = self.remembered("goal_contours", self.row_keys(batch, "occluded"),
-                                   lambda: self._frozen_goal(occluded, truth_mask))
+                                   lambda: self._frozen_goal(occluded, truth_mask, clean))
             out = self.inpaint(occluded, truth_mask, goal)
             d = self.nets["inpaint_discriminator"]
             fake_logits, _ = d(torch.cat([out, goal], 1))
@@ -255,7 +277,8 @@ class Contour(Regressor):
         # stages 1-3 are frozen now: the chain's image and its features are fixed per training item
         keys = self.row_keys(batch, "occluded")
         with torch.no_grad():
-            image = self.remembered("inpainted", keys, lambda: self.inpainted(occluded)["image"])
+            image = self.remembered("inpainted", keys, lambda: self.inpainted(
+                occluded, clean=clean if self.contour_source == "true" else None)["image"])
         coeffs = self.encode(image)
         out = self.renderer(coeffs, background=image)
         emb = self.fixed["embedder"]
@@ -274,6 +297,9 @@ class Contour(Regressor):
     def predict(self, images: torch.Tensor) -> Prediction:
         """``(B, 3, H, W)`` images in [0, 1] → the ``(B, P)`` coefficients regressed from the
         inpainted image, and the ``(B, 1, H, W)`` face mask (1 = face, i.e. not occluded) the chain used."""
+        if self.contour_source == "true":
+            raise FacelibError("a contour-guided chain with contour_source='true' needs each image's clean twin: score "
+                               "its inpainting with facelib.evaluation.mechanisms.contour_chain_scores")
         with self.evaluating():
             chain = self.inpainted(images)
             coeffs = self.encode(chain["image"])

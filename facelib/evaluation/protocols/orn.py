@@ -165,6 +165,12 @@ def claims(metrics: dict) -> dict:
     * ``both_below_label``, ``label_below_perceptual``, ``both_below_perceptual`` — Table 7's order;
     * ``sopi_spread_below_rnet`` (and ``_lit``) — SOPI's skin colour less dependent on the occluder's
       colour than R-Net's (Fig. 3).
+    * the paper's comparisons with R-Net (issue 35), each on the same faces and occluders:
+      ``sopi_hist_below_rnet_<c>`` — SOPI's histogram dissimilarity below R-Net's under DSOFI and
+      DHOFI (Table 2); ``sopi_below_rnet_natural`` and ``sopi_hist_below_rnet_natural`` — SOPI's landmark
+      error and histogram dissimilarity below R-Net's on natural occluders (Tables 3, 4);
+      ``mopi_below_rnet_random`` and ``mopi_hist_below_rnet_random`` — MOPI's below R-Net's on random
+      patterns (Tables 5, 6).
 
     Each value is a :class:`facelib.stats.Claim`; claims whose methods are missing are left out.
     """
@@ -197,6 +203,18 @@ def claims(metrics: dict) -> dict:
         if a in have and b in have:
             out[key] = decide(f"{a}'s landmark error on random patterns below {b}'s",
                               change_against(metrics, a, b, "random", "landmark_me", "conditions"), 0.0, "below",
+                              unit=" %")
+    tables_vs_rnet = {"sopi_hist_below_rnet_dsofi": ("sopi", "dsofi", "histogram_dissimilarity"),
+                      "sopi_hist_below_rnet_dhofi": ("sopi", "dhofi", "histogram_dissimilarity"),
+                      "sopi_below_rnet_natural": ("sopi", "natural", "landmark_me"),
+                      "sopi_hist_below_rnet_natural": ("sopi", "natural", "histogram_dissimilarity"),
+                      "mopi_below_rnet_random": ("mopi", "random", "landmark_me"),
+                      "mopi_hist_below_rnet_random": ("mopi", "random", "histogram_dissimilarity")}
+    for key, (method, condition, metric) in tables_vs_rnet.items():
+        if method in have and "rnet" in have:
+            what = "landmark error" if metric == "landmark_me" else "histogram dissimilarity"
+            out[key] = decide(f"{method}'s {what} under {condition} below R-Net's",
+                              change_against(metrics, method, "rnet", condition, metric, "conditions"), 0.0, "below",
                               unit=" %")
     if all("per_face" in metrics.get(m, {}).get("colour_sweep", {}) for m in ("sopi", "rnet")):
         for suffix in ("", "_lit"):
