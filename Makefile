@@ -79,6 +79,10 @@ stage:
 mechanisms: assets
 	$(BIN)/python -m facelib mechanism focus --profile cpu
 	$(BIN)/python -m facelib mechanism focus-departures --profile cpu
+	$(BIN)/python -m facelib mechanism orn --profile cpu
+	$(BIN)/python -m facelib mechanism orn-departures --profile cpu
+	$(BIN)/python -m facelib mechanism rogue --profile cpu
+	$(BIN)/python -m facelib mechanism contour --profile cpu
 
 # The paper-size dry run: every chapter with the gpu profile's networks and image size (ResNet-50,
 # 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here); prints each

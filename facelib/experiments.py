@@ -74,12 +74,14 @@ def focus_departures(profile: str, out: Path | None = None, logs: Path | None = 
     return rec
 
 
-#: SOPI's arms: label → (run name, options; ``stand_in``: started from the profile's stand-in with its
-#: reader frozen, as R-Net is, instead of from the backbone's own weights as chapter 6 starts it)
+#: SOPI's arms: label → (run name, options, whether it trains the whole curve or only the chapter's
+#: steps); ``stand_in``: started from the profile's stand-in with its reader frozen, as R-Net is,
+#: instead of from the backbone's own weights as chapter 6 starts it — a choice of chapter 6's
+#: start, decided at the chapter's steps (DESIGN-NOTES 42)
 ORN_ARMS = {
-    "teacher's labels, from the backbone (chapter 6)": ("sopi", {}),
-    "true coefficients as labels, from the backbone": ("sopi-truth", {"labels": "truth", "teacher": None}),
-    "teacher's labels, from the stand-in": ("sopi-stand-in", {"stand_in": True}),
+    "teacher's labels, from the backbone (chapter 6)": ("sopi", {}, True),
+    "true coefficients as labels, from the backbone": ("sopi-truth", {"labels": "truth", "teacher": None}, True),
+    "teacher's labels, from the stand-in": ("sopi-stand-in", {"stand_in": True}, False),
 }
 
 
@@ -93,8 +95,9 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
     the verdict of "within 20 %"), for each of ``arms`` (run names; default all of :data:`ORN_ARMS`) — the
     chapter's SOPI, SOPI taught by the true coefficients (if distillation from occluded faces works,
     a perfect teacher's student must come closest to "within 20 %"), SOPI started from the stand-in —
-    beside the teacher, chapter 5's R-Net. At the end each arm is paired with the first on the same
-    faces (unoccluded and occluded landmark error). The arms train in ``folder`` (default
+    beside the teacher, chapter 5's R-Net; the last trains only the chapter's steps (it decides
+    chapter 6's start there). Each arm's last snapshot is paired with the first arm's at the same
+    step, on the same faces (unoccluded and occluded landmark error). The arms train in ``folder`` (default
     ``runs/mechanisms/<profile>``); the record is written to ``out`` after each arm."""
     from . import profile as profiles
     from .evaluation.tables import change_against
@@ -105,7 +108,7 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
     steps = int(steps or 4 * prof.train_steps)
     if every < 1 or steps < every:
         raise FacelibError(f"need 1 <= every <= steps, got every={every}, steps={steps}")
-    names = {name: label for label, (name, _) in ORN_ARMS.items()}
+    names = {name: label for label, (name, _, _) in ORN_ARMS.items()}
     unknown = [a for a in arms or () if a not in names]
     if unknown:
         raise FacelibError(f"unknown ORN arm(s) {unknown}; choose from {list(names)}")
@@ -117,10 +120,12 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
               "schedule": {"steps": steps, "every": every, "chapter_steps": prof.train_steps},
               "teacher": {"run": teacher.run_signature, **mechanisms.orn_summary(teacher_conditions)},
               "arms": {}}
-    finals = {}
+    scored_at = {}  # label → step → ORN's conditions of that snapshot
     stand_in = None
     for label in chosen:
-        name, options = ORN_ARMS[label]
+        name, options, whole = ORN_ARMS[label]
+        last = steps if whole else every
+        kept_here = tuple(k for k in kept if k < last)
         options = dict(options)
         from_stand_in = options.pop("stand_in", False)
         options.setdefault("teacher", teacher)
@@ -134,28 +139,27 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
 
         run_dir = Path(folder) / name if folder else _folder(prof, name)
         trained = build()
-        res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress, snapshots=kept)
+        res = train_on_set(trained, root, run_dir, prof, steps=last, progress=progress, snapshots=kept_here)
         if logs is not None:
             keep_log(run_dir, logs, f"orn-{name}")
         log = read_log(run_dir)
         curve = []
-        for step in (*kept, steps):
-            net = load_snapshot(build(), run_dir, step) if step < steps else trained
-            scored = mechanisms.orn_conditions(net.predict, root, model)
+        scored_at[label] = {}
+        for step in (*kept_here, last):
+            net = load_snapshot(build(), run_dir, step) if step < last else trained
+            scored = scored_at[label][step] = mechanisms.orn_conditions(net.predict, root, model)
             curve.append({"step": step, "seconds": next((e["time"] for e in reversed(log)
                                                           if "time" in e and e["step"] <= step), None),
                           **mechanisms.orn_summary(scored)})
-            if step == steps:
-                finals[label] = scored
         record["arms"][label] = {"run": name, "options": {k: v for k, v in options.items() if k != "teacher"},
                                  "from_stand_in": from_stand_in,
                                  "training_seconds": round(res.training_seconds, 1), "curve": curve}
-        first = next(iter(finals))
-        if label != first:  # paired with the first arm on the same faces, finished against finished
-            both = {"a": {"conditions": finals[label]}, "b": {"conditions": finals[first]}}
-            record["arms"][label]["against_first"] = {
+        first = next(iter(scored_at))
+        if label != first and last in scored_at[first]:  # paired with the first arm at the same step
+            both = {"a": {"conditions": scored_at[label][last]}, "b": {"conditions": scored_at[first][last]}}
+            record["arms"][label]["against_first"] = {"step": last, **{
                 c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
-                for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}
+                for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}}
         _write(out, record)
     return record
 
