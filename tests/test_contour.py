@@ -166,6 +166,14 @@ def test_each_stage_trains_its_own_networks_and_the_chain_predicts(ict, tiny):
     # R-Net on the restored image: the same coefficients as R-Net's own predict on that image
     restored = m.restoring(rnet.predict)(batch["occluded"])
     assert torch.allclose(restored.coefficients, rnet.predict(chain["image"]).coefficients, atol=1e-6)
+    # the log's occluded landmark error is the chain's, as predict reads it, not the encoder's on the raw input
+    from facelib.methods.regressor import Regressor
+
+    assert chain["mask"].sum() > 0 and not torch.equal(chain["image"], batch["occluded"])  # the chain changes it
+    with m.evaluating():
+        logged = m.validation_step(batch)
+        assert logged == Regressor.validation_step(m, {**batch, "occluded": chain["image"]})
+        assert logged["landmark_me_clean"] == Regressor.validation_step(m, batch)["landmark_me_clean"]
 
 
 def test_the_guiding_contours_come_from_the_generator_the_clean_twin_or_nowhere(ict, tiny):

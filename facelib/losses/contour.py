@@ -61,7 +61,9 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 def style_loss(features_output: list[torch.Tensor], features_target: list[torch.Tensor]) -> torch.Tensor:
     """Eq. (6): ``Σ_n 1/(Q_n Q_n) ‖G_n(I₁ ⊙ (1 − M)) − G_n(Î_true)‖₁`` over feature layers ``n`` of
-    a fixed network (the caller passes the features of the masked output and of the masked truth).
+    a fixed network, on whatever images the caller's features come from (the paper masks both; the
+    contour-guided method passes the whole composited output and the whole clean twin, whose outside
+    is the same pixels: DESIGN-NOTES 23).
     Each list holds one ``(B, Q_n, H_n, W_n)`` feature map per layer, paired by position; returns a scalar."""
     return sum((gram_matrix(a) - gram_matrix(b.detach())).abs().mean(dim=(1, 2)).mean()
                for a, b in zip(features_output, features_target, strict=True))

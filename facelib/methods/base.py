@@ -335,7 +335,7 @@ class Method:
     def hyperparameters(self) -> dict:
         """Everything that changes what training computes, JSON-able: the recorded constructor
         arguments (through :func:`describe`) and :meth:`derived_hyperparameters`."""
-        defaults = inspect.signature(type(self).__init__).parameters
+        defaults = inspect.signature(type(self).__init__).parameters if self.later_arguments else {}
         args = {k: describe(v, f"{self.name}.{k}") for k, v in self.arguments.items()
                 if not (k in self.later_arguments and k in defaults and v == defaults[k].default)}
         out = {"arguments": args, **describe(self.derived_hyperparameters(), f"{self.name}.derived")}

@@ -294,6 +294,18 @@ class Contour(Regressor):
         return {"regression": total, **terms, **code}
 
     @torch.no_grad()
+    def validation_step(self, batch: dict) -> dict[str, float]:
+        """The regressor's validation numbers, the occluded view read through the chain (mask,
+        contours, inpainting) as :meth:`predict` reads it — the log's occluded landmark error is the
+        method's, not its encoder's on the raw occluded input. An oracle chain (``contour_source``
+        ``"true"``) draws its contours from the batch's clean twin."""
+        if "occluded" not in batch:
+            return super().validation_step(batch)
+        clean = batch.get("clean") if self.contour_source == "true" else None
+        chained = {**batch, "occluded": self.inpainted(batch["occluded"], clean=clean)["image"]}
+        return super().validation_step(chained)
+
+    @torch.no_grad()
     def predict(self, images: torch.Tensor) -> Prediction:
         """``(B, 3, H, W)`` images in [0, 1] → the ``(B, P)`` coefficients regressed from the
         inpainted image, and the ``(B, 1, H, W)`` face mask (1 = face, i.e. not occluded) the chain used."""
