@@ -18,18 +18,42 @@ import json
 from pathlib import Path
 
 from . import methods, runs
+from .checkpoints import snapshot_steps
 from .data import synthetic
 from .errors import FacelibError
 from .evaluation import mechanisms
 from .methods.orn import MOPI_WEIGHTS
 from .results import project_root
 from .results import run_dir as chapter_run_dir
-from .train import keep_log, load_snapshot, read_log, train_on_set
+from .train import keep_log, load_snapshot, read_log, signature_on_set, train_on_set
 
 
 def _folder(prof, name: str) -> Path:
     """Where an experiment's own run trains: ``runs/mechanisms/<profile>/<name>``."""
     return project_root() / "runs" / "mechanisms" / prof.name / name
+
+
+def step_kept(run_dir: Path, step: int) -> bool:
+    """Whether the run in ``run_dir`` kept a snapshot of ``step``."""
+    return step in snapshot_steps(run_dir)
+
+
+def _chosen(table: dict, arms, key, kind: str) -> list:
+    """The labels of ``table`` whose ``key(label, value)`` name is among ``arms`` (all when ``arms`` is
+    empty), in the table's order; an unknown name is refused, naming the known ones."""
+    names = {key(label, value): label for label, value in table.items()}
+    unknown = [a for a in arms or () if a not in names]
+    if unknown:
+        raise FacelibError(f"unknown {kind} arm(s) {unknown}; choose from {list(names)}")
+    return [label for name, label in names.items() if not arms or name in arms]
+
+
+def _train(method, root, prof, run_dir: Path, logs: Path | None, log_name: str, progress: bool, **config):
+    """Train ``method`` in ``run_dir`` (or load it there, finished) and copy its log to ``logs``."""
+    res = train_on_set(method, root, run_dir, prof, progress=progress, **config)
+    if logs is not None:
+        keep_log(run_dir, logs, log_name)
+    return res
 
 
 def _write(out: Path | None, record: dict) -> None:
@@ -89,8 +113,8 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
               folder: Path | None = None, out: Path | None = None, logs: Path | None = None,
               progress: bool = False) -> dict:
     """ORN's mechanism (issue 35): SOPI trained ``steps`` steps (default four times the profile's
-    ``train_steps``), a snapshot every ``every`` (default ``train_steps``: the chapter's SOPI is the
-    first), each scored on the validation split under ORN's conditions
+    ``train_steps``), a snapshot every ``every`` (default ``train_steps``: the first is SOPI retrained
+    as chapter 6 trains it, in this experiment's folder), each scored on the validation split under ORN's conditions
     (:func:`facelib.evaluation.mechanisms.orn_summary`: the occluded/unoccluded landmark change and
     the verdict of "within 20 %"), for each of ``arms`` (run names; default all of :data:`ORN_ARMS`) — the
     chapter's SOPI, SOPI taught by the true coefficients (if distillation from occluded faces works,
@@ -108,11 +132,7 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
     steps = int(steps or 4 * prof.train_steps)
     if every < 1 or steps < every:
         raise FacelibError(f"need 1 <= every <= steps, got every={every}, steps={steps}")
-    names = {name: label for label, (name, _, _) in ORN_ARMS.items()}
-    unknown = [a for a in arms or () if a not in names]
-    if unknown:
-        raise FacelibError(f"unknown ORN arm(s) {unknown}; choose from {list(names)}")
-    chosen = list(ORN_ARMS) if not arms else [names[a] for a in arms]
+    chosen = _chosen(ORN_ARMS, arms, lambda label, v: v[0], "ORN")
     kept = tuple(range(every, steps, every))  # the last step is the finished run
     teacher, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
     teacher_conditions = mechanisms.orn_conditions(teacher.predict, root, model)
@@ -122,10 +142,10 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
               "arms": {}}
     scored_at = {}  # label → step → ORN's conditions of that snapshot
     stand_in = None
-    for label in chosen:
+    reference = next(iter(ORN_ARMS))  # chapter 6's SOPI: every other arm is paired with it
+    builders = {}
+    for label in [reference, *chosen] if reference not in chosen else chosen:
         name, options, whole = ORN_ARMS[label]
-        last = steps if whole else every
-        kept_here = tuple(k for k in kept if k < last)
         options = dict(options)
         from_stand_in = options.pop("stand_in", False)
         options.setdefault("teacher", teacher)
@@ -137,36 +157,45 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
             method = methods.build("sopi", model, prof, **options)
             return method if start is None else method.start_from(start)
 
+        builders[label] = build
+        last = steps if whole else every
+        kept_here = tuple(k for k in kept if k < last)
         run_dir = Path(folder) / name if folder else _folder(prof, name)
+        if label not in chosen:  # the reference, not asked for: paired below through its snapshots
+            scored_at[label] = {}
+            continue
         trained = build()
-        res = train_on_set(trained, root, run_dir, prof, steps=last, progress=progress, snapshots=kept_here)
-        if logs is not None:
-            keep_log(run_dir, logs, f"orn-{name}")
-        log = read_log(run_dir)
+        res = _train(trained, root, prof, run_dir, logs, f"orn-{name}", progress, steps=last, snapshots=kept_here)
         curve = []
         scored_at[label] = {}
         for step in (*kept_here, last):
-            net = load_snapshot(build(), run_dir, step) if step < last else trained
+            net = load_snapshot(build(), run_dir, step, res.signature) if step < last else trained
             scored = scored_at[label][step] = mechanisms.orn_conditions(net.predict, root, model)
-            curve.append({"step": step, "seconds": next((e["time"] for e in reversed(log)
-                                                          if "time" in e and e["step"] <= step), None),
-                          **mechanisms.orn_summary(scored)})
+            curve.append({"step": step, "seconds": res.seconds_at(step), **mechanisms.orn_summary(scored)})
         record["arms"][label] = {"run": name, "options": {k: v for k, v in options.items() if k != "teacher"},
                                  "from_stand_in": from_stand_in,
                                  "training_seconds": round(res.training_seconds, 1), "curve": curve}
-        first = next(iter(scored_at))
-        if label != first and last in scored_at[first]:  # paired with the first arm at the same step
-            both = {"a": {"conditions": scored_at[label][last]}, "b": {"conditions": scored_at[first][last]}}
-            record["arms"][label]["against_first"] = {"step": last, **{
-                c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
-                for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}}
+        if label != reference and reference in scored_at:  # paired with chapter 6's SOPI at the same step
+            ref = scored_at[reference]
+            ref_dir = Path(folder) / ORN_ARMS[reference][0] if folder else _folder(prof, ORN_ARMS[reference][0])
+            if last not in ref and last < steps and step_kept(ref_dir, last):  # its snapshot of that step
+                expected = signature_on_set(builders[reference](), root, prof, steps=steps)
+                net = load_snapshot(builders[reference](), ref_dir, last, expected)
+                ref[last] = mechanisms.orn_conditions(net.predict, root, model)
+            if last in ref:
+                both = {"a": {"conditions": scored_at[label][last]}, "b": {"conditions": ref[last]}}
+                record["arms"][label]["against"] = {"arm": reference, "step": last, **{
+                    c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
+                    for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}}
         _write(out, record)
     return record
 
 
 #: ROGUE's arms, each from chapter 5's R-Net with its reader frozen, trained the chapter's steps:
 #: label → (method, run name, options). The first is the control: the same extra steps of R-Net's own
-#: training on clean faces, so that what ROGUE's pipelines add is not mistaken for more training.
+#: training on clean faces, so that what ROGUE's pipelines add is not mistaken for more training (a
+#: step of it sees three times as many clean faces as a ROGUE step, whose batch holds each face's
+#: clean, occluded and noisy copies: ``ROGUE.batch_items``).
 ROGUE_ARMS = {
     "R-Net continued on clean faces": ("rnet", "rnet-continued", {}),
     "ROGUE (paper)": ("rogue", "rogue", {}),
@@ -192,21 +221,15 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
 
     prof = profiles.resolve(profile)
     root, model = synthetic.prepared(prof, progress)
-    names = {name: label for label, (_, name, _) in ROGUE_ARMS.items()}
-    unknown = [a for a in arms or () if a not in names]
-    if unknown:
-        raise FacelibError(f"unknown ROGUE arm(s) {unknown}; choose from {list(names)}")
-    chosen = list(ROGUE_ARMS) if not arms else [names[a] for a in arms]
+    chosen = _chosen(ROGUE_ARMS, arms, lambda label, v: v[1], "ROGUE")
     rnet, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
     predictors, seconds, evaluated, rec = {ROGUE_START: rnet}, {}, {}, {}
     for label in chosen:
         method, name, options = ROGUE_ARMS[label]
         trained = methods.build(method, model, prof, **methods.stand_in_options(prof, options)).start_from(rnet)
         run_dir = Path(folder) / name if folder else _folder(prof, name)
-        res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress)
+        res = _train(trained, root, prof, run_dir, logs, f"rogue-{name}", progress, steps=steps)
         seconds[label] = round(res.training_seconds, 1)
-        if logs is not None:
-            keep_log(run_dir, logs, f"rogue-{name}")
         predictors[label] = trained
         reference = next(iter(ROGUE_ARMS)) if next(iter(ROGUE_ARMS)) in predictors else ROGUE_START
         rec = {"profile": prof.name, "experiment": "ROGUE's mechanism: C_O and C_N against C_G",
@@ -237,7 +260,8 @@ def gradient_ratio(log: list[dict]) -> float:
 def mopi_balance(profile: str = "cpu", steps: int | None = None, folder: Path | None = None,
                  out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
     """ORN's composite loss, Eq. (9), side by side with its terms balanced (issue 35): MOPI as chapter
-    6 trains it (from chapter 6's SOPI, in chapter 6's folder so that the chapter loads it) and MOPI
+    6 trains it (from chapter 6's SOPI; at the chapter's steps in chapter 6's folder, so that the
+    chapter loads it) and MOPI
     with L_perc's weight multiplied by the ratio of the two terms' gradient norms measured in that
     run (rounded to two significant figures), each trained ``steps`` (default the chapter's), scored
     on the validation split under ORN's conditions beside SOPI and the teacher R-Net; the random
@@ -255,12 +279,11 @@ def mopi_balance(profile: str = "cpu", steps: int | None = None, folder: Path | 
     record = {"profile": prof.name, "split": "val", "experiment": "MOPI's Eq. 9: the terms' weights", "arms": {}}
 
     def arm(label: str, name: str, options: dict):
-        run_dir = (chapter_run_dir("06_orn", prof.name, name) if name == "mopi" else
+        chapters = name == "mopi" and steps is None  # chapter 6's own run: trained where the chapter loads it
+        run_dir = (chapter_run_dir("06_orn", prof.name, name) if chapters else
                    Path(folder) / name if folder else _folder(prof, name))
         method = methods.build("mopi", model, prof, losses_used=("perceptual", "label"), sopi=sopi, **options)
-        res = train_on_set(method, root, run_dir, prof, steps=steps, progress=progress)
-        if logs is not None:
-            keep_log(run_dir, logs, f"orn-{name}")
+        res = _train(method, root, prof, run_dir, logs, f"orn-{name}", progress, steps=steps)
         scored[label] = mechanisms.orn_conditions(method.predict, root, model)
         wrapped = {k: {"conditions": v} for k, v in scored.items()}
         record["arms"][label] = {
@@ -291,8 +314,9 @@ def contour_chain(profile: str = "cpu", arms=None, folder: Path | None = None, o
     """The contour-guided method's mechanism (issue 35): the paper's idea is that the face's contours,
     completed inside the occluder, guide the inpainting to a face the regressor reads as if it were
     clean. Each arm of :data:`CONTOUR_ARMS` (``arms``: ``contour_source`` values; default all) trains
-    chapter 9's chain — the mask, contour and inpainting stages at the profile's schedule, not the
-    regression stage, which this experiment leaves out — from chapter 5's R-Net, with the paper's
+    chapter 9's chain at the profile's schedule from chapter 5's R-Net — the contour stage (only where
+    its contours are used) and the inpainting stage; not the mask stage (the experiment gives every
+    arm the true mask) nor the regression stage (not the mechanism) — with the paper's
     generated contours, the clean twin's own contours (a perfect contour generator) or none; each is
     scored on the validation split with the true occluded-face mask
     (:func:`facelib.evaluation.mechanisms.contour_chain_scores`: PSNR and SSIM inside the mask, chapter
@@ -302,31 +326,32 @@ def contour_chain(profile: str = "cpu", arms=None, folder: Path | None = None, o
     written to ``out`` after each arm."""
     from . import fill
     from . import profile as profiles
-    from .methods.contour import Contour
+    from .methods.contour import Contour, ContourSchedule
 
     prof = profiles.resolve(profile)
     root, model = synthetic.prepared(prof, progress)
-    unknown = [a for a in arms or () if a not in CONTOUR_ARMS.values()]
-    if unknown:
-        raise FacelibError(f"unknown contour arm(s) {unknown}; choose from {list(CONTOUR_ARMS.values())}")
-    chosen = [label for label, source in CONTOUR_ARMS.items() if not arms or source in arms]
-    schedule = Contour.profile_options(prof)["schedule"]
-    steps = schedule.mask + schedule.edges + schedule.inpaint  # the regression stage is not the mechanism
+    chosen = _chosen(CONTOUR_ARMS, arms, lambda label, source: source, "contour")
+    chapter = Contour.profile_options(prof)["schedule"]
     rnet, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
-    chains, seconds, record = {}, {}, {}
+    scores, seconds, steps, record = {}, {}, {}, {}
     for label in chosen:
-        name = f"contour-{CONTOUR_ARMS[label]}-contours"
+        source = CONTOUR_ARMS[label]
+        name = f"contour-{source}-contours"
         run_dir = Path(folder) / name if folder else _folder(prof, name)
-        chains[label] = methods.build("contour", model, prof, rnet=rnet, contour_source=CONTOUR_ARMS[label])
-        seconds[label] = round(train_on_set(chains[label], root, run_dir, prof, steps=steps,
-                                            progress=progress).training_seconds, 1)
-        if logs is not None:
-            keep_log(run_dir, logs, name)
-        scores = mechanisms.contour_chain_scores(chains, {"mean fill": fill.mean_fill, "blur fill": fill.blur_fill},
-                                                 rnet, root)
+        # the true mask everywhere here: no mask stage; the contour stage only where its contours are used
+        schedule = ContourSchedule(0, chapter.edges if source == "generated" else 0, chapter.inpaint)
+        steps[label] = schedule.edges + schedule.inpaint  # the regression stage is not the mechanism
+        chain = methods.build("contour", model, prof, rnet=rnet, contour_source=source, schedule=schedule)
+        seconds[label] = round(_train(chain, root, prof, run_dir, logs, name, progress,
+                                      steps=steps[label]).training_seconds, 1)
+        first = not scores
+        new = mechanisms.contour_chain_scores({label: chain}, {"mean fill": fill.mean_fill, "blur fill": fill.blur_fill}
+                                              if first else {}, rnet, root, ends=first)
+        scores = new if first else {**scores, "scores": {**scores["scores"], **new["scores"]}}
+        reference = next(iter(scores["scores"]))
         record = {"profile": prof.name, "split": "val", "experiment": "the contour-guided chain's guiding contours",
                   "steps": steps, "faces": len(scores["faces"]), "identities": len(set(scores["identities"])),
-                  "training_seconds": seconds, "reference": next(iter(chains)),
-                  "rows": mechanisms.contour_summary(scores, next(iter(chains)))}
+                  "training_seconds": seconds, "reference": reference,
+                  "rows": mechanisms.contour_summary(scores, reference)}
         _write(out, record)
     return record

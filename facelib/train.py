@@ -191,9 +191,11 @@ def load_finished(method: Method, run_dir: str | Path, command: str) -> str:
     return ckpt["signature"]
 
 
-def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
+def load_snapshot(method: Method, run_dir: str | Path, step: int, signature: str | None = None) -> Method:
     """Load into ``method`` (built with the run's arguments) the networks of the run in ``run_dir``
-    as they were after ``step`` (``TrainConfig.snapshots``); returns ``method``, in eval mode."""
+    as they were after ``step`` (``TrainConfig.snapshots``); returns ``method``, in eval mode.
+    ``signature``: the run's expected signature (e.g. :func:`signature_on_set` of the method as
+    built): a snapshot of another run is refused."""
     path = Path(run_dir) / checkpoints.SNAPSHOT.format(step=step)
     if not path.is_file():
         have = checkpoints.snapshot_steps(run_dir)
@@ -201,6 +203,10 @@ def load_snapshot(method: Method, run_dir: str | Path, step: int) -> Method:
                            f"without it; train it again keeping step {step} (delete the folder and re-run the "
                            f"chapter, or `python -m facelib train ... --restart --snapshots {step}`)")
     snap = checkpoints.load(path, fields=checkpoints.SNAPSHOT_FIELDS)
+    if signature is not None and snap["signature"] != signature:
+        raise CheckpointError(f"the snapshot of step {step} in {run_dir} belongs to run {snap['signature']}, not to "
+                              f"{signature} (the method as built now): train it again, or load it with the options "
+                              "it was trained with")
     method.load_state_dict({"nets": snap["nets"]}, optimizers=False)
     method.train_mode(False)
     method.run_signature = f"{snap['signature']}@{snap['step']}"

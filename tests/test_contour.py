@@ -205,8 +205,16 @@ def test_the_guiding_contours_come_from_the_generator_the_clean_twin_or_nowhere(
     with pytest.raises(FacelibError, match="needs each image's clean twin"):
         oracle.predict(b["occluded"])
     oracle.train_mode(True)
-    for step in range(6):  # every stage trains with the twin's contours, the regression stage included
+    seen = []  # every stage that draws C_goal draws the twin's contours, the regression stage included
+    draw = oracle._frozen_goal
+    oracle._frozen_goal = lambda images, mask, clean=None: seen.append(clean is not None) or draw(images, mask, clean)
+    for step in range(6):
         assert torch.isfinite(next(v for k, v in oracle.train_step(b, step).items() if k in oracle.objectives))
+    assert seen and all(seen)
+    generated = _contour(ict, rnet)
+    with pytest.raises(FacelibError, match="build it with contour_source='true'"):
+        generated.start_from(oracle, ("masker", "inpaint_generator"))
+    generated.start_from(oracle)  # the encoder alone: any chain's
     assert oracle.hyperparameters()["arguments"]["contour_source"] == "true"
     assert "contour_source" not in _contour(ict, rnet).hyperparameters()["arguments"]
     with pytest.raises(FacelibError, match="contour_source must be one of"):

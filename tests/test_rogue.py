@@ -144,6 +144,10 @@ def test_robust_guidance_adds_the_prior_and_landmarks_of_c_o_and_c_n_with_their_
             expected += GUIDANCE_WEIGHTS["regularizer"] * float(reg) + GUIDANCE_WEIGHTS["landmark"] * float(lm)
     assert float(b["robust"]) - float(a["robust"]) == pytest.approx(expected, rel=1e-3)
     assert "regularizer_occluded" not in a and "robust_guidance" not in plain.hyperparameters()["arguments"]
+    for same in ([], None):  # the default however it is spelt: one run signature
+        assert "robust_guidance" not in ROGUE(ict, TINY, embedder=None, robust_guidance=same).hyperparameters()["arguments"]
+    assert (ROGUE(ict, TINY, embedder=None, robust_guidance=["landmark", "regularizer"]).hyperparameters()
+            == guided.hyperparameters())
     with pytest.raises(FacelibError, match="robust_guidance takes any of"):
         ROGUE(ict, TINY, embedder=None, robust_guidance=("pixel",))
 

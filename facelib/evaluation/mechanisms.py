@@ -347,14 +347,15 @@ CONTOUR_SCORES = ("psnr", "ssim", "rnet_landmark_me")
 
 
 @torch.no_grad()
-def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | None = None) -> dict:
+def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | None = None, ends: bool = True) -> dict:
     """The contour-guided chain's mechanism, per face of the validation split whose occluder covers
     part of the face, with the true occluded-face mask (the fill judged apart from the mask):
     for each of ``chains`` (label → a :class:`~facelib.methods.contour.Contour`, given the clean twin
     for an oracle's contours) and ``fills`` (label → ``fill(images, mask)``, e.g. :mod:`facelib.fill`'s),
     PSNR and SSIM inside the mask and ``rnet``'s landmark error (px at 224) on the filled image;
-    ``rnet`` on the occluded input and on the clean twin as the two ends.
-    ``{"faces", "identities", "scores": {label: {score: [value]}}}``."""
+    ``rnet`` on the occluded input and on the clean twin as the two ends (``ends``; rows added to an
+    earlier record can leave them out). ``{"faces", "identities", "scores": {label: {score: [value]}}}``;
+    a split with no face whose occluder covers part of it is refused."""
     from .. import metrics as M
     from ..render import Renderer
     from .protocols.contour import occluded_face_mask
@@ -388,10 +389,14 @@ def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | Non
             add(label, "psnr", M.psnr(image, clean, mask))
             add(label, "ssim", M.ssim(image, clean, mask))
             add(label, "rnet_landmark_me", me(image))
-        add("R-Net on the occluded input", "rnet_landmark_me", me(occluded))
-        add("R-Net on the clean twin", "rnet_landmark_me", me(clean))
+        if ends:
+            add("R-Net on the occluded input", "rnet_landmark_me", me(occluded))
+            add("R-Net on the clean twin", "rnet_landmark_me", me(clean))
         out["faces"] += b["index"][keep].tolist()
         out["identities"] += b["identity"][keep].tolist()
+    if not out["faces"]:
+        raise FacelibError(f"no face of {root}'s validation split{f' (first {limit})' if limit else ''} has an occluder "
+                           "on the face: nothing to fill")
     return out
 
 

@@ -142,6 +142,15 @@ class Contour(Regressor):
             betas = (0.9, 0.999) if name == "masker" else (0.0, 0.9)
             self.optimizers[name] = torch.optim.Adam(net.parameters(), lr=gan_lr, betas=betas)
 
+    def start_from(self, other: Regressor, nets: tuple[str, ...] = ("encoder",)) -> Contour:
+        """:meth:`Regressor.start_from`; a chain (any of :data:`CHAIN_NETS`) is copied only from a chain
+        whose inpainting was guided by the same :attr:`contour_source`."""
+        theirs = getattr(other, "contour_source", None)
+        if set(nets) & set(CHAIN_NETS) and theirs is not None and theirs != self.contour_source:
+            raise FacelibError(f"this chain's contours are {self.contour_source!r}, the run it would start from drew "
+                               f"{theirs!r} ones: build it with contour_source={theirs!r}")
+        return super().start_from(other, nets)
+
     @classmethod
     def profile_options(cls, profile) -> dict:
         return {"schedule": ContourSchedule.for_steps(profile.train_steps)}

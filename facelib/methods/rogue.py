@@ -80,12 +80,16 @@ class ROGUE(Regressor):
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, embedder: str | None = "dlib",
                  guidance: dict | None = None, robust: dict | None = None, labels: dict | None = None,
-                 discriminator_lr: float = 1e-4, robust_guidance: tuple = ()):
+                 discriminator_lr: float = 1e-4, robust_guidance: tuple | None = ()):
         super().__init__(model, encoder)
-        robust_guidance = (robust_guidance,) if isinstance(robust_guidance, str) else tuple(robust_guidance)
+        robust_guidance = ((robust_guidance,) if isinstance(robust_guidance, str)
+                           else tuple(robust_guidance or ()))
         if set(robust_guidance) - set(ROBUST_GUIDANCE):
             raise FacelibError(f"robust_guidance takes any of {list(ROBUST_GUIDANCE)}, got {list(robust_guidance)}")
         self.robust_guidance = tuple(k for k in ROBUST_GUIDANCE if k in robust_guidance)
+        # recorded in the declared order, whatever was passed ([] or None: the default), so that one
+        # training has one run signature
+        self.__dict__["_arguments"]["robust_guidance"] = self.robust_guidance
         unknown = set(guidance or {}) - set(GUIDANCE_WEIGHTS) | set(robust or {}) - set(ROBUST_WEIGHTS)
         if unknown:
             raise FacelibError(f"unknown ROGUE weight(s) {sorted(unknown)}; the guidance weights are "
