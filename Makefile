@@ -75,7 +75,7 @@ stage:
 
 # Issue 35's mechanism experiments at the cpu profile (long: not part of `make book`, whose chapters
 # read their committed records): each writes results/mechanisms/<experiment>-cpu.json and its runs'
-# logs under results/mechanisms/logs/. Finished runs under runs/ are loaded, not trained again.
+# logs under results/mechanisms/logs/cpu/. Finished runs under runs/ are loaded, not trained again.
 mechanisms: assets
 	$(BIN)/python -m facelib mechanism focus --profile cpu
 	$(BIN)/python -m facelib mechanism focus-departures --profile cpu

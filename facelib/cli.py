@@ -261,7 +261,7 @@ def mechanism_main(args: argparse.Namespace) -> int:
                            f"(it takes {takes})")
     base = project_root() / "results" / "mechanisms"
     out = Path(args.out) if args.out else base / f"{args.paper}-{args.profile}.json"
-    kw = {"out": out, "logs": base / "logs", "progress": not args.quiet}
+    kw = {"out": out, "logs": base / "logs" / args.profile, "progress": not args.quiet}
     if args.paper == "focus":
         rec = mechanisms.focus_oracle(args.profile, args.segment_steps, args.every, **kw)
         print(mechanisms.focus_markdown(rec))

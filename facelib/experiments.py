@@ -4,12 +4,17 @@ and scored on the validation split by :mod:`facelib.evaluation.mechanisms`, neve
 
 * :func:`focus_departures` — FOCUS's preserve weight and identity reader, side by side on its real R;
 * :func:`orn_curve` — SOPI's learning curve to four times the chapter's budget, with the
-  occluded/unoccluded landmark ratio at each chapter budget, beside an arm trained on the true
-  coefficients (a perfect teacher) and one started from the stand-in.
+  occluded/unoccluded landmark change at each chapter budget, beside an arm trained on the true
+  coefficients (a perfect teacher) and one started from the stand-in;
+* :func:`mopi_balance` — MOPI's Eq. (9) beside its terms balanced by their measured gradients;
+* :func:`rogue_arms` — ROGUE's arms against R-Net continued on clean faces, judged on how far C_O and
+  C_N move from C_G;
+* :func:`contour_chain` — the contour-guided chain with generated, true or no contours.
 
-``python -m facelib mechanism focus-departures|orn --profile cpu`` (``make mechanisms``); records in
-``results/mechanisms/``, the runs' logs in ``results/mechanisms/logs/``. Finished runs are loaded,
-not trained again; an interrupted one resumes.
+``python -m facelib mechanism focus-departures|orn|orn-departures|rogue|contour --profile cpu``
+(``make mechanisms``); records in ``results/mechanisms/``, the runs' logs in
+``results/mechanisms/logs/<profile>/``. Finished runs are loaded, not trained again; an interrupted
+one resumes.
 """
 
 from __future__ import annotations

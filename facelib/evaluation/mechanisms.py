@@ -17,7 +17,7 @@ face, beside Deep3D's skin detector on the same pixels. If S then keeps recall â
 skin detector's F1, the cpu failure is R's convergence, not S.
 
 ``python -m facelib mechanism focus --profile cpu`` (``make mechanisms``); the record is
-``results/mechanisms/focus-<profile>.json``, the runs' logs ``results/mechanisms/logs/``.
+``results/mechanisms/focus-<profile>.json``, the runs' logs ``results/mechanisms/logs/<profile>/``.
 """
 
 from __future__ import annotations
