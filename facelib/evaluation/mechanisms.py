@@ -439,7 +439,7 @@ def contour_markdown(record: dict) -> str:
             text = stats.Interval(**c["mean"]).format(spec)
             if "minus_reference" in c:
                 d = stats.Interval(**c["minus_reference"])
-                text += f" ({d.estimate:+{spec[1:]}} {d.bracket('+' + spec[1:])}, better: {c['better']})"
+                text += f" ({format(d.estimate, '+' + spec)} {d.bracket('+' + spec)}, better: {c['better']})"
             parts.append(text)
         c = cells.get("rnet_landmark_me", {})
         if "minus_occluded_input" in c:
