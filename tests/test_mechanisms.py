@@ -173,3 +173,48 @@ def test_the_contour_chain_scores_each_source_of_contours_beside_the_fills(tmp_p
     assert re.search(r"\([+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\], better: ", table)
     with pytest.raises(FacelibError, match="unknown contour arm"):
         E.contour_chain("smoke", arms=["drawn"], folder=tmp_path / "runs")
+
+
+def _committed(name: str) -> dict:
+    from facelib.results import project_root
+
+    return json.loads((project_root() / "results" / "mechanisms" / f"{name}-cpu.json").read_text())
+
+
+def test_the_committed_orn_record_has_every_arm_and_agrees_with_itself():
+    """``results/mechanisms/orn-cpu.json``: the three arms, each scored every 1,500 steps (the stand-in
+    arm only at the chapter's), each later arm paired with chapter 6's at its own last step, and every
+    "within 20 %" verdict the one its interval gives."""
+    from facelib import experiments as E
+    from facelib.evaluation.protocols.orn import TOLERANCE
+
+    rec = _committed("orn")
+    assert rec["faces"] == 400 and list(rec["arms"]) == list(E.ORN_ARMS)
+    chapter = rec["schedule"]["chapter_steps"]
+    for label, arm in rec["arms"].items():
+        whole = E.ORN_ARMS[label][2]
+        steps = [e["step"] for e in arm["curve"]]
+        assert steps == (list(range(chapter, rec["schedule"]["steps"] + 1, rec["schedule"]["every"])) if whole
+                         else [chapter])
+        for e in [*arm["curve"], rec["teacher"]]:
+            for c in M.ORN_CONDITIONS:
+                assert e[c]["within"] == stats.verdict(stats.Interval(**e[c]["change"]), TOLERANCE, "below")
+        if label != next(iter(E.ORN_ARMS)):
+            assert arm["against"]["arm"] == next(iter(E.ORN_ARMS)) and arm["against"]["step"] == steps[-1]
+            assert set(arm["against"]) == {"arm", "step", "unoccluded", *M.ORN_CONDITIONS}
+
+
+def test_the_committed_contour_record_pairs_each_row_with_the_paper_s_arm():
+    """``results/mechanisms/contour-cpu.json``: each row's difference is its mean less the reference's
+    (paired over the same faces) and its verdict the one its interval gives."""
+    rec = _committed("contour")
+    rows, ref = rec["rows"], rec["reference"]
+    assert (rec["faces"], rec["identities"]) == (400, 50) and ref in rows
+    for label, row in rows.items():
+        for score, cell in row.items():
+            if "minus_reference" not in cell:
+                continue
+            d = cell["minus_reference"]
+            assert d["estimate"] == pytest.approx(cell["mean"]["estimate"] - rows[ref][score]["mean"]["estimate"])
+            assert cell["better"] == stats.verdict(stats.Interval(**d), 0.0,
+                                                   "below" if score == "rnet_landmark_me" else "above")
