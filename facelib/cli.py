@@ -263,7 +263,7 @@ def mechanism_main(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else base / f"{args.paper}-{args.profile}.json"
     kw = {"out": out, "logs": base / "logs" / args.profile, "progress": not args.quiet}
     if args.paper == "focus":
-        rec = mechanisms.focus_oracle(args.profile, args.segment_steps, args.every, **kw)
+        rec = experiments.focus_oracle(args.profile, args.segment_steps, args.every, **kw)
         print(mechanisms.focus_markdown(rec))
     elif args.paper == "focus-departures":
         rec = experiments.focus_departures(args.profile, **kw)

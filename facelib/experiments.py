@@ -2,6 +2,7 @@
 built the way the chapters build their methods (:mod:`facelib.runs`: prerequisites, the stand-in)
 and scored on the validation split by :mod:`facelib.evaluation.mechanisms`, never on the test faces.
 
+* :func:`focus_oracle` — FOCUS's S against an oracle R, the preserve weight side by side;
 * :func:`focus_departures` — FOCUS's preserve weight and identity reader, side by side on its real R;
 * :func:`orn_curve` — SOPI's learning curve to four times the chapter's budget, with the
   occluded/unoccluded landmark change at each chapter budget, beside an arm trained on the true
@@ -11,7 +12,7 @@ and scored on the validation split by :mod:`facelib.evaluation.mechanisms`, neve
   C_N move from C_G;
 * :func:`contour_chain` — the contour-guided chain with generated, true or no contours.
 
-``python -m facelib mechanism focus-departures|orn|orn-departures|rogue|contour --profile cpu``
+``python -m facelib mechanism focus|focus-departures|orn|orn-departures|rogue|contour --profile cpu``
 (``make mechanisms``); records in ``results/mechanisms/``, the runs' logs in
 ``results/mechanisms/logs/<profile>/``. Finished runs are loaded, not trained again; an interrupted
 one resumes.
@@ -33,9 +34,10 @@ from .results import run_dir as chapter_run_dir
 from .train import keep_log, load_snapshot, read_log, signature_on_set, train_on_set
 
 
-def _folder(prof, name: str) -> Path:
-    """Where an experiment's own run trains: ``runs/mechanisms/<profile>/<name>``."""
-    return project_root() / "runs" / "mechanisms" / prof.name / name
+def _folder(prof, name: str, folder: Path | None = None) -> Path:
+    """Where an experiment's own run trains: ``folder/<name>``, by default
+    ``runs/mechanisms/<profile>/<name>``."""
+    return Path(folder) / name if folder else project_root() / "runs" / "mechanisms" / prof.name / name
 
 
 def step_kept(run_dir: Path, step: int) -> bool:
@@ -103,6 +105,78 @@ def focus_departures(profile: str, out: Path | None = None, logs: Path | None = 
     return rec
 
 
+def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: int | None = None,
+                 folder: Path | None = None, out: Path | None = None, logs: Path | None = None,
+                 progress: bool = False) -> dict:
+    """FOCUS's S trained against an oracle R, η₄ side by side (issue 35; the reasoning is
+    :mod:`facelib.evaluation.mechanisms`'s).
+
+    Each arm of :data:`~facelib.evaluation.mechanisms.FOCUS_PRESERVE` is one
+    :class:`~facelib.methods.focus.FOCUS` run with ``oracle=True``: chapter 8's S initialisation on
+    the preliminary masks (its ``init_segmentation`` steps at the profile), then ``segment_steps``
+    steps of S's own loss (default four times chapter 8's S steps in its EM cycles), keeping a
+    snapshot every ``every`` of them (default: chapter 8's S steps), each scored on the whole
+    validation split by :func:`~facelib.evaluation.mechanisms.oracle_segmentation` beside the skin
+    detector (scored once). The arms train in ``folder`` (default
+    ``runs/mechanisms/<profile>/focus-oracle``); the record is written to ``out`` after each arm,
+    each run's log copied to ``logs``."""
+    from . import profile as profiles
+    from . import stats
+    from .methods.focus import EMSchedule
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    chapter = EMSchedule.for_steps(prof.train_steps)
+    chapter_s = (prof.train_steps - chapter.init_reconstruction - chapter.init_segmentation) // chapter.cycle \
+        * chapter.segmentation
+    every = int(every or chapter_s)
+    segment_steps = int(segment_steps or 4 * chapter_s)
+    if every < 1 or segment_steps < every:
+        raise FacelibError(f"need 1 <= every <= segment_steps, got every={every}, segment_steps={segment_steps}")
+    init = chapter.init_segmentation
+    steps = init + segment_steps
+    kept = tuple(range(init, steps, every))  # the last step is the finished run
+    folder = _folder(prof, "focus-oracle", folder)
+    skin = mechanisms.oracle_segmentation(None, root)
+    views = mechanisms.FOCUS_VIEWS
+    record = {"profile": prof.name, "split": "val", "faces": len(skin["faces"]),
+              "identities": len(set(skin["identities"])), "recall_bar": mechanisms.FOCUS_RECALL,
+              "schedule": {"init_segmentation": init, "segment_steps": segment_steps, "every": every,
+                           "chapter_segment_steps": chapter_s},
+              "skin_detector": {v: stats.mean_interval(skin["skin"][v]["f1"], groups=skin["identities"]).as_dict()
+                                for v in views},
+              "arms": {}}
+
+    def build(weight):
+        return methods.build("focus", model, prof, schedule=EMSchedule.segmentation_only(init), oracle=True,
+                             segmentation_weights={"preserve": weight})
+
+    finals = {}
+    for label, weight in mechanisms.FOCUS_PRESERVE.items():
+        name = f"preserve-{weight:g}"
+        trained = build(weight)
+        res = _train(trained, root, prof, folder / name, logs, f"focus-oracle-{name}", progress, steps=steps,
+                     snapshots=kept, val_every=0)  # S is scored on the whole split at each snapshot instead
+        curve = []
+        for step in (*kept, steps):
+            net = load_snapshot(build(weight), folder / name, step, res.signature) if step < steps else trained
+            scores = {**mechanisms.oracle_segmentation(net, root, skin=False), "skin": skin["skin"]}
+            curve.append({"step": step, "segment_steps": step - init, "seconds": res.seconds_at(step),
+                          **mechanisms.focus_summary(scores)})
+            if step == steps:
+                finals[label] = scores
+        record["arms"][label] = {"preserve_weight": weight, "run": name,
+                                 "training_seconds": round(res.training_seconds, 1), "curve": curve}
+        _write(out, record)
+    (a, b), g = list(finals.values()), skin["identities"]
+    record["paper_minus_code"] = {
+        view: {k: stats.paired_difference(b["S"][view][k], a["S"][view][k], groups=g).as_dict()
+               for k in mechanisms.SEGMENTATION_SCORES} for view in views}
+    record["machine_note"] = "one process, the profile's threads; wall times are this machine's"
+    _write(out, record)
+    return record
+
+
 #: SOPI's arms: label → (run name, options, whether it trains the whole curve or only the chapter's
 #: steps); ``stand_in``: started from the profile's stand-in with its reader frozen, as R-Net is,
 #: instead of from the backbone's own weights as chapter 6 starts it — a choice of chapter 6's
@@ -165,7 +239,7 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
         builders[label] = build
         last = steps if whole else every
         kept_here = tuple(k for k in kept if k < last)
-        run_dir = Path(folder) / name if folder else _folder(prof, name)
+        run_dir = _folder(prof, name, folder)
         if label not in chosen:  # the reference, not asked for: paired below through its snapshots
             scored_at[label] = {}
             continue
@@ -180,18 +254,18 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
         record["arms"][label] = {"run": name, "options": {k: v for k, v in options.items() if k != "teacher"},
                                  "from_stand_in": from_stand_in,
                                  "training_seconds": round(res.training_seconds, 1), "curve": curve}
-        if label != reference and reference in scored_at:  # paired with chapter 6's SOPI at the same step
-            ref = scored_at[reference]
-            ref_dir = Path(folder) / ORN_ARMS[reference][0] if folder else _folder(prof, ORN_ARMS[reference][0])
-            if last not in ref and last < steps and step_kept(ref_dir, last):  # its snapshot of that step
-                expected = signature_on_set(builders[reference](), root, prof, steps=steps)
-                net = load_snapshot(builders[reference](), ref_dir, last, expected)
+        ref = scored_at[reference]  # paired with chapter 6's SOPI at the same step
+        if label != reference and last not in ref and last < steps:  # its snapshot of that step, if kept
+            ref_dir = _folder(prof, ORN_ARMS[reference][0], folder)
+            if step_kept(ref_dir, last):
+                net = builders[reference]()
+                load_snapshot(net, ref_dir, last, signature_on_set(net, root, prof, steps=steps))
                 ref[last] = mechanisms.orn_conditions(net.predict, root, model)
-            if last in ref:
-                both = {"a": {"conditions": scored_at[label][last]}, "b": {"conditions": ref[last]}}
-                record["arms"][label]["against"] = {"arm": reference, "step": last, **{
-                    c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
-                    for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}}
+        if label != reference and last in ref:
+            both = {"a": {"conditions": scored_at[label][last]}, "b": {"conditions": ref[last]}}
+            record["arms"][label]["against"] = {"arm": reference, "step": last, **{
+                c: change_against(both, "a", "b", c, "landmark_me", "conditions").as_dict()
+                for c in ("unoccluded", *mechanisms.ORN_CONDITIONS)}}
         _write(out, record)
     return record
 
@@ -232,7 +306,7 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
     for label in chosen:
         method, name, options = ROGUE_ARMS[label]
         trained = methods.build(method, model, prof, **methods.stand_in_options(prof, options)).start_from(rnet)
-        run_dir = Path(folder) / name if folder else _folder(prof, name)
+        run_dir = _folder(prof, name, folder)
         res = _train(trained, root, prof, run_dir, logs, f"rogue-{name}", progress, steps=steps)
         seconds[label] = round(res.training_seconds, 1)
         predictors[label] = trained
@@ -286,7 +360,7 @@ def mopi_balance(profile: str = "cpu", steps: int | None = None, folder: Path | 
     def arm(label: str, name: str, options: dict):
         chapters = name == "mopi" and steps is None  # chapter 6's own run: trained where the chapter loads it
         run_dir = (chapter_run_dir("06_orn", prof.name, name) if chapters else
-                   Path(folder) / name if folder else _folder(prof, name))
+                   _folder(prof, name, folder))
         method = methods.build("mopi", model, prof, losses_used=("perceptual", "label"), sopi=sopi, **options)
         res = _train(method, root, prof, run_dir, logs, f"orn-{name}", progress, steps=steps)
         scored[label] = mechanisms.orn_conditions(method.predict, root, model)
@@ -342,7 +416,7 @@ def contour_chain(profile: str = "cpu", arms=None, folder: Path | None = None, o
     for label in chosen:
         source = CONTOUR_ARMS[label]
         name = f"contour-{source}-contours"
-        run_dir = Path(folder) / name if folder else _folder(prof, name)
+        run_dir = _folder(prof, name, folder)
         # the true mask everywhere here: no mask stage; the contour stage only where its contours are used
         schedule = ContourSchedule(0, chapter.edges if source == "generated" else 0, chapter.inpaint)
         steps[label] = schedule.edges + schedule.inpaint  # the regression stage is not the mechanism

@@ -388,8 +388,9 @@ def test_the_focus_oracle_experiment_scores_each_snapshot_of_both_preserve_weigh
     from facelib import stats
     from facelib.data import synthetic
     from facelib.evaluation import mechanisms as M
+    from facelib.experiments import focus_oracle
 
-    rec = M.focus_oracle("smoke", segment_steps=4, every=2, folder=tmp_path / "runs", out=tmp_path / "focus.json",
+    rec = focus_oracle("smoke", segment_steps=4, every=2, folder=tmp_path / "runs", out=tmp_path / "focus.json",
                          logs=tmp_path / "logs")
     init = rec["schedule"]["init_segmentation"]
     assert list(rec["arms"]) == list(M.FOCUS_PRESERVE)

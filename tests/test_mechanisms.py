@@ -210,7 +210,7 @@ def test_the_committed_contour_record_pairs_each_row_with_the_paper_s_arm():
     rec = _committed("contour")
     rows, ref = rec["rows"], rec["reference"]
     assert (rec["faces"], rec["identities"]) == (400, 50) and ref in rows
-    for label, row in rows.items():
+    for row in rows.values():
         for score, cell in row.items():
             if "minus_reference" not in cell:
                 continue

@@ -369,7 +369,7 @@ def stand_in_budget(book_seconds: float, profile: str = "cpu", budgets: tuple[in
                 rnet_from(chapter_stand_in, model, prof), root, prof):
             chapter_stand_in = None
     for b in budgets:
-        snap = longest if b == budgets[-1] else load_snapshot(stand_in(), long_dir, b)
+        snap = longest if b == budgets[-1] else load_snapshot(stand_in(), long_dir, b, res.signature)
         timed = [e["time"] for e in log if "time" in e and e["step"] <= b]  # else: the run's mean time per step
         seconds = timed[-1] if timed else res.training_seconds * b / budgets[-1]
         entry = {"steps": b, "training_seconds": round(seconds, 1),

@@ -9,7 +9,8 @@ mechanism the best possible partner and asks whether the mechanism then does wha
 occlusion label, which pixels of the target its reconstruction R explains (Eqs. 1-4). The cpu run's
 S rejected visible face (recall 0.65, F1 below the skin detector's; DESIGN-NOTES 22), which is
 either S failing or R, after 1,500 steps at 112 px, not explaining the face well enough for S to
-keep it. :func:`focus_oracle` trains S as chapter 8 does (the preliminary-mask initialisation, then
+keep it. :func:`facelib.experiments.focus_oracle` trains S as chapter 8 does (the preliminary-mask
+initialisation, then
 S's own loss) but against the render of the benchmark's true coefficients, a perfect R, once with
 the authors' code's preserve weight η₄ = 0.25 and once with the paper's 2.5, and scores S's masks
 on the validation split (occluded and clean views, identities resampled) against the true visible
@@ -21,9 +22,6 @@ skin detector's F1, the cpu failure is R's convergence, not S.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import torch
 
@@ -47,12 +45,14 @@ SEGMENTATION_SCORES = ("f1", "tpr", "ppv")
 
 
 @torch.no_grad()
-def oracle_segmentation(focus, root, split: str = "val", limit: int | None = None) -> dict:
+def oracle_segmentation(focus, root, split: str = "val", limit: int | None = None, skin: bool = True) -> dict:
     """Per-face segmentation scores of an oracle ``focus`` (:class:`~facelib.methods.focus.FOCUS` with
     ``oracle=True``, or ``None`` for the skin detector alone) on ``split``'s occluded and clean views,
     inside the region the true coefficients render, against the true segmentation
-    (:data:`FOCUS_VIEWS`); Deep3D's skin detector scored on the same pixels.
-    ``{"faces", "identities", "S": {view: {score: [value]}}, "skin": {view: {score: [value]}}}``."""
+    (:data:`FOCUS_VIEWS`); Deep3D's skin detector scored on the same pixels (``skin``; one call of
+    it serves every snapshot). ``{"faces", "identities", "S": {view: {score: [value]}},
+    "skin": {view: {score: [value]}}}`` (without ``"S"`` for ``focus=None``, without ``"skin"`` for
+    ``skin=False``)."""
     from ..methods.rnet import RNet
     from ..morphable import MorphableModel
     from ..render import Renderer
@@ -61,7 +61,10 @@ def oracle_segmentation(focus, root, split: str = "val", limit: int | None = Non
     def empty():
         return {v: {k: [] for k in SEGMENTATION_SCORES} for v in FOCUS_VIEWS}
 
-    out = {"faces": [], "identities": [], "S": empty(), "skin": empty()}
+    if focus is None and not skin:
+        raise FacelibError("oracle_segmentation: nothing to score (no S and no skin detector)")
+    out = {"faces": [], "identities": [], **({"S": empty()} if focus is not None else {}),
+           **({"skin": empty()} if skin else {})}
     renderer = None
     for b in loader:
         coeffs, first = b["coefficients"], b[next(iter(FOCUS_VIEWS))]
@@ -71,7 +74,7 @@ def oracle_segmentation(focus, root, split: str = "val", limit: int | None = Non
         region = renderer(coeffs, background=torch.zeros_like(first)).mask.float()
         for view, truth in FOCUS_VIEWS.items():
             images = b[view]
-            masks = {"skin": RNet.segment(images)}
+            masks = {"skin": RNet.segment(images)} if skin else {}
             if focus is not None:
                 with focus.evaluating():
                     masks["S"] = focus.segment(images, coeffs)
@@ -100,87 +103,8 @@ def focus_summary(scores: dict) -> dict:
     return out
 
 
-def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: int | None = None,
-                 folder: Path | None = None, out: Path | None = None, logs: Path | None = None,
-                 progress: bool = False) -> dict:
-    """FOCUS's S trained against an oracle R, η₄ side by side (see the module's docstring).
-
-    Each arm is one :class:`~facelib.methods.focus.FOCUS` run with ``oracle=True``: chapter 8's S
-    initialisation on the preliminary masks (its ``init_segmentation`` steps at the profile), then
-    ``segment_steps`` steps of S's own loss (default four times chapter 8's S steps in its EM cycles),
-    keeping a snapshot every ``every`` of them (default: chapter 8's S steps), each scored on the whole
-    validation split by :func:`oracle_segmentation`. Returns the record (JSON-able), written to
-    ``out`` after each arm; each run's log is copied to ``logs``."""
-    from .. import methods
-    from .. import profile as profiles
-    from ..data import synthetic
-    from ..methods.focus import EMSchedule
-    from ..results import project_root
-    from ..train import keep_log, load_snapshot, read_log, train_on_set
-
-    prof = profiles.resolve(profile)
-    root, model = synthetic.prepared(prof, progress)
-    chapter = EMSchedule.for_steps(prof.train_steps)
-    chapter_s = (prof.train_steps - chapter.init_reconstruction - chapter.init_segmentation) // chapter.cycle \
-        * chapter.segmentation
-    every = int(every or chapter_s)
-    segment_steps = int(segment_steps or 4 * chapter_s)
-    if every < 1 or segment_steps < every:
-        raise FacelibError(f"need 1 <= every <= segment_steps, got every={every}, segment_steps={segment_steps}")
-    init = chapter.init_segmentation
-    steps = init + segment_steps
-    kept = tuple(range(init, steps, every))  # the last step is the finished run
-    folder = Path(folder) if folder else project_root() / "runs" / "mechanisms" / prof.name / "focus-oracle"
-    skin = oracle_segmentation(None, root)
-    record = {"profile": prof.name, "split": "val", "faces": len(skin["faces"]),
-              "identities": len(set(skin["identities"])), "recall_bar": FOCUS_RECALL,
-              "schedule": {"init_segmentation": init, "segment_steps": segment_steps, "every": every,
-                           "chapter_segment_steps": chapter_s},
-              "skin_detector": {v: stats.mean_interval(skin["skin"][v]["f1"], groups=skin["identities"]).as_dict()
-                                for v in FOCUS_VIEWS},
-              "arms": {}}
-
-    def save():
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(record, indent=1) + "\n")
-
-    def build(weight):
-        return methods.build("focus", model, prof, schedule=EMSchedule.segmentation_only(init), oracle=True,
-                             segmentation_weights={"preserve": weight})
-
-    finals = {}
-    for label, weight in FOCUS_PRESERVE.items():
-        run_dir = folder / f"preserve-{weight:g}"
-        trained = build(weight)
-        res = train_on_set(trained, root, run_dir, prof, steps=steps, progress=progress, snapshots=kept,
-                           val_every=0)  # S is scored on the whole split at each snapshot instead
-        if logs is not None:
-            keep_log(run_dir, logs, f"focus-oracle-preserve-{weight:g}")
-        log = read_log(run_dir)
-        curve = []
-        for step in (*kept, steps):
-            net = load_snapshot(build(weight), run_dir, step) if step < steps else trained
-            scores = oracle_segmentation(net, root)
-            curve.append({"step": step, "segment_steps": step - init,
-                          "seconds": next((e["time"] for e in reversed(log) if "time" in e and e["step"] <= step), None),
-                          **focus_summary(scores)})
-            if step == steps:
-                finals[label] = scores
-        record["arms"][label] = {"preserve_weight": weight, "run": run_dir.name,
-                                 "training_seconds": round(res.training_seconds, 1), "curve": curve}
-        save()
-    (a, b), g = list(finals.values()), next(iter(finals.values()))["identities"]
-    record["paper_minus_code"] = {
-        view: {k: stats.paired_difference(b["S"][view][k], a["S"][view][k], groups=g).as_dict()
-               for k in SEGMENTATION_SCORES} for view in FOCUS_VIEWS}
-    record["machine_note"] = "one process, the profile's threads; wall times are this machine's"
-    save()
-    return record
-
-
 def focus_markdown(record: dict) -> str:
-    """A :func:`focus_oracle` record as a Markdown table: per arm and scored snapshot, S's F1, recall
+    """A :func:`facelib.experiments.focus_oracle` record as a Markdown table: per arm and scored snapshot, S's F1, recall
     and precision on occluded faces, S − skin detector in F1 with its verdict, and the clean view's
     recall with the verdict of keeping :data:`FOCUS_RECALL`."""
     skin = record["skin_detector"]
@@ -358,22 +282,17 @@ def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | Non
     a split with no face whose occluder covers part of it is refused."""
     from .. import metrics as M
     from ..render import Renderer
-    from .protocols.contour import occluded_face_mask
+    from .protocols.contour import occluded_face_batches
     from .runner import REFERENCE_SIZE
 
-    _, loader = split_batches(root, "val", limit, ("clean", "occluded"), masks=("face_mask", "occluder_mask"))
     out = {"faces": [], "identities": [], "scores": {}}
     renderer = None
 
     def add(label, score, values):
         out["scores"].setdefault(label, {}).setdefault(score, []).extend(float(x) for x in values)
 
-    for b in loader:
-        mask = occluded_face_mask(b)
-        keep = mask.flatten(1).sum(-1) > 0
-        if not keep.any():
-            continue
-        clean, occluded, mask, lm = b["clean"][keep], b["occluded"][keep], mask[keep], b["landmarks68"][keep]
+    for b in occluded_face_batches(root, "val", limit):
+        clean, occluded, mask, lm = b["clean"], b["occluded"], b["mask"], b["landmarks68"]
         size = clean.shape[-1]
         renderer = renderer or Renderer(rnet.model, size)
 
@@ -392,8 +311,8 @@ def contour_chain_scores(chains: dict, fills: dict, rnet, root, limit: int | Non
         if ends:
             add("R-Net on the occluded input", "rnet_landmark_me", me(occluded))
             add("R-Net on the clean twin", "rnet_landmark_me", me(clean))
-        out["faces"] += b["index"][keep].tolist()
-        out["identities"] += b["identity"][keep].tolist()
+        out["faces"] += b["index"].tolist()
+        out["identities"] += b["identity"].tolist()
     if not out["faces"]:
         raise FacelibError(f"no face of {root}'s validation split{f' (first {limit})' if limit else ''} has an occluder "
                            "on the face: nothing to fill")

@@ -9,7 +9,7 @@ function of :mod:`facelib.evaluation.tables` reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -23,26 +23,34 @@ def occluded_face_mask(batch: dict) -> torch.Tensor:
     return (batch["occluder_mask"] * batch["face_mask"]).float()
 
 
+def occluded_face_batches(root: str | Path, split: str = "test", limit: int | None = None,
+                          batch_size: int = 32) -> Iterator[dict]:
+    """The batches of ``split`` cut to the faces whose occluder covers part of the face (the others
+    have nothing to restore), each ``{"clean", "occluded": (B, 3, H, W), "mask": (B, 1, H, W),
+    "landmarks68": (B, 68, 2), "index", "identity": (B,)}`` (``mask``: the true occluded-face pixels,
+    :func:`occluded_face_mask`); a batch with no such face is skipped."""
+    _, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
+    for b in loader:
+        mask = occluded_face_mask(b)
+        keep = mask.flatten(1).sum(-1) > 0
+        if keep.any():
+            yield {"mask": mask[keep], **{k: b[k][keep] for k in ("clean", "occluded", "landmarks68", "index", "identity")}}
+
+
 @torch.no_grad()
 def inpainting_quality(fills: dict[str, Callable], root: str | Path, *, split: str = "test", limit: int | None = None,
                        batch_size: int = 32) -> dict:
     """``{fill name: {"views": {"inpainted": {"psnr": summary, "ssim": summary, "faces", "per_face"}}}}``
     for ``fills`` = ``{name: fill(occluded images, mask) -> images}``, over the faces of ``split``
     whose occluder covers part of the face (the others have nothing to restore)."""
-    _, loader = split_batches(root, split, limit, ("clean", "occluded"), ("face_mask", "occluder_mask"), batch_size)
     values = {name: {"psnr": [], "ssim": [], "faces": [], "identities": []} for name in fills}
-    for b in loader:
-        mask = occluded_face_mask(b)
-        keep = mask.flatten(1).sum(-1) > 0
-        if not keep.any():
-            continue
-        clean, occluded, mask = b["clean"][keep], b["occluded"][keep], mask[keep]
+    for b in occluded_face_batches(root, split, limit, batch_size):
         for name, fill in fills.items():
-            out = fill(occluded, mask).float().cpu().clamp(0, 1)
-            values[name]["psnr"].append(M.psnr(out, clean, mask))
-            values[name]["ssim"].append(M.ssim(out, clean, mask))
-            values[name]["faces"] += b["index"][keep].tolist()
-            values[name]["identities"] += b["identity"][keep].tolist()
+            out = fill(b["occluded"], b["mask"]).float().cpu().clamp(0, 1)
+            values[name]["psnr"].append(M.psnr(out, b["clean"], b["mask"]))
+            values[name]["ssim"].append(M.ssim(out, b["clean"], b["mask"]))
+            values[name]["faces"] += b["index"].tolist()
+            values[name]["identities"] += b["identity"].tolist()
     out = {}
     for name, v in values.items():
         cat = {k: torch.cat(v[k]) if v[k] else torch.zeros(0) for k in ("psnr", "ssim")}
