@@ -218,3 +218,23 @@ def test_the_committed_contour_record_pairs_each_row_with_the_paper_s_arm():
             assert d["estimate"] == pytest.approx(cell["mean"]["estimate"] - rows[ref][score]["mean"]["estimate"])
             assert cell["better"] == stats.verdict(stats.Interval(**d), 0.0,
                                                    "below" if score == "rnet_landmark_me" else "above")
+
+
+def test_the_committed_rogue_record_has_every_arm_paired_with_the_control():
+    """``results/mechanisms/rogue-cpu.json``: chapter 5's R-Net and the four arms on the three views,
+    each metric's difference the arm's mean less the control's, its verdict the one its interval gives."""
+    from facelib import experiments as E
+
+    rec = _committed("rogue")
+    control = next(iter(E.ROGUE_ARMS))
+    assert list(rec["arms"]) == [E.ROGUE_START, *E.ROGUE_ARMS] and (rec["faces"], rec["identities"]) == (400, 50)
+    assert set(rec["training_seconds"]) == set(E.ROGUE_ARMS)
+    for views in rec["arms"].values():
+        assert set(views) == set(M.ROGUE_VIEWS)
+        for view, cells in views.items():
+            for metric, cell in cells.items():
+                d = cell["minus_reference"]
+                assert d["estimate"] == pytest.approx(cell["mean"]["estimate"]
+                                                      - rec["arms"][control][view][metric]["mean"]["estimate"])
+                assert cell["better"] == stats.verdict(stats.Interval(**d), 0.0, "above" if metric in
+                                                       M.HIGHER_IS_BETTER else "below")
