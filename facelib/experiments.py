@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import methods, runs
+from . import methods, runs, stats
 from .checkpoints import snapshot_steps
 from .data import synthetic
 from .errors import FacelibError
@@ -121,14 +121,12 @@ def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: 
     ``runs/mechanisms/<profile>/focus-oracle``); the record is written to ``out`` after each arm,
     each run's log copied to ``logs``."""
     from . import profile as profiles
-    from . import stats
     from .methods.focus import EMSchedule
 
     prof = profiles.resolve(profile)
     root, model = synthetic.prepared(prof, progress)
     chapter = EMSchedule.for_steps(prof.train_steps)
-    chapter_s = (prof.train_steps - chapter.init_reconstruction - chapter.init_segmentation) // chapter.cycle \
-        * chapter.segmentation
+    chapter_s = chapter.em_segmentation_steps(prof.train_steps)
     every = int(every or chapter_s)
     segment_steps = int(segment_steps or 4 * chapter_s)
     if every < 1 or segment_steps < every:
@@ -270,6 +268,8 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
     return record
 
 
+#: the paper's arm, which the variants of :data:`ROGUE_ARMS` are also paired with (``against_paper``)
+ROGUE_PAPER = "ROGUE (paper)"
 #: ROGUE's arms, each from chapter 5's R-Net with its reader frozen, trained the chapter's steps:
 #: label → (method, run name, options). The first is the control: the same extra steps of R-Net's own
 #: training on clean faces, so that what ROGUE's pipelines add is not mistaken for more training (a
@@ -277,7 +277,7 @@ def orn_curve(profile: str = "cpu", steps: int | None = None, every: int | None 
 #: clean, occluded and noisy copies: ``ROGUE.batch_items``).
 ROGUE_ARMS = {
     "R-Net continued on clean faces": ("rnet", "rnet-continued", {}),
-    "ROGUE (paper)": ("rogue", "rogue", {}),
+    ROGUE_PAPER: ("rogue", "rogue", {}),
     "ROGUE without L_C (β_C = 0)": ("rogue", "rogue-no-consistency", {"robust": {"consistency": 0.0}}),
     "ROGUE with the prior and landmarks on C_O, C_N": ("rogue", "rogue-robust-guidance",
                                                       {"robust_guidance": ("regularizer", "landmark")}),
@@ -294,7 +294,9 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
     trains ``steps`` (default the chapter's); each is scored on the validation split's clean, occluded and noisy
     views (:data:`facelib.evaluation.mechanisms.ROGUE_METRICS`: how far the prediction moves from
     the clean twin's — mesh, identity, albedo, rendered identity — beside accuracy) and paired with
-    the control arm, R-Net continued on clean faces. The arms train in ``folder`` (default
+    the control arm, R-Net continued on clean faces; the variants (every arm but the control and the
+    paper's) are also paired with the paper's ROGUE (``against_paper``: "less with L_C than
+    without" as a paired verdict). The arms train in ``folder`` (default
     ``runs/mechanisms/<profile>``); the record is written to ``out`` after each arm."""
     from . import profile as profiles
 
@@ -316,6 +318,12 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
                **mechanisms.arms_on_validation(predictors, root, reference=reference, views=mechanisms.ROGUE_VIEWS,
                                                metrics=mechanisms.ROGUE_METRICS, progress=progress,
                                                evaluated=evaluated)}
+        others = [k for k in predictors if k in ROGUE_ARMS and k not in (reference, ROGUE_PAPER)]
+        if ROGUE_PAPER in predictors and others:  # each variant also paired with the paper's ROGUE itself
+            paired = mechanisms.arms_on_validation({k: predictors[k] for k in (ROGUE_PAPER, *others)}, root,
+                                                   reference=ROGUE_PAPER, views=mechanisms.ROGUE_VIEWS,
+                                                   metrics=mechanisms.ROGUE_METRICS, evaluated=evaluated)
+            rec["against_paper"] = {k: paired["arms"][k] for k in others}
         _write(out, rec)
     return rec
 

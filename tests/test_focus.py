@@ -128,6 +128,8 @@ def test_em_schedule_phases_and_its_profile_size():
                                                + ["segment"] + ["reconstruct"] * 3 + ["segment"] + ["reconstruct"] * 3)
     cpu = EMSchedule.for_steps(1500)
     assert (cpu.init_reconstruction, cpu.init_segmentation, cpu.cycle, cpu.segmentation) == (450, 150, 300, 50)
+    assert cpu.em_segmentation_steps(1500) == 150  # three whole cycles, 50 S steps each
+    assert s.em_segmentation_steps(11) == 2 and s.em_segmentation_steps(10) == 1 and s.em_segmentation_steps(2) == 0
     with pytest.raises(FacelibError, match="invalid EM schedule"):
         EMSchedule(1, 1, 4, 5)
     with pytest.raises(FacelibError, match="invalid EM schedule"):

@@ -72,13 +72,15 @@ def test_rogue_arms_are_paired_with_r_net_continued_on_the_invariance_metrics(tm
     from facelib import experiments as E
     from facelib import methods, profile
 
-    rec = E.rogue_arms("smoke", arms=["rnet-continued", "rogue"], steps=3, folder=tmp_path / "runs",
-                       out=tmp_path / "rogue.json", logs=tmp_path / "logs")
+    rec = E.rogue_arms("smoke", arms=["rnet-continued", "rogue", "rogue-no-consistency"], steps=3,
+                       folder=tmp_path / "runs", out=tmp_path / "rogue.json", logs=tmp_path / "logs")
     smoke = profile.resolve("smoke")
     for method, _, options in E.ROGUE_ARMS.values():  # every arm's options build as the experiment builds them
         assert methods.build(method, ict, smoke, **methods.stand_in_options(smoke, options)).name == method
     control = next(iter(E.ROGUE_ARMS))
-    assert list(rec["arms"]) == [E.ROGUE_START, control, "ROGUE (paper)"]
+    variant = "ROGUE without L_C (β_C = 0)"
+    assert list(rec["arms"]) == [E.ROGUE_START, control, E.ROGUE_PAPER, variant]
+    assert list(rec["against_paper"]) == [variant]  # the variant also paired with the paper's arm
     for view in M.ROGUE_VIEWS[1:]:
         cells = rec["arms"][control][view]
         assert set(cells) == set(M.ROGUE_METRICS)
@@ -87,8 +89,12 @@ def test_rogue_arms_are_paired_with_r_net_continued_on_the_invariance_metrics(tm
         assert rogue["invariance_albedo"]["mean"]["estimate"] > 0  # C_O's colour moves from C_G's
         assert rogue["invariance_identity_mm"]["minus_reference"]["estimate"] == pytest.approx(
             rogue["invariance_identity_mm"]["mean"]["estimate"] - cells["invariance_identity_mm"]["mean"]["estimate"])
+        for metric, cell in rec["against_paper"][variant][view].items():
+            assert cell["mean"] == rec["arms"][variant][view][metric]["mean"]
+            assert cell["minus_reference"]["estimate"] == pytest.approx(
+                cell["mean"]["estimate"] - rogue[metric]["mean"]["estimate"])
     assert (tmp_path / "logs" / "rogue-rogue.jsonl").is_file() and set(rec["training_seconds"]) == {
-        control, "ROGUE (paper)"}
+        control, E.ROGUE_PAPER, variant}
     assert json.loads((tmp_path / "rogue.json").read_text()) == rec
     with pytest.raises(FacelibError, match="unknown ROGUE arm"):
         E.rogue_arms("smoke", arms=["rogue-cold"], folder=tmp_path / "runs")

@@ -10,12 +10,11 @@ occlusion label, which pixels of the target its reconstruction R explains (Eqs. 
 S rejected visible face (recall 0.65, F1 below the skin detector's; DESIGN-NOTES 22), which is
 either S failing or R, after 1,500 steps at 112 px, not explaining the face well enough for S to
 keep it. :func:`facelib.experiments.focus_oracle` trains S as chapter 8 does (the preliminary-mask
-initialisation, then
-S's own loss) but against the render of the benchmark's true coefficients, a perfect R, once with
-the authors' code's preserve weight η₄ = 0.25 and once with the paper's 2.5, and scores S's masks
-on the validation split (occluded and clean views, identities resampled) against the true visible
-face, beside Deep3D's skin detector on the same pixels. If S then keeps recall ≥ 0.85 and beats the
-skin detector's F1, the cpu failure is R's convergence, not S.
+initialisation, then S's own loss) but against the render of the benchmark's true coefficients, a
+perfect R, once with the authors' code's preserve weight η₄ = 0.25 and once with the paper's 2.5,
+and scores S's masks on the validation split (occluded and clean views, identities resampled)
+against the true visible face, beside Deep3D's skin detector on the same pixels. If S then keeps
+recall ≥ 0.85 and beats the skin detector's F1, the cpu failure is R's convergence, not S.
 
 ``python -m facelib mechanism focus --profile cpu`` (``make mechanisms``); the record is
 ``results/mechanisms/focus-<profile>.json``, the runs' logs ``results/mechanisms/logs/<profile>/``.

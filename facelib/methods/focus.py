@@ -94,6 +94,12 @@ class EMSchedule:
         return {"after initialisation": start, "after EM round 1": start + self.cycle,
                 "after EM round 2": start + 2 * self.cycle}
 
+    def em_segmentation_steps(self, steps: int) -> int:
+        """How many steps S trains in the whole EM cycles of a run of ``steps`` steps (its
+        initialisation on the preliminary masks not counted): chapter 8's S budget, which FOCUS's
+        oracle experiment (:func:`facelib.experiments.focus_oracle`) measures its curve in."""
+        return max(0, steps - self.init_reconstruction - self.init_segmentation) // self.cycle * self.segmentation
+
     @classmethod
     def segmentation_only(cls, init_segmentation: int) -> EMSchedule:
         """S alone: ``init_segmentation`` steps on the preliminary masks, then S's own loss to the end
