@@ -21,9 +21,13 @@ def train_command(name: str, profile, run_dir) -> str:
 
 def finished(name: str, model, profile, run_dir: str | Path):
     """The finished run of method ``name`` in ``run_dir``, loaded for prediction (its own
-    prerequisites are not loaded: a trained student needs no teacher). A missing or unfinished
-    run raises the error naming the command that trains it."""
+    prerequisites are not loaded: a trained student needs no teacher), built as it was trained (a
+    method that :func:`starts_from_stand_in` with its reader frozen, so that a run started from it,
+    such as MOPI from SOPI, inherits that). A missing or unfinished run raises the error naming
+    the command that trains it."""
     options = {p.argument: None for p in method_class(name).prerequisites}
+    if starts_from_stand_in(name, profile):
+        options = stand_in_options(profile, options)
     method = build(name, model, profile, **options)
     load_finished(method, run_dir, train_command(name, profile, run_dir))
     return method

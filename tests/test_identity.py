@@ -286,10 +286,11 @@ def test_a_checkpoint_whose_optimiser_was_grouped_otherwise_is_refused_clearly(i
 
 
 def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_in(ict, batch, tmp_path, monkeypatch):
-    """Issue 34's wiring: R-Net, MoFA, ROGUE and FOCUS's networks start from chapter 5's finished
-    ``pretrain`` run (recorded in their run signature); ORN's students and the stand-in itself do
-    not; a missing stand-in names the command that trains it; measurements made before the stand-in
-    keep their profile (``before_stand_in``)."""
+    """Issue 34's wiring: R-Net, MoFA, SOPI (issue 35's rule), ROGUE and FOCUS's networks start from
+    chapter 5's finished ``pretrain`` run (recorded in their run signature); MOPI starts from SOPI,
+    its reader frozen as SOPI's; the stand-in itself starts from nothing; a missing stand-in names
+    the command that trains it; measurements made before the stand-in keep their profile
+    (``before_stand_in``)."""
     from facelib import methods, profile, runs
     from facelib.evaluation.identity import committed_budget
 
@@ -300,7 +301,7 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
     old = profile.before_stand_in("cpu")
     assert (old.backbone, old.reader, old.stand_in_steps, old.image_size) == ("resnet18", None, 0, 112)
     assert [n for n in methods.names() if runs.starts_from_stand_in(n, smoke)] == [
-        "mofa", "rnet", "rogue", "focus", "focus_backbone"]
+        "mofa", "rnet", "sopi", "rogue", "focus", "focus_backbone"]
     assert not runs.starts_from_stand_in("rnet", profile.before_stand_in("smoke"))
     assert methods.build("pretrain", ict, cpu).steps_for(cpu) == budget
     assert methods.build("rnet", ict, smoke).steps_for(smoke) == smoke.train_steps
@@ -326,14 +327,25 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
         assert torch.equal(r.predict(batch["clean"]).coefficients, expected)
         assert r.hyperparameters()["warm_start"] == {"method": "pretrain", "nets": ["encoder"],
                                                     "run_signature": stand_in.run_signature}
-    sopi_teacher = runs.build_with_prerequisites("sopi", ict, smoke, teacher=r)
-    assert "warm_start" not in sopi_teacher.hyperparameters()
+    sopi = runs.build_with_prerequisites("sopi", ict, smoke, teacher=r)
+    assert sopi.hyperparameters()["warm_start"]["run_signature"] == stand_in.run_signature
+    assert torch.equal(sopi.predict(batch["clean"]).coefficients, expected)
+    assert "warm_start" not in methods.build("mopi", ict, smoke, sopi=sopi).hyperparameters()  # SOPI's weights
     reading = profile.override(smoke, reader="dlib")  # with a reader, the stand-in's stays as it was trained
     base = methods.build("pretrain", ict, reading)
     assert runs.build_with_prerequisites("rnet", ict, reading, stand_in=base).encoder_config.identity_frozen
     assert not runs.build_with_prerequisites("rnet", ict, reading, stand_in=base,
                                              reader_frozen=False).encoder_config.identity_frozen
     assert not methods.build("sopi", ict, reading, teacher=r).encoder_config.identity_frozen
+    frozen = runs.build_with_prerequisites("sopi", ict, reading, teacher=r, stand_in=base)
+    assert frozen.encoder_config.identity_frozen
+    assert methods.build("mopi", ict, reading, sopi=frozen).encoder_config.identity_frozen  # inherited
+    T.train(frozen, Repeat(), tmp_path / "sopi", T.TrainConfig(steps=1, batch_size=4), progress=False)
+    assert runs.finished("sopi", ict, reading, tmp_path / "sopi").encoder_config.identity_frozen  # as trained
+    with pytest.raises(FacelibError, match="build MOPI with reader_frozen=True"):
+        methods.build("mopi", ict, reading, sopi=frozen, reader_frozen=False)
+    assert not methods.build("mopi", ict, reading, sopi=frozen, reader_frozen=False,
+                             init_from_sopi=False).encoder_config.identity_frozen
     assert methods.stand_in_options(reading, {"lr": 1.0}) == {"reader_frozen": True, "lr": 1.0}
     assert methods.stand_in_options(reading, {"reader_frozen": False}) == {"reader_frozen": False}
     assert methods.stand_in_options(reading, {"reader": None}) == {"reader": None}  # no reader, nothing to freeze

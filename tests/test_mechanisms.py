@@ -105,12 +105,10 @@ def test_mopi_balance_weights_l_perc_by_the_gradient_ratio_its_first_arm_measure
     it, the second multiplies L_perc's weight by the first's measured gradient ratio (two significant
     figures); each arm is paired with the other, SOPI and R-Net on the random patterns."""
     from facelib import experiments as E
-    from facelib import results
     from facelib.methods.orn import MOPI_WEIGHTS
 
-    chapter = tmp_path / "chapter"  # chapter 6's MOPI folder, kept away from the checkout's runs/
-    real = results.run_dir
-    monkeypatch.setattr(E, "chapter_run_dir", lambda ch, p, name: chapter / name if ch == "06_orn" else real(ch, p, name))
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "chapters"))  # every chapter's runs away from the checkout's
+    chapter = tmp_path / "chapters" / "06_orn" / "smoke" / "mopi"
     rec = E.mopi_balance("smoke", steps=3, folder=tmp_path / "runs", out=tmp_path / "mopi.json", logs=tmp_path / "logs")
     (first, a), (second, b) = rec["arms"].items()
     # at other steps than the chapter's, the first arm is not chapter 6's run: it trains beside the other
@@ -228,7 +226,8 @@ def test_the_committed_contour_record_pairs_each_row_with_the_paper_s_arm():
 
 def test_the_committed_rogue_record_has_every_arm_paired_with_the_control():
     """``results/mechanisms/rogue-cpu.json``: chapter 5's R-Net and the four arms on the three views,
-    each metric's difference the arm's mean less the control's, its verdict the one its interval gives."""
+    each metric's difference the arm's mean less the control's (the variants' also less the paper's
+    ROGUE's), its verdict the one its interval gives."""
     from facelib import experiments as E
 
     rec = _committed("rogue")
@@ -244,3 +243,13 @@ def test_the_committed_rogue_record_has_every_arm_paired_with_the_control():
                                                       - rec["arms"][control][view][metric]["mean"]["estimate"])
                 assert cell["better"] == stats.verdict(stats.Interval(**d), 0.0, "above" if metric in
                                                        M.HIGHER_IS_BETTER else "below")
+    variants = [k for k in E.ROGUE_ARMS if k not in (control, E.ROGUE_PAPER)]
+    assert list(rec["against_paper"]) == variants  # and each variant paired with the paper's ROGUE
+    for label in variants:
+        for view, cells in rec["against_paper"][label].items():
+            for metric, cell in cells.items():
+                assert cell["mean"] == rec["arms"][label][view][metric]["mean"]
+                assert cell["minus_reference"]["estimate"] == pytest.approx(
+                    cell["mean"]["estimate"] - rec["arms"][E.ROGUE_PAPER][view][metric]["mean"]["estimate"])
+                assert cell["better"] == stats.verdict(stats.Interval(**cell["minus_reference"]), 0.0, "above"
+                                                       if metric in M.HIGHER_IS_BETTER else "below")

@@ -143,12 +143,15 @@ def build(name: str, model, profile, **options):
     ``seed`` (default 0) seeds the encoder's initial weights; ``reader`` (an embedder name; default
     the profile's, ``None``: none) makes the encoder read identity from that face-recognition
     network's chip, ``reader_frozen=True`` keeps that reader's weights fixed
-    (:class:`~.regressor.EncoderConfig`)."""
+    (:class:`~.regressor.EncoderConfig`). A class's ``profile_options(profile)`` and
+    ``inherited_options(options)`` (MOPI: the reader frozen as its SOPI's) fill the options not given."""
     from .regressor import EncoderConfig
 
     cls = method_class(name)
     if hasattr(cls, "profile_options"):  # options a method sizes by the profile (e.g. FOCUS's EM schedule)
         options = {**cls.profile_options(profile), **options}
+    if hasattr(cls, "inherited_options"):  # options a method takes from a run it starts from (MOPI from SOPI)
+        options = {**cls.inherited_options(options), **options}
     lr = options.pop("lr", None) or getattr(cls, "default_lr", None)
     seed = options.pop("seed", None)
     reader = options.pop("reader", getattr(profile, "reader", None))

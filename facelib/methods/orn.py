@@ -78,6 +78,11 @@ class SOPI(Regressor):
     name = "sopi"
     views = ("clean",)
     prerequisites = (Prerequisite("teacher", "rnet"),)
+    #: from the profile's stand-in with its reader frozen, as its teacher R-Net starts (the paper starts
+    #: both from the same ImageNet weights): chosen on the validation split before chapter 6's re-run,
+    #: 3.39 px unoccluded at 1,500 steps against 6.77 px from the backbone's own weights
+    #: (``python -m facelib mechanism orn``; DESIGN-NOTES 42)
+    starts_from_stand_in = True
     later_arguments = ("labels",)
 
     def __init__(self, model: MorphableModel, encoder: EncoderConfig, teacher: Regressor | None,
@@ -175,6 +180,16 @@ class MOPI(Regressor):
         self.embedder_name = embedder
         self.fixed["embedder"] = frozen_embedder(embedder).eval()
 
+    @staticmethod
+    def inherited_options(options: dict) -> dict:
+        """Options MOPI takes from the SOPI it starts from (:func:`facelib.methods.build`): its
+        identity reader frozen as SOPI's was (``reader_frozen``), so that MOPI continues SOPI's
+        training rather than unfreezing what SOPI kept fixed."""
+        sopi = options.get("sopi")
+        if sopi is None or not options.get("init_from_sopi", True):
+            return {}
+        return {"reader_frozen": sopi.encoder_config.identity_frozen}
+
     def train_mode(self, on: bool = True) -> None:
         """Started from SOPI, MOPI keeps SOPI's BatchNorm statistics: a batch of 2 faces × 7 near
         copies would otherwise replace statistics learned from batches of 16 different faces."""
@@ -193,6 +208,11 @@ class MOPI(Regressor):
             raise FacelibError(f"SOPI reads identity with {sopi.encoder_config.identity or 'no reader'} and MOPI with "
                                f"{self.encoder_config.identity or 'no reader'}: build both with the same reader "
                                "(the profile's), or pass init_from_sopi=False")
+        if sopi.encoder_config.identity_frozen != self.encoder_config.identity_frozen:
+            raise FacelibError(f"SOPI's identity reader is {'frozen' if sopi.encoder_config.identity_frozen else 'trained'} "
+                               "and MOPI's is not: build MOPI with reader_frozen="
+                               f"{sopi.encoder_config.identity_frozen} (facelib.methods.build does it from sopi), "
+                               "or pass init_from_sopi=False")
         source, target = unwrap(sopi.nets["encoder"]), unwrap(self.nets["encoder"])
         # the coefficient head's name: "head" for a bare encoder, "encoder.head" when an identity
         # reader wraps it (the reader's own head is shared by every variant and copied as it is)
