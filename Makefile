@@ -13,7 +13,7 @@ endif
 STAGE  := _build/stage
 NOTEBOOKS := $(sort $(wildcard book/*.ipynb))
 
-.PHONY: book html publish stage test test-slow lint assets setup clean bench dry-run mechanisms
+.PHONY: book html publish stage test test-slow lint assets setup clean bench dry-run mechanisms ablations
 
 setup: $(STAMP)
 
@@ -36,7 +36,7 @@ test: assets lint
 
 lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/ruff check facelib tests data_scripts
+	$(BIN)/ruff check facelib tests data_scripts book
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 test-slow: assets
@@ -83,6 +83,12 @@ mechanisms: assets
 	$(BIN)/python -m facelib mechanism orn-departures --profile cpu
 	$(BIN)/python -m facelib mechanism rogue --profile cpu
 	$(BIN)/python -m facelib mechanism contour --profile cpu
+
+# The chapters' ablation arms, levers and refinement rows at the cpu profile (off `make book`'s
+# reference path: the chapters read their committed results/<chapter>/cpu/ablations.json, and refuse
+# rows made from another training than their own). Needs the chapters' own runs (`make book`) first.
+ablations: assets
+	$(BIN)/python -m facelib ablations --profile cpu
 
 # The paper-size dry run: every chapter with the gpu profile's networks and image size (ResNet-50,
 # 224 px) for a handful of steps on a tiny set, on whatever device there is (a CPU here); prints each

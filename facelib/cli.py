@@ -285,6 +285,24 @@ def mechanism_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def ablations_main(args: argparse.Namespace) -> int:
+    """Train and evaluate the chapters' rows off the reference path (facelib.ablations)."""
+    from . import ablations
+    from . import profile as profiles
+    from .data import synthetic
+
+    prof = profiles.resolve(args.profile)
+    chapters = args.chapter or sorted(ablations.DECLARED)
+    unknown = [c for c in chapters if c not in ablations.DECLARED]
+    if unknown:
+        raise FacelibError(f"no ablation rows declared for {unknown}; chapters with some: {sorted(ablations.DECLARED)}")
+    root, model = synthetic.prepared(prof, not args.quiet)
+    for chapter in chapters:
+        rec = ablations.run(chapter, prof, root, model, progress=not args.quiet, fresh=args.again)
+        print(f"{chapter}: {len(rec['rows'])} rows -> results/{chapter}/{prof.name}/{ablations.FILE}")
+    return 0
+
+
 def real_faces_main(args: argparse.Namespace) -> int:
     """Score dlib, the mean face, finished runs, their refinement and a fit on real annotated photos."""
     from . import profile as profiles
@@ -484,6 +502,18 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--out", help="the JSON record (default results/mechanisms/<paper>-<profile>.json)")
     m.add_argument("--quiet", action="store_true")
     m.set_defaults(run=mechanism_main)
+    a = sub.add_parser("ablations", help="the chapters' ablation and refinement rows, off the reference path",
+                       description="Train (or load) and evaluate every row a chapter shows beside its paper's method "
+                       "but that `make book` does not train: ablation arms, levers, refinement rows "
+                       "(facelib.ablations). Each chapter's rows go to results/<chapter>/<profile>/ablations.json and "
+                       "their runs' logs beside it; the chapter reads them, and refuses rows made from another "
+                       "training than its own.")
+    a.add_argument("--profile", default="cpu")
+    a.add_argument("--chapter", action="append", default=None, help="only this chapter (e.g. 06_orn; repeatable)")
+    a.add_argument("--again", action="store_true", help="evaluate every row again, also those already made from "
+                   "the same training (after a change to the evaluation)")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(run=ablations_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

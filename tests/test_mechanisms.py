@@ -208,6 +208,30 @@ def test_the_committed_orn_record_has_every_arm_and_agrees_with_itself():
             assert set(arm["against"]) == {"arm", "step", "unoccluded", *M.ORN_CONDITIONS}
 
 
+def test_the_committed_orn_departures_record_weights_l_perc_by_its_own_measured_ratio():
+    """``results/mechanisms/orn-departures-cpu.json``: MOPI with Eq. 9's weights, then with L_perc's
+    weight times the gradient ratio measured in that arm's committed log (two significant figures);
+    each arm paired with the baselines and the arms before it, every "within 20 %" verdict the one
+    its interval gives."""
+    from facelib import experiments as E
+    from facelib.evaluation.protocols.orn import TOLERANCE
+    from facelib.methods.orn import MOPI_WEIGHTS
+    from facelib.results import project_root
+
+    rec = _committed("orn-departures")
+    (first, a), (second, b) = rec["arms"].items()
+    assert [first, second] == list(E.MOPI_ARMS) and a["weights"] == MOPI_WEIGHTS
+    log = project_root() / "results" / "mechanisms" / "logs" / "cpu" / "orn-mopi.jsonl"
+    ratio = E.gradient_ratio([json.loads(x) for x in log.read_text().splitlines()])
+    assert rec["gradient_ratio"] == pytest.approx(ratio)
+    assert b["weights"] == {"perceptual": pytest.approx(float(f"{ratio:.2g}") * MOPI_WEIGHTS["perceptual"]),
+                            "label": MOPI_WEIGHTS["label"]}
+    assert set(a["against"]) == set(rec["baselines"]) and set(b["against"]) == {*rec["baselines"], first}
+    for arm in (a, b, *rec["baselines"].values()):
+        for c in M.ORN_CONDITIONS:
+            assert arm[c]["within"] == stats.verdict(stats.Interval(**arm[c]["change"]), TOLERANCE, "below")
+
+
 def test_the_committed_contour_record_pairs_each_row_with_the_paper_s_arm():
     """``results/mechanisms/contour-cpu.json``: each row's difference is its mean less the reference's
     (paired over the same faces) and its verdict the one its interval gives."""
