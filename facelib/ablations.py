@@ -9,7 +9,7 @@ each arm's expected run signature is computed from its declaration, its prerequi
 runs and the data (:func:`facelib.train.signature_on_set`, no training; :func:`expected_key`), and
 a row whose signature (or, for a refinement row, whose refinement) differs — or a file that lacks an
 arm — is refused with the command that makes it again, unless the chapter asks for the rows to be
-made now (the smoke profile always does: seconds).
+made now (every profile but the reference cpu one does: :data:`COMMITTED_PROFILES`).
 
 Each arm names the sections it fills (:data:`SECTIONS`: the same protocols the chapter calls for
 its own rows), so that the chapter's tables, claims and glue read ``M[row][section]`` alike for both.
@@ -245,12 +245,18 @@ def store(chapter: str, profile, made: dict) -> None:
     write_metrics(chapter, profile, table, config)
 
 
+#: the profiles whose ablation rows are committed and read, never made by the chapter unless asked:
+#: the book's reference run. Elsewhere (smoke, the paper-size dry run, a reader's gpu run) a chapter
+#: makes its rows itself, since no committed rows of that profile exist to read.
+COMMITTED_PROFILES = ("cpu",)
+
+
 def rows(chapter: str, profile, root, model, make: bool | None = None) -> dict:
     """``{row: {section: value, "training": …}}`` for the chapter to merge into its metrics: read
     from the committed ``ablations.json`` when every arm is there with the signature it must have
-    (:func:`expected_key`); otherwise made now by :func:`run` if ``make`` (default: only in
-    the smoke profile), else refused with the command that makes them."""
-    make = profile.name == "smoke" if make is None else make
+    (:func:`expected_key`); otherwise made now by :func:`run` if ``make`` (default: in every profile
+    but :data:`COMMITTED_PROFILES`), else refused with the command that makes them."""
+    make = profile.name not in COMMITTED_PROFILES if make is None else make
     path = results_dir(chapter, profile.name) / FILE
     stale = _stale(chapter, profile, root, model, path)
     if stale:
