@@ -18,12 +18,14 @@ its own rows), so that the chapter's tables, claims and glue read ``M[row][secti
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import runs
 from .errors import FacelibError
+from .methods.focus import CHAPTER_OPTIONS as _FOCUS
 from .results import code_version, results_dir
 from .results import run_dir as chapter_run_dir
 from .train import TrainResult, keep_log, signature_on_set
@@ -41,7 +43,8 @@ class Arm:
     if it starts from one, the stand-in (:func:`facelib.runs.trained_variant`) — or, with
     ``start``, from that registered method's finished run in its chapter instead of the stand-in
     (ROGUE from chapter 5's R-Net), its reader frozen alike; ``refines``:
-    instead of training, the chapter's finished run of that method refined per face
+    instead of training, the finished run of that method in its chapter — trained with ``options``,
+    as that chapter trains it (chapter 8's FOCUS with the code's preserve weight) — refined per face
     (:class:`facelib.methods.refine.Refined` at the profile's ``refine_steps``); ``sections``: what
     is measured (keys of :data:`SECTIONS`); ``views``: the views of the ``"views"`` section."""
 
@@ -95,11 +98,18 @@ def _framing(arm, predictor, root, prof, model, chapter):
     return runner.framing(predictor.predict, root, limit=prof.test_faces, model=model)
 
 
+def _shape_breakdown(arm, predictor, root, prof, model, chapter):
+    from .evaluation import runner
+
+    return runner.shape_breakdown(predictor.predict, root, limit=prof.test_faces, model=model)
+
+
 #: what an arm can measure: section → function(arm, predictor, root, profile, model, chapter) → the
 #: value stored as ``M[row][section]``, as the chapter stores its own rows' (``"views"``: the
 #: evaluation runner's record, whose ``views`` and ``skipped`` are the row's own keys, as
 #: :func:`facelib.evaluation.runner.evaluate` writes them)
-SECTIONS = {"views": _views, "conditions": _conditions, "photos": _photos, "framing": _framing}
+SECTIONS = {"views": _views, "conditions": _conditions, "photos": _photos, "framing": _framing,
+            "shape_breakdown": _shape_breakdown}
 
 #: each chapter's arms, in the order its tables show them (filled by the chapters' declarations below)
 DECLARED: dict[str, tuple[Arm, ...]] = {}
@@ -158,7 +168,8 @@ def _built(arm: Arm, chapter: str, prof, root, model, progress: bool = False):
 
     if arm.refines is not None:
         method, res = runs.trained_variant(arm.refines, model, prof, root,
-                                           chapter_run_dir(chapter_of(arm.refines), prof.name, arm.refines), progress)
+                                           chapter_run_dir(chapter_of(arm.refines), prof.name, arm.refines), progress,
+                                           **dict(arm.options))
         base = declaration(arm.refines).rows[0].evaluated(method, context(model, prof, root))
         refined = Refined(base, _refinement(prof))
         return refined, _key(arm, prof, res.signature), {"refines": arm.refines, **refined.describe()}
@@ -166,7 +177,7 @@ def _built(arm: Arm, chapter: str, prof, root, model, progress: bool = False):
     method, res = runs.trained_variant(arm.method, model, prof, root, run_dir, progress,
                                        start=_start(arm, prof, root, model, progress), **dict(arm.options))
     return method, _key(arm, prof, res.signature), {
-        "steps": method.steps_for(prof), "seconds": round(res.training_seconds, 1), "signature": res.signature,
+        "log": arm.run_name, "steps": method.steps_for(prof), "seconds": round(res.training_seconds, 1), "signature": res.signature,
         "hyperparameters": method.hyperparameters()}
 
 
@@ -174,15 +185,8 @@ def expected_key(arm: Arm, prof, root, model) -> str:
     """The :func:`_key` the arm's committed row must have, computed without training (its
     prerequisites' and the stand-in's finished runs are loaded): the run signature of the arm's
     method built as :func:`_built` builds it — for a refinement row, of the run it refines."""
-    name = arm.refines or arm.method
-    options = {} if arm.refines else dict(arm.options)
-    if arm.start and not runs.starts_from_stand_in(name, prof):
-        raise FacelibError(f"ablation arm {arm.row!r} starts from {arm.start}'s run in place of the stand-in, but profile "
-                           f"{prof.name} has no stand-in")
-    stand_in = (_start(arm, prof, root, model) if arm.start else
-                runs.trained_in_chapter(runs.STAND_IN, model, prof, root)[0] if runs.starts_from_stand_in(name, prof)
-                else None)
-    method = runs.build_with_prerequisites(name, model, prof, stand_in=stand_in, **options)
+    method = runs.variant(arm.refines or arm.method, model, prof, root, start=_start(arm, prof, root, model),
+                          **dict(arm.options))
     return _key(arm, prof, signature_on_set(method, root, prof))
 
 
@@ -204,12 +208,14 @@ def run(chapter: str, profile, root, model, progress: bool = False, logs: bool =
             continue
         predictor, key, training = _built(arm, chapter, profile, root, model, progress)
         row = {"key": key, "training": training}
+        started = time.perf_counter()
         for section in arm.sections:
             value = SECTIONS[section](arm, predictor, root, profile, model, chapter)
             if section == "views":  # the runner's record is the row itself, as the chapter stores its own
                 row.update({k: v for k, v in value.items() if k != "config"})
             else:
                 row[section] = value
+        row["evaluation_seconds"] = round(time.perf_counter() - started, 1)  # its sections (a refinement row: all of it)
         record["rows"][arm.row] = row
         if logs and arm.method is not None:
             keep_log(chapter_run_dir(chapter, profile.name, arm.run_name), out.parent / "logs", arm.run_name)
@@ -284,6 +290,15 @@ def _stale(chapter: str, profile, root, model, path: Path) -> list[str]:
     return why
 
 
+# Chapter 5 (the baselines): the training lever of its section "A shape lever" (R-Net's identity term
+# ten times larger, judged on clean faces) and MoFA's refinement row, each with the shape breakdown the
+# chapter shows for its own rows; R-Net + refinement stays on the reference path (chapters 6, 7 and 9
+# print it beside their methods).
+declare("05_baselines",
+        Arm("R-Net, identity term x10", "rnet", {"weights": {"identity": 2.0}}, run="rnet_identity",
+            sections=("views", "shape_breakdown"), views=("clean",)),
+        Arm("MoFA + refinement", refines="mofa", sections=("views", "shape_breakdown")))
+
 # Chapter 6 (ORN): Fig. 6's L1 loss and Table 7's single-loss MOPIs (with where each puts the face,
 # the chapter's diagnosis of L_perc alone), and the refinement rows of its shape section (R-Net +
 # refinement is chapter 5's row, on the same faces).
@@ -303,3 +318,26 @@ declare("07_rogue",
         Arm("ROGUE from R-Net", "rogue", run="rogue_from_rnet", start="rnet"),
         Arm("ROGUE + refinement", refines="rogue"))
 
+# Chapter 8 (FOCUS): Table 5's ablations (S's loss terms), Table 1's backbones (taught by the true
+# mask, with cutout or cutmix) and the refinement row, on the two views the chapter evaluates; every
+# FOCUS run with the authors' code's preserve weight, as the chapter's own (DESIGN-NOTES 42).
+_FOCUS_VIEWS = ("clean", "occluded")
+_PRESERVE = _FOCUS["segmentation_weights"]
+declare("08_focus",
+        Arm("FOCUS, neighbour only", "focus", {"segmentation_weights": {**_PRESERVE, "distance": 0.0, "preserve": 0.0}},
+            run="focus_neighbour", views=_FOCUS_VIEWS),
+        Arm("FOCUS, perceptual only", "focus", {"segmentation_weights": {**_PRESERVE, "neighbour": 0.0}},
+            run="focus_perceptual", views=_FOCUS_VIEWS),
+        Arm("FOCUS, baseline", "focus", {"segmentation_weights": {**_PRESERVE, "distance": 0.0, "preserve": 0.0},
+                                         "neighbour_radius": 0}, run="focus_baseline", views=_FOCUS_VIEWS),
+        Arm("Backbone", "focus_backbone", run="backbone", views=_FOCUS_VIEWS),
+        Arm("Backbone-Supervised", "focus_backbone", {"mask": "truth"}, run="backbone_supervised", views=_FOCUS_VIEWS),
+        Arm("Backbone-cutout", "focus_backbone", {"mask": "truth", "augment": "cutout"}, run="backbone_cutout",
+            views=_FOCUS_VIEWS),
+        Arm("Backbone-cutmix", "focus_backbone", {"mask": "truth", "augment": "cutmix"}, run="backbone_cutmix",
+            views=_FOCUS_VIEWS),
+        Arm("FOCUS + refinement", refines="focus", options=_FOCUS, views=_FOCUS_VIEWS))
+
+# Chapter 9 (the contour-guided method): the refinement row, on the chapter's two views. Its landmark
+# lever stays in the chapter: it starts from the chapter's own chain (stages 1-3), not from a run.
+declare("09_contour", Arm("contour-guided + refinement", refines="contour", views=("clean", "occluded")))

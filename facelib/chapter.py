@@ -190,9 +190,10 @@ def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
     (:func:`setup_notebook`); resolve ``profile`` (:func:`facelib.profile.resolve`); show the run
     banner (after fixing torch's thread count to the profile's, :func:`facelib.reproduce.use_threads`); with
     ``data``, generate the profile's synthetic set (once; later calls find it) and
-    load the face model. Returns ``(chapter, profile, banner, root, model)``; ``root`` is ``None``
+    load the face model. The chapter's ``metrics.json`` for the profile is started afresh
+    (:func:`facelib.results.start_afresh`). Returns ``(chapter, profile, banner, root, model)``; ``root`` is ``None``
     without ``data``."""
-    from . import colab
+    from . import colab, results
     from . import profile as profiles
     from .morphable import MorphableModel
 
@@ -203,6 +204,7 @@ def start(chapter: str, profile: str = "auto", data: bool = True) -> Opened:
     setup_notebook()
     prof = profiles.resolve(profile)
     use_threads(prof.threads)
+    results.start_afresh(chapter, prof)  # the chapter's metrics.json will hold this run's, nothing older
     banner = RunBanner(chapter, prof)
     root = None
     if data:

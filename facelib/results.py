@@ -66,6 +66,14 @@ def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = No
     return path
 
 
+def start_afresh(chapter: str, profile) -> None:
+    """Remove the chapter's ``metrics.json`` for ``profile`` as one run of the chapter begins
+    (:func:`facelib.chapter.start`), so that what the file holds afterwards is that run's: rows
+    merge into the file as the chapter writes them, and a row an earlier run wrote but this one no
+    longer does (a row now read from another chapter, an arm renamed) would otherwise stay in it."""
+    (results_dir(chapter, profile.name) / "metrics.json").unlink(missing_ok=True)
+
+
 def read_metrics(chapter: str, profile: str) -> dict:
     """The record written by :func:`write_metrics`."""
     return json.loads((results_dir(chapter, profile) / "metrics.json").read_text())
@@ -127,20 +135,25 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
     run (``metrics.json`` → ``run.total_seconds``, trainings that had finished earlier loaded, not
     counted) and each training's log (``logs/<run>.jsonl``: the last logged ``time``). One dict per
     chapter folder, in chapter order: ``chapter``, ``chapter_seconds`` (None when not run),
-    ``trainings`` (run name → seconds)."""
+    ``trainings`` (run name → seconds: the reference path's) and ``ablations`` (run name → seconds:
+    the trainings of the rows off the reference path, whose logs ``ablations.json`` names — made by
+    ``python -m facelib ablations``, not by ``make book``)."""
     base = Path(base) if base is not None else results_base()
     rows = []
     for folder in sorted(p for p in base.glob(f"*/{profile}") if p.is_dir()):
         metrics = folder / "metrics.json"
         run = json.loads(metrics.read_text()).get("run", {}) if metrics.is_file() else {}
-        trainings = {}
+        made = folder / "ablations.json"
+        off_path = ({row["training"]["log"] for row in json.loads(made.read_text())["rows"].values()
+                     if "log" in row.get("training", {})} if made.is_file() else set())
+        trainings, ablations = {}, {}
         for log in sorted((folder / "logs").glob("*.jsonl")):
             times = [json.loads(line)["time"] for line in log.read_text().splitlines() if '"time"' in line]
             if times:
-                trainings[log.stem] = float(times[-1])
-        if run or trainings:
+                (ablations if log.stem in off_path else trainings)[log.stem] = float(times[-1])
+        if run or trainings or ablations:
             rows.append({"chapter": folder.parent.name, "chapter_seconds": run.get("total_seconds"),
-                         "trainings": trainings})
+                         "trainings": trainings, "ablations": ablations})
     return rows
 
 
@@ -151,12 +164,13 @@ def duration(seconds: float) -> str:
 
 def timings_markdown(profile: str, base: Path | None = None) -> str:
     """:func:`timings` as the Markdown table README shows (``python -m facelib timings``)."""
-    lines = [f"| chapter ({profile} profile) | chapter run, trainings loaded | trainings (one each) |",
-             "|---|---:|---|"]
+    lines = [f"| chapter ({profile} profile) | chapter run, trainings loaded | trainings (one each) | "
+             "off the reference path: trainings (`make ablations`) |", "|---|---:|---|---|"]
     for row in timings(profile, base):
         own = "not run yet" if row["chapter_seconds"] is None else duration(row["chapter_seconds"])
-        runs = ", ".join(f"{name} {duration(s)}" for name, s in row["trainings"].items()) or "—"
-        lines.append(f"| {row['chapter']} | {own} | {runs} |")
+        runs, off = (", ".join(f"{name} {duration(s)}" for name, s in row[k].items()) or "—"
+                     for k in ("trainings", "ablations"))
+        lines.append(f"| {row['chapter']} | {own} | {runs} | {off} |")
     return "\n".join(lines)
 
 

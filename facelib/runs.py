@@ -89,20 +89,26 @@ def trained_in_chapter(name: str, model, profile, root, progress: bool = False):
     return trained_variant(name, model, profile, root, chapter_run_dir(chapter_of(name), profile.name, name), progress)
 
 
-def trained_variant(name: str, model, profile, root, run_dir, progress: bool = False, snapshots: tuple = (),
-                    start=None, **options):
+def variant(name: str, model, profile, root, progress: bool = False, start=None, **options):
     """Method ``name`` built with ``options`` (a chapter's configuration or lever) from its
     prerequisites and, if it :func:`starts_from_stand_in`, from the profile's stand-in (trained in
     its chapter's folder first when missing) — or from ``start``, a finished method of the same
-    encoder (ROGUE from chapter 5's R-Net), with the reader frozen alike —, then trained in
-    ``run_dir``, or loaded from it when that run has finished (``snapshots``:
-    :attr:`facelib.train.TrainConfig.snapshots`). Returns ``(method, result)``."""
-    from .train import train_on_set
-
+    encoder (ROGUE from chapter 5's R-Net), with the reader frozen alike —, untrained: what
+    :func:`trained_variant` trains, and what :func:`facelib.train.signature_on_set` names without
+    training (:func:`facelib.ablations.expected_key`)."""
     if start is not None and not starts_from_stand_in(name, profile):
         raise FacelibError(f"{name} does not start from the stand-in in profile {profile.name}, so it cannot start "
                            "from another run in its place")
     stand_in = start if start is not None else (
         trained_in_chapter(STAND_IN, model, profile, root, progress)[0] if starts_from_stand_in(name, profile) else None)
-    method = build_with_prerequisites(name, model, profile, stand_in=stand_in, **options)
+    return build_with_prerequisites(name, model, profile, stand_in=stand_in, **options)
+
+
+def trained_variant(name: str, model, profile, root, run_dir, progress: bool = False, snapshots: tuple = (),
+                    start=None, **options):
+    """:func:`variant` trained in ``run_dir``, or loaded from it when that run has finished
+    (``snapshots``: :attr:`facelib.train.TrainConfig.snapshots`). Returns ``(method, result)``."""
+    from .train import train_on_set
+
+    method = variant(name, model, profile, root, progress, start=start, **options)
     return method, train_on_set(method, root, run_dir, profile, progress=progress, snapshots=snapshots)

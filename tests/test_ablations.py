@@ -43,7 +43,7 @@ def test_rows_are_made_committed_and_read_back_only_from_the_same_training(tmp_p
     smoke = profile.resolve("smoke")
     root, model = synthetic.prepared(smoke, False)
     arms = (ablations.Arm("rnet_lr", "rnet", {"lr": 2e-4}, views=("clean",)),
-            ablations.Arm("R-Net + refinement", refines="rnet", views=("clean",)),
+            ablations.Arm("R-Net + refinement", refines="rnet", sections=("views", "shape_breakdown"), views=("clean",)),
             ablations.Arm("rnet_continued", "rnet", start="rnet", views=("clean",)))
     monkeypatch.setitem(ablations.DECLARED, "99_test", arms)
     made = ablations.rows("99_test", smoke, root, model)  # smoke makes missing rows now
@@ -56,7 +56,13 @@ def test_rows_are_made_committed_and_read_back_only_from_the_same_training(tmp_p
     assert made["rnet_lr"]["training"]["hyperparameters"]["arguments"]["encoder"]["lr"] == 2e-4
     assert made["R-Net + refinement"]["training"]["refinement"]["steps"] == smoke.refine_steps
     assert made["R-Net + refinement"]["key"].startswith(
-        made["R-Net + refinement"]["training"]["run"] + " measures views views=clean refined ")
+        made["R-Net + refinement"]["training"]["run"] + " measures views shape_breakdown views=clean refined ")
+    breakdown = made["R-Net + refinement"]["shape_breakdown"]  # the chapter's shape table, for the refined row
+    assert breakdown["images"] == min(smoke.test_faces or 10**9, len(made["R-Net + refinement"]["views"]["clean"]["faces"]))
+    assert breakdown["both"] > 0 and -1 <= breakdown["identity_cosine"] <= 1
+    # a refinement row refines the run trained with its options (chapter 8's FOCUS with the code's preserve weight)
+    refined_lr = ablations.expected_key(ablations.Arm("x", refines="rnet", options={"lr": 2e-4}), smoke, root, model)
+    assert refined_lr.startswith(made["rnet_lr"]["training"]["signature"] + " measures views views=")
     logged = ablations.committed_run("99_test", smoke, "rnet_lr")  # read from the committed log, nothing trained
     assert logged.losses()[-1]["step"] == smoke.train_steps and logged.status == "loaded (finished earlier)"
     assert logged.training_seconds == pytest.approx(made["rnet_lr"]["training"]["seconds"], abs=0.06)

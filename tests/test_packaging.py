@@ -217,7 +217,7 @@ def test_the_colab_time_hint_agrees_with_readmes_time_table():
 
     run, trainings = {}, []
     for line in block.splitlines()[2:]:
-        chapter, chapter_run, trained = [c.strip() for c in line.strip("|").split("|")]
+        chapter, chapter_run, trained, _off_the_path = [c.strip() for c in line.strip("|").split("|")]
         run[int(chapter[:2])] = minutes(chapter_run)
         trainings += [minutes(t.split(" ", 1)[1]) for t in trained.split(", ") if t != "—"]
     hint = re.fullmatch(r"chapters 1-3: under a minute; chapter 4: (\d+) min; chapters 5-9: (\d+)-(\d+) min each with "
@@ -246,16 +246,20 @@ def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
     (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 600.0}, "metrics": {}}))
     (folder / "logs" / "a.jsonl").write_text('{"step": 10, "time": 12.5, "losses": {}}\n'
                                              '{"step": 20, "time": 150.0, "losses": {}}\n{"step": 20, "val": {}}\n')
+    (folder / "logs" / "a_lever.jsonl").write_text('{"step": 20, "time": 300.0, "losses": {}}\n')
+    (folder / "ablations.json").write_text(json.dumps({"rows": {  # a_lever's row trained it; the other refines a
+        "A, lever": {"training": {"log": "a_lever", "seconds": 300.0}}, "A + refinement": {"training": {"run": "abc"}}}}))
     (tmp_path / "08_y" / "cpu" / "logs").mkdir(parents=True)
     (tmp_path / "08_y" / "cpu" / "logs" / "b.jsonl").write_text('{"step": 1, "time": 240.0}\n')
     (tmp_path / "09_z" / "cpu").mkdir(parents=True)
     (tmp_path / "09_z" / "cpu" / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 31.6}}))
-    assert timings("cpu", tmp_path) == [{"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 150.0}},
-                                        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}},
-                                        {"chapter": "09_z", "chapter_seconds": 31.6, "trainings": {}}]
-    assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min |",
-                                                                  "| 08_y | not run yet | b 4 min |",
-                                                                  "| 09_z | 32 s | — |"]
+    assert timings("cpu", tmp_path) == [
+        {"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 150.0}, "ablations": {"a_lever": 300.0}},
+        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}, "ablations": {}},
+        {"chapter": "09_z", "chapter_seconds": 31.6, "trainings": {}, "ablations": {}}]
+    assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min | a_lever 5 min |",
+                                                                  "| 08_y | not run yet | b 4 min | — |",
+                                                                  "| 09_z | 32 s | — | — |"]
 
 
 def test_committed_paths_are_relative_to_the_checkout(tmp_path, monkeypatch):

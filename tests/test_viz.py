@@ -95,6 +95,23 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
     assert "wiring check" not in cpu and "not the papers' scale" in cpu  # issue 36: the reference run says its scale
 
 
+def test_a_chapter_run_starts_its_metrics_afresh(tmp_path, monkeypatch):
+    """What an earlier run of the chapter wrote (a row it no longer writes) is gone once the chapter
+    opens; another chapter's and another profile's files are untouched."""
+    import json
+
+    from facelib import profile, results
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    smoke = profile.resolve("smoke")
+    for name, prof in (("01_morphable_model", smoke), ("01_morphable_model", profile.resolve("cpu")), ("x", smoke)):
+        results.add_to_metrics(name, prof, "an earlier row", "v", 1)
+    chapter.start("01_morphable_model", "smoke", data=False)
+    assert not (tmp_path / "01_morphable_model" / "smoke" / "metrics.json").exists()
+    for name, prof in (("01_morphable_model", "cpu"), ("x", "smoke")):
+        assert json.loads((tmp_path / name / prof / "metrics.json").read_text())["metrics"] == {"an earlier row": {"v": 1}}
+
+
 def test_glue_works_without_myst_nb(monkeypatch):
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # as in Colab without the book's tools
     chapter.glue("answer", 42, display=False)

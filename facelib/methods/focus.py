@@ -34,6 +34,9 @@ from .regressor import EncoderConfig, Regressor, frozen_embedder
 #: η of L_S (Sec. 3.2); the authors' code uses 0.25 for "preserve" (:data:`CODE_PRESERVE_WEIGHT`)
 SEGMENTATION_WEIGHTS = {"neighbour": 15.0, "distance": 3.0, "area": 0.5, "preserve": 2.5, "binary": 10.0}
 CODE_PRESERVE_WEIGHT = 0.25
+#: the options chapter 8 trains FOCUS with (its run, its ablations, its refinement row): the authors'
+#: code's preserve weight, measured against the paper's in DESIGN-NOTES 42
+CHAPTER_OPTIONS = {"segmentation_weights": {"preserve": CODE_PRESERVE_WEIGHT}}
 #: λ of Eq. (8)
 RECONSTRUCTION_WEIGHTS = {"pixel": 0.5, "perceptual": 0.25, "landmark": 5e-4, "regularizer": 0.1}
 PHASES = ("reconstruct_init", "segment_init", "segment", "reconstruct")
