@@ -307,7 +307,7 @@ def rogue_arms(profile: str = "cpu", arms=None, steps: int | None = None, folder
     predictors, seconds, evaluated, rec = {ROGUE_START: rnet}, {}, {}, {}
     for label in chosen:
         method, name, options = ROGUE_ARMS[label]
-        trained = methods.build(method, model, prof, **methods.stand_in_options(prof, options)).start_from(rnet)
+        trained = runs.variant(method, model, prof, root, progress, start=rnet, **dict(options))  # reader frozen alike
         run_dir = _folder(prof, name, folder)
         res = _train(trained, root, prof, run_dir, logs, f"rogue-{name}", progress, steps=steps)
         seconds[label] = round(res.training_seconds, 1)
