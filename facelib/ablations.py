@@ -241,10 +241,9 @@ def store(chapter: str, profile, made: dict) -> None:
     """Write ``made`` (:func:`rows`) into the chapter's ``metrics.json`` beside its own rows, so that
     what reads a chapter's results (chapter 10, the stored claims) finds every row in one place; each
     of these rows is replaced whole, so nothing of an earlier run of it stays."""
-    from .results import read_metrics, write_metrics
+    from .results import existing_record, write_metrics
 
-    path = results_dir(chapter, profile.name) / "metrics.json"
-    existing = read_metrics(chapter, profile.name) if path.is_file() else {}
+    existing = existing_record(chapter, profile.name)
     table = existing.get("metrics", {})
     table.update({row: dict(sections) for row, sections in made.items()})
     config = {k: v for k, v in existing.get("config", {}).items() if k not in made}  # an earlier run's settings

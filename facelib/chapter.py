@@ -136,6 +136,7 @@ class RunBanner:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + end - start, 1)
         self.record = {**self.facts, "seconds": self.seconds, "total_seconds": round(sum(self.seconds.values()), 1)}
         results.record_run(self.chapter, self.profile, self.record)
+        keep_training_logs(self.chapter, self.profile)
         if self.handle is not None:
             from IPython.display import Markdown
 
@@ -171,6 +172,31 @@ class RunBanner:
                     "the cpu profile trains the network below on synthetic faces, on two CPU cores. Read its "
                     "verdicts with chapter 10's testability column.\n\n" + text)
         return text
+
+
+def keep_training_logs(chapter: str, profile) -> list[str]:
+    """Copy the log of every training this process made or loaded in the chapter's run folders
+    (``runs/<chapter>/<profile>/<run>``, :data:`facelib.train.RUNS_USED`) to the chapter's
+    ``results/<chapter>/<profile>/logs/<run>.jsonl`` — the evidence of its trainings' times that is
+    committed (``runs/`` is not) — and remove a log there that is neither one of those nor named by
+    ``ablations.json`` (a training the chapter no longer makes). Returns the kept logs' names."""
+    from pathlib import Path
+
+    from . import results
+    from .train import LOG, RUNS_USED, keep_log
+
+    ours = Path(results.run_dir(chapter, profile.name, "-")).resolve().parent
+    kept = list(dict.fromkeys(run.name for run in RUNS_USED if run.parent == ours and (run / LOG).is_file()))
+    if not kept:  # a chapter that trains nothing (or ran without its trainings) keeps the logs it has
+        return []
+    logs = results.results_dir(chapter, profile.name) / "logs"
+    for name in kept:
+        keep_log(ours / name, logs, name)
+    off_path = results.ablation_logs(logs.parent)
+    for log in logs.glob("*.jsonl"):
+        if log.stem not in kept and log.stem not in off_path:
+            log.unlink()
+    return kept
 
 
 class Opened(NamedTuple):

@@ -48,8 +48,8 @@ def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = No
     ``run`` (what :class:`facelib.chapter.RunBanner` records: date, commit, wall time per section) is
     kept from the existing file when not given."""
     path = results_dir(chapter, profile.name) / "metrics.json"
-    if run is None and path.is_file():
-        run = json.loads(path.read_text()).get("run")
+    if run is None:
+        run = existing_record(chapter, profile.name).get("run")
     record = {
         "chapter": chapter,
         "profile": profile.name,
@@ -63,15 +63,32 @@ def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = No
         **({"run": run} if run else {}),
     }
     path.write_text(json.dumps(record, indent=1, sort_keys=True))
+    _OPENED.discard(path)  # this run's file from now on: later writes merge
     return path
 
 
+#: the ``metrics.json`` files of the chapter runs :func:`start_afresh` opened in this process that
+#: the run has not written yet: the first write replaces the file whole, later writes merge into it
+_OPENED: set[Path] = set()
+
+
 def start_afresh(chapter: str, profile) -> None:
-    """Remove the chapter's ``metrics.json`` for ``profile`` as one run of the chapter begins
-    (:func:`facelib.chapter.start`), so that what the file holds afterwards is that run's: rows
-    merge into the file as the chapter writes them, and a row an earlier run wrote but this one no
-    longer does (a row now read from another chapter, an arm renamed) would otherwise stay in it."""
-    (results_dir(chapter, profile.name) / "metrics.json").unlink(missing_ok=True)
+    """Mark one run of the chapter as begun (:func:`facelib.chapter.start`): its first write of
+    ``metrics.json`` for ``profile`` replaces the file instead of merging into it, so that what the
+    file holds afterwards is that run's — rows merge as the chapter writes them, and a row an earlier
+    run wrote but this one no longer does (a row now read from another chapter, an arm renamed) would
+    otherwise stay. Nothing is removed now: a reader who opens a chapter and stops before its first
+    result keeps the committed file."""
+    _OPENED.add(results_dir(chapter, profile.name) / "metrics.json")
+
+
+def existing_record(chapter: str, profile: str) -> dict:
+    """The chapter's ``metrics.json`` record to merge a write into: the file's, or nothing when the
+    file is missing or belongs to a run before the one :func:`start_afresh` opened."""
+    path = results_dir(chapter, profile) / "metrics.json"
+    if path in _OPENED or not path.is_file():
+        return {}
+    return json.loads(path.read_text())
 
 
 def read_metrics(chapter: str, profile: str) -> dict:
@@ -93,8 +110,7 @@ def earlier_chapter(chapter: str, profile: str) -> dict:
 
 def record_run(chapter: str, profile, run: dict) -> Path:
     """Store the chapter run's description ``run`` at the top of its ``metrics.json``."""
-    path = results_dir(chapter, profile.name) / "metrics.json"
-    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing = existing_record(chapter, profile.name)
     return write_metrics(chapter, profile, existing.get("metrics", {}), existing.get("config", {}), run)
 
 
@@ -123,11 +139,20 @@ def add_to_metrics(chapter: str, profile, method: str, key: str, value) -> None:
     """Store ``value`` as ``metrics[method][key]`` in the chapter's ``metrics.json`` (created when
     missing), keeping everything else — for numbers a chapter computes beside the evaluation runner.
     Returns nothing, so a cell that ends with it shows no path of the machine it ran on."""
-    path = results_dir(chapter, profile.name) / "metrics.json"
-    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing = existing_record(chapter, profile.name)
     table = existing.get("metrics", {})
     table.setdefault(method, {})[key] = value
     write_metrics(chapter, profile, table, existing.get("config", {}))
+
+
+def ablation_logs(folder: Path) -> set[str]:
+    """The names of the training logs (``logs/<name>.jsonl``) that ``folder``'s ``ablations.json``
+    names: the trainings of the rows off the reference path (:mod:`facelib.ablations`)."""
+    made = Path(folder) / "ablations.json"
+    if not made.is_file():
+        return set()
+    return {row["training"]["log"] for row in json.loads(made.read_text())["rows"].values()
+            if "log" in row.get("training", {})}
 
 
 def timings(profile: str, base: Path | None = None) -> list[dict]:
@@ -143,9 +168,7 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
     for folder in sorted(p for p in base.glob(f"*/{profile}") if p.is_dir()):
         metrics = folder / "metrics.json"
         run = json.loads(metrics.read_text()).get("run", {}) if metrics.is_file() else {}
-        made = folder / "ablations.json"
-        off_path = ({row["training"]["log"] for row in json.loads(made.read_text())["rows"].values()
-                     if "log" in row.get("training", {})} if made.is_file() else set())
+        off_path = ablation_logs(folder)
         trainings, ablations = {}, {}
         for log in sorted((folder / "logs").glob("*.jsonl")):
             times = [json.loads(line)["time"] for line in log.read_text().splitlines() if '"time"' in line]

@@ -44,6 +44,9 @@ if TYPE_CHECKING:  # the contract, for type hints only: the loop imports no meth
     from .methods.base import Method
 
 LOG = "log.jsonl"
+#: the run folders this process trained or loaded a finished run from (:func:`train`), in order: what
+#: a chapter run used, whose logs it keeps beside its results (:func:`facelib.chapter.RunBanner.finish`)
+RUNS_USED: list[Path] = []
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -435,8 +438,10 @@ def train(method: Method, train_set, run_dir: str | Path, config: TrainConfig, *
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(run_dir) if main else contextlib.nullcontext():  # one trainer per run folder
-        return _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set,
-                             val_batches, batches, resume, progress, precision)
+        result = _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set,
+                               val_batches, batches, resume, progress, precision)
+    RUNS_USED.append(run_dir.resolve())
+    return result
 
 
 def _train_locked(method, train_set, run_dir, config, accelerator, signature, ckpt_path, val_set, val_batches,

@@ -96,8 +96,9 @@ def test_run_banner_records_sections_and_warns_in_smoke(tmp_path, monkeypatch):
 
 
 def test_a_chapter_run_starts_its_metrics_afresh(tmp_path, monkeypatch):
-    """What an earlier run of the chapter wrote (a row it no longer writes) is gone once the chapter
-    opens; another chapter's and another profile's files are untouched."""
+    """What an earlier run of the chapter wrote (a row it no longer writes) is gone once the chapter's
+    run writes its first result, and not before (a reader who opens a chapter keeps the committed
+    file); another chapter's and another profile's files are untouched."""
     import json
 
     from facelib import profile, results
@@ -107,9 +108,44 @@ def test_a_chapter_run_starts_its_metrics_afresh(tmp_path, monkeypatch):
     for name, prof in (("01_morphable_model", smoke), ("01_morphable_model", profile.resolve("cpu")), ("x", smoke)):
         results.add_to_metrics(name, prof, "an earlier row", "v", 1)
     chapter.start("01_morphable_model", "smoke", data=False)
-    assert not (tmp_path / "01_morphable_model" / "smoke" / "metrics.json").exists()
+    own = tmp_path / "01_morphable_model" / "smoke" / "metrics.json"
+    assert json.loads(own.read_text())["metrics"] == {"an earlier row": {"v": 1}}  # opening removes nothing
+    results.add_to_metrics("01_morphable_model", smoke, "this run's row", "v", 2)  # the first write replaces
+    results.add_to_metrics("01_morphable_model", smoke, "this run's row", "w", 3)  # later writes merge
+    assert json.loads(own.read_text())["metrics"] == {"this run's row": {"v": 2, "w": 3}}
     for name, prof in (("01_morphable_model", "cpu"), ("x", "smoke")):
         assert json.loads((tmp_path / name / prof / "metrics.json").read_text())["metrics"] == {"an earlier row": {"v": 1}}
+
+
+def test_a_chapter_run_keeps_the_logs_of_its_trainings(tmp_path, monkeypatch):
+    """The logs committed beside a chapter's results are those of the trainings its run made or
+    loaded in its own run folders, plus the ablation rows' (named by ablations.json); a log of a
+    training it no longer makes goes, another chapter's training (the stand-in R-Net it loads) is not
+    copied into it."""
+    import json
+
+    from facelib import profile, results, train
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "runs"))
+    cpu = profile.resolve("cpu")
+    used = []
+    for chapter_, name, seconds in (("07_rogue", "rogue", 720.0), ("05_baselines", "rnet", 580.0)):
+        folder = results.run_dir(chapter_, "cpu", name)
+        folder.mkdir(parents=True)
+        (folder / train.LOG).write_text(json.dumps({"step": 10, "time": seconds, "losses": {}}) + "\n")
+        used.append(folder.resolve())
+    monkeypatch.setattr(train, "RUNS_USED", used)
+    logs = results.results_dir("07_rogue", "cpu") / "logs"
+    logs.mkdir()
+    for stale in ("rogue_old_arm", "rogue_beta_c_1"):
+        (logs / f"{stale}.jsonl").write_text(json.dumps({"step": 1, "time": 1.0}) + "\n")
+    (logs.parent / "ablations.json").write_text(json.dumps({"rows": {"ROGUE, beta_C = 1": {
+        "training": {"log": "rogue_beta_c_1"}}}}))
+    assert chapter.keep_training_logs("07_rogue", cpu) == ["rogue"]
+    assert sorted(p.stem for p in logs.glob("*.jsonl")) == ["rogue", "rogue_beta_c_1"]
+    assert [row["trainings"] for row in results.timings("cpu")] == [{"rogue": 720.0}]
+    assert chapter.keep_training_logs("10_benchmark", cpu) == []  # trained nothing: nothing touched
 
 
 def test_glue_works_without_myst_nb(monkeypatch):

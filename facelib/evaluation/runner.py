@@ -35,7 +35,6 @@ noisy views, ``by_kind`` repeats the means per occluder / noise type.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -375,8 +374,7 @@ def merge_into_results(chapter: str, prof, method: str, record: dict) -> Path:
     """Put ``record``'s views under ``metrics[method]`` of the chapter's ``metrics.json``, keeping the
     other methods already there and what else the chapter stored for this method (e.g. chapter 9's
     inpainting scores under the same name); the run's config goes under ``config[method]``."""
-    path = results.results_dir(chapter, prof.name) / "metrics.json"
-    existing = json.loads(path.read_text()) if path.is_file() else {}
+    existing = results.existing_record(chapter, prof.name)
     metrics = existing.get("metrics", {})
     config = existing.get("config", {})
     metrics[method] = {**metrics.get(method, {}), "views": record["views"], "skipped": record["skipped"]}

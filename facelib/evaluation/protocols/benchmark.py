@@ -96,9 +96,8 @@ def assemble(profile: str, rows=None, own: dict | None = None) -> tuple[dict, di
     results are missing raises the error naming the notebook to run. ``rows``: default
     :func:`benchmark_rows`."""
     rows = benchmark_rows() if rows is None else rows
-    if own is None:
-        path = results.results_dir(CHAPTER, profile) / "metrics.json"
-        own = results.read_metrics(CHAPTER, profile)["metrics"] if path.is_file() else {}
+    if own is None:  # what chapter 10's run wrote (an earlier run's file once the chapter has reopened: none)
+        own = results.existing_record(CHAPTER, profile).get("metrics", {})
     metrics, sources = {}, {}
     for row in rows:
         chapter_rows = results.earlier_chapter(row.chapter, profile)
