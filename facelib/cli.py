@@ -285,6 +285,20 @@ def mechanism_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def controls_main(args: argparse.Namespace) -> int:
+    """The negative or the positive control, trained as the book trains (facelib.experiments.controls)."""
+    from . import experiments
+    from .results import project_root
+
+    name = f"seeds-{args.profile}-{args.method}" if args.what == "seeds" else f"visibility-{args.profile}"
+    out = Path(args.out) if args.out else project_root() / "results" / "controls" / f"{name}.json"
+    rec = experiments.controls(args.what, args.profile, args.method, tuple(args.seeds), args.before_stand_in, out,
+                               progress=not args.quiet)
+    print(json.dumps({k: rec[k] for k in ("control", "base", "passes", "trainings") if k in rec}, indent=1))
+    print(f"-> {out}")
+    return 0
+
+
 def ablations_main(args: argparse.Namespace) -> int:
     """Train and evaluate the chapters' rows off the reference path (facelib.ablations)."""
     from . import ablations
@@ -514,6 +528,20 @@ def parser() -> argparse.ArgumentParser:
                    "the same training (after a change to the evaluation)")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(run=ablations_main)
+    o = sub.add_parser("controls", help="the negative control (two seeds) or the positive one (the visibility oracle)",
+                       description="Train (or load) the control's runs from the profile's stand-in as the book trains "
+                       "its methods (chapter 5's R-Net is the seed-0 arm), evaluate them on the test faces and write "
+                       "the record to results/controls/ (facelib.evaluation.controls; chapter 10 reads it).")
+    o.add_argument("what", choices=("seeds", "visibility"))
+    o.add_argument("--profile", default="cpu")
+    o.add_argument("--method", default="rnet", help="the seed control's method (default rnet)")
+    o.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
+    o.add_argument("--before-stand-in", action="store_true", help="train on the profile before the stand-in, as "
+                   "the controls were first measured (ResNet-18 from random weights at cpu)")
+    o.add_argument("--out", default=None, help="where the record goes (default results/controls/seeds-<profile>-"
+                   "<method>.json or visibility-<profile>.json)")
+    o.add_argument("--quiet", action="store_true")
+    o.set_defaults(run=controls_main)
     k = sub.add_parser("book", help="execute every chapter (what `make book` runs), telling where it is; resumes",
                        description="Execute the chapters one after the other with papermill into "
                        "_build/executed/<profile>/, printing the chapter, the training running, its step and the "

@@ -27,6 +27,7 @@ from . import methods, runs, stats
 from .checkpoints import snapshot_steps
 from .data import synthetic
 from .errors import FacelibError
+from .evaluation import controls as control_arms
 from .evaluation import mechanisms
 from .methods.orn import MOPI_WEIGHTS
 from .results import project_root
@@ -441,4 +442,53 @@ def contour_chain(profile: str = "cpu", arms=None, folder: Path | None = None, o
                   "training_seconds": seconds, "reference": reference,
                   "rows": mechanisms.contour_summary(scores, reference)}
         _write(out, record)
+    return record
+
+
+def controls_base(profile: str = "cpu", progress: bool = False) -> control_arms.Base:
+    """The controls' base as the book trains its methods (issue 32 on the new base): the profile
+    itself, every arm built by :func:`facelib.runs.variant` (from the stand-in, its reader frozen,
+    the arm's options on top). An arm whose untrained method has the signature of its chapter's
+    finished run (the seed-0 R-Net is chapter 5's R-Net) is loaded from that run's folder; any other
+    trains in the controls' own folder, so a chapter's run is never overwritten."""
+    from . import profile as profiles
+    from .train import CHECKPOINT, load_checkpoint
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+
+    def build(method, options):
+        return runs.variant(method, model, prof, root, progress, **options)
+
+    def folder(built, options, run):
+        chapter_run = chapter_run_dir(methods.chapter_of(built.name), prof.name, built.name)
+        if not (chapter_run / CHECKPOINT).is_file():
+            return None
+        ckpt = load_checkpoint(chapter_run / CHECKPOINT)
+        same = ckpt["finished"] and ckpt["signature"] == signature_on_set(built, root, prof,
+                                                                          seed=int(options.get("seed", 0)))
+        return chapter_run if same else None
+
+    return control_arms.Base(f"the stand-in ({runs.STAND_IN}, reader frozen)", prof, root, model, build, folder)
+
+
+def controls(what: str, profile: str = "cpu", method: str = "rnet", seeds=(0, 1), before_stand_in: bool = False,
+             out: Path | None = None, progress: bool = False) -> dict:
+    """The negative (``what="seeds"``) or the positive (``"visibility"``) control of
+    :mod:`facelib.evaluation.controls`, trained on the book's base (:func:`controls_base`) or, with
+    ``before_stand_in``, on the base they were first measured on; the record is written to ``out``."""
+    from .results import code_version
+
+    if what not in ("seeds", "visibility"):
+        raise FacelibError(f"unknown control {what!r}: choose seeds or visibility")
+    base = (control_arms.before_stand_in(profile, progress) if before_stand_in else controls_base(profile, progress))
+    if what == "seeds":
+        record = control_arms.seed_control(method, profile, tuple(seeds), progress=progress, base=base)
+    else:
+        record = control_arms.visibility_control(profile, progress=progress, base=base)
+    flag = " --before-stand-in" if before_stand_in else ""
+    record = {**record, "commit": code_version(),
+              "command": f"python -m facelib controls {what} --profile {profile}"
+                         + (f" --method {method} --seeds {seeds[0]} {seeds[1]}" if what == "seeds" else "") + flag}
+    _write(out, record)
     return record

@@ -232,11 +232,36 @@ def test_a_seed_draws_other_initial_weights_and_needs_its_own_run_folder(ict):
         run_folder("rnet", prof, None, {"seed": 1})
 
 
-def test_the_seed_control_refuses_a_method_built_from_another_run_with_a_clear_message(capsys):
-    from facelib.evaluation import controls
+def test_the_seed_control_refuses_a_method_built_from_another_run_with_a_clear_message(tmp_path):
+    from facelib import experiments
 
-    assert controls.main(["seeds", "--method", "sopi", "--profile", "smoke", "--quiet"]) == 2
-    assert "sopi needs ['rnet']" in capsys.readouterr().out
+    with pytest.raises(FacelibError, match=r"sopi needs \['rnet'\]"):  # on the first base: no run layer to build it
+        experiments.controls("seeds", "smoke", "sopi", before_stand_in=True, out=tmp_path / "seeds.json")
+    with pytest.raises(FacelibError, match="unknown control 'sedes'"):
+        experiments.controls("sedes", "smoke")
+    assert not (tmp_path / "seeds.json").exists()
+
+
+def test_the_controls_load_a_chapter_run_of_the_same_signature_and_never_train_into_it(tmp_path, monkeypatch):
+    """On the book's base the seed-0 arm is chapter 5's R-Net when its finished run has the arm's
+    signature; another seed, or a chapter run of another signature, trains in the controls' folder."""
+    from facelib import experiments, results, train
+    from facelib.checkpoints import CHECKPOINT
+
+    monkeypatch.setenv("FACELIB_RUNS", str(tmp_path / "runs"))
+    base = experiments.controls_base("smoke")
+    assert base.prof.name == "smoke" and "stand-in" in base.name
+    seed0, seed1 = base.build("rnet", {"seed": 0}), base.build("rnet", {"seed": 1})
+    assert base.folder(seed0, {"seed": 0}, "rnet-seed0") is None  # chapter 5 has not trained it here
+    chapter_run = results.run_dir("05_baselines", "smoke", "rnet")
+    chapter_run.mkdir(parents=True)
+    signature = train.signature_on_set(seed0, base.root, base.prof, seed=0)
+    for finished, sig, arm, options, expected in ((True, signature, seed0, {"seed": 0}, chapter_run),
+                                                  (True, signature, seed1, {"seed": 1}, None),
+                                                  (False, signature, seed0, {"seed": 0}, None),
+                                                  (True, "another", seed0, {"seed": 0}, None)):
+        torch.save({"finished": finished, "signature": sig, "step": 1, "state": {}, "rng": {}}, chapter_run / CHECKPOINT)
+        assert base.folder(arm, options, "rnet-seed") == expected
 
 
 def test_an_interval_is_quoted_as_prose_quotes_it():

@@ -6,15 +6,24 @@ two but chance, so every comparison between them must come out undecided — its
 (identities resampled, :mod:`facelib.stats`) must contain zero. A comparison that "decides" here
 would decide on noise, and its verdicts elsewhere would mean nothing.
 
-``python -m facelib.evaluation.controls seeds --method rnet --profile cpu`` trains (or loads) the two
-runs under ``runs/controls/<profile>/<method>-seed<s>`` and prints one JSON record.
+``python -m facelib controls seeds --method rnet --profile cpu`` trains (or loads) the two runs and
+prints one JSON record; ``python -m facelib controls visibility`` does the same for the positive
+control (:func:`visibility_control`).
+
+**Their base.** A control must be trained as the book trains the methods whose claims it vouches for:
+from the profile's stand-in for pretrained weights, with its identity reader frozen (chapter 5). The
+runs layer above builds such methods (``facelib.experiments.controls``) and passes them in as a
+:class:`Base`; without one the arms are built as the controls were first measured, on the profile
+before the stand-in (:func:`facelib.profile.before_stand_in`: ResNet-18 from random weights at cpu).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -84,44 +93,79 @@ def controls_markdown(rows: list[dict]) -> str:
                                   "room (floor − ceiling)", "separates"], body, "llrrrl")
 
 
-def _setup(profile: str, progress: bool):
-    """The profile as the controls measured it (:func:`facelib.profile.before_stand_in`: their
-    methods start from no other run), its generated face set's root and the face model, threads set
-    as the profile says."""
+@dataclass(frozen=True)
+class Base:
+    """What the controls' arms are trained on: ``name`` (recorded), the profile ``prof``, its face
+    set's ``root`` and the face ``model``; ``build(method, options)`` gives the untrained method of
+    an arm; ``folder(built, options, run)`` is where that arm (``built``, the untrained method)
+    trains, ``None`` for the controls' own folder (``runs/controls/<profile>/<run>``) — a run the book already trained with the same
+    signature (chapter 5's R-Net is the seed-0 arm) is loaded from its folder instead of trained
+    again."""
+
+    name: str
+    prof: object
+    root: Path
+    model: object
+    build: Callable
+    folder: Callable = lambda built, options, run: None  # noqa: E731
+
+
+#: the base the controls were first measured on (issue 32, before the stand-in)
+BEFORE_STAND_IN = "before the stand-in"
+
+
+def before_stand_in(profile: str, progress: bool) -> Base:
+    """The controls' first base: the profile before the stand-in (:func:`facelib.profile.before_stand_in`:
+    their methods start from no other run), its generated set and the face model, threads set as the
+    profile says; every arm built by :func:`facelib.methods.build` (a method with prerequisites is
+    refused: those would need the run layer above this one)."""
+    from .. import methods
     from .. import profile as profiles
     from ..data import synthetic
+    from ..errors import FacelibError
 
     prof = profiles.before_stand_in(profile)
-    return (prof, *synthetic.prepared(prof, progress))
+    root, model = synthetic.prepared(prof, progress)
 
-
-def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, progress: bool = True,
-               clean_input: bool = False):
-    """Train each arm ``label → (method, options, run name)`` with the reader's training
-    (:func:`facelib.train.train_on_set`; a finished run is loaded) under ``folder`` (default
-    ``runs/controls/<profile>``) and evaluate it on the profile's test faces. Returns
-    ``(profile, metrics, trainings)``: ``{label: {"views": …}}`` as the benchmark stores rows (with
-    ``clean_input`` also each arm's clean-input oracle, :func:`~.runner.clean_input_oracle`, as
-    ``"<label> (clean input)"``), and each arm's steps and seconds. For methods trained from no other run (prerequisites would need the run layer
-    above this one)."""
-    from .. import methods
-    from ..errors import FacelibError
-    from ..results import project_root
-    from ..train import train_on_set
-    from .runner import clean_input_oracle, evaluate
-
-    for method, _, _ in arms.values():
+    def build(method, options):
         needs = methods.method_class(method).prerequisites
         if needs:
             raise FacelibError(f"the controls train methods that start from no other run; {method} needs "
                                f"{[p.method for p in needs]}: run it for one that does not (e.g. rnet, mofa, rogue)")
-    prof, root, model = _setup(profile, progress)
+        return methods.build(method, model, prof, **options)
+
+    return Base(BEFORE_STAND_IN, prof, root, model, build)
+
+
+def _setup(profile: str, progress: bool):
+    """(profile, root, model) of :func:`before_stand_in` (the renders' levers were measured there)."""
+    base = before_stand_in(profile, progress)
+    return base.prof, base.root, base.model
+
+
+def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, progress: bool = True,
+               clean_input: bool = False, base: Base | None = None):
+    """Train each arm ``label → (method, options, run name)`` on ``base`` (default
+    :func:`before_stand_in`) with the reader's training (:func:`facelib.train.train_on_set`; a
+    finished run is loaded) under ``folder`` (default ``runs/controls/<profile>``, or where ``base``
+    keeps the run) and evaluate it on the profile's test faces. Returns ``(profile, metrics,
+    trainings)``: ``{label: {"views": …}}`` as the benchmark stores rows (with ``clean_input`` also
+    each arm's clean-input oracle, :func:`~.runner.clean_input_oracle`, as ``"<label> (clean
+    input)"``), and each arm's run folder, steps and seconds."""
+    from ..results import portable_path, project_root
+    from ..train import train_on_set
+    from .runner import clean_input_oracle, evaluate
+
+    base = base or before_stand_in(profile, progress)
+    prof, root = base.prof, base.root
     folder = Path(folder) if folder else project_root() / "runs" / "controls" / prof.name
     metrics, trainings = {}, {}
     for label, (method, options, run) in arms.items():
-        m = methods.build(method, model, prof, **options)
-        res = train_on_set(m, root, folder / run, prof, seed=int(options.get("seed", 0)), progress=progress)
-        trainings[label] = {"run": run, "options": dict(options), "steps": res.started_at + res.steps,
+        m = base.build(method, dict(options))
+        run_dir = base.folder(m, dict(options), run) or folder / run
+        res = train_on_set(m, root, run_dir, prof, seed=int(options.get("seed", 0)), progress=progress)
+        trainings[label] = {"run": run, "folder": portable_path(run_dir), "options": dict(options),
+                            "steps": res.started_at + res.steps, "signature": res.signature,
                             "training_seconds": round(res.training_seconds, 1), "status": res.status}
         rec = evaluate(m.predict, root, method=label, chapter="controls", profile=prof,
                        limit=prof.test_faces, write=False, progress=progress)
@@ -177,15 +221,17 @@ def robustness_grid(metrics: dict, labels, metric: str, views=("occluded", "nois
 
 
 def seed_control(method: str, profile: str = "cpu", seeds=(0, 1), folder: Path | None = None,
-                 progress: bool = True) -> dict:
-    """Train ``method`` with each of ``seeds`` (:func:`train_arms`, runs ``<method>-seed<s>``),
-    evaluate each on the profile's test faces, and compare the second seed with the first on every
-    metric and view (:func:`seed_comparisons`)."""
+                 progress: bool = True, base: Base | None = None) -> dict:
+    """Train ``method`` with each of ``seeds`` on ``base`` (:func:`train_arms`, runs
+    ``<method>-seed<s>``), evaluate each on the profile's test faces, and compare the second seed
+    with the first on every metric and view (:func:`seed_comparisons`)."""
     arms = {f"seed {s}": (method, {"seed": s}, f"{method}-seed{s}") for s in seeds}
-    prof, metrics, trainings = train_arms(arms, profile, folder, progress)
+    base = base or before_stand_in(profile, progress)
+    prof, metrics, trainings = train_arms(arms, profile, folder, progress, base=base)
     a, b = f"seed {seeds[1]}", f"seed {seeds[0]}"
     rows = seed_comparisons(metrics, a, b)
-    return {"control": "seeds", "method": method, "profile": prof.name, "seeds": list(seeds), "trainings": trainings,
+    return {"control": "seeds", "method": method, "profile": prof.name, "base": base.name, "seeds": list(seeds),
+            "trainings": trainings,
             "comparisons": rows, "passes": all(r["verdict"] == stats.UNDECIDED for r in rows), "means": _means(metrics)}
 
 
@@ -232,18 +278,21 @@ def visibility_passes(must: dict) -> dict:
             "passing_metrics": [m for m in VISIBILITY_MUST if twin.get(m) == stats.HOLDS]}
 
 
-def visibility_control(profile: str = "cpu", folder: Path | None = None, progress: bool = True) -> dict:
+def visibility_control(profile: str = "cpu", folder: Path | None = None, progress: bool = True,
+                       base: Base | None = None) -> dict:
     """The positive control (issue 32): R-Net trained on occluded faces with its photometric and
     identity terms restricted to the true visible face pixels (``attention="visible_mask"``) against
     its twin trained on the same occluded faces with R-Net's own skin attention, and against plain
     R-Net (trained on clean faces). The benchmark can show an occlusion-robustness claim only if the
     oracle beats its twin on occluded faces (:func:`visibility_passes`)."""
-    prof, metrics, trainings = train_arms(VISIBILITY_ARMS, profile, folder, progress, clean_input=True)
+    base = base or before_stand_in(profile, progress)
+    prof, metrics, trainings = train_arms(VISIBILITY_ARMS, profile, folder, progress, clean_input=True, base=base)
     oracle = "visibility oracle"
     against = {other: comparisons(metrics, oracle, other) for other in VISIBILITY_ARMS if other != oracle}
     must = {other: {r["metric"]: r["verdict"] for r in rows if r["view"] == "occluded" and r["metric"] in VISIBILITY_MUST}
             for other, rows in against.items()}
-    return {"control": "visibility", "profile": prof.name, "trainings": trainings, "comparisons": against,
+    return {"control": "visibility", "profile": prof.name, "base": base.name, "trainings": trainings,
+            "comparisons": against,
             "must": must, **visibility_passes(must), "means": _means(metrics),
             "invariance": {label: intervals(metrics, label) for label in VISIBILITY_ARMS},
             "robustness_room": {label: robustness_rooms(metrics, label) for label in VISIBILITY_ARMS}}
@@ -304,20 +353,9 @@ def render_levers(arms: dict = RENDER_ARMS, profile: str = "cpu", folder: Path |
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="the benchmark's controls")
+    p = argparse.ArgumentParser(description="the renders' levers (the negative and positive controls: "
+                                "python -m facelib controls seeds | visibility)")
     sub = p.add_subparsers(dest="what", required=True)
-    s = sub.add_parser("seeds", help="the negative control: one method, two seeds, every comparison undecided")
-    s.add_argument("--method", default="rnet")
-    s.add_argument("--profile", default="cpu")
-    s.add_argument("--seeds", type=int, nargs=2, default=[0, 1])
-    s.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
-    s.add_argument("--out", default=None, help="also write the record here")
-    s.add_argument("--quiet", action="store_true")
-    v = sub.add_parser("visibility", help="the positive control: R-Net with the true visible-face mask against its twin")
-    v.add_argument("--profile", default="cpu")
-    v.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
-    v.add_argument("--out", default=None, help="also write the record here")
-    v.add_argument("--quiet", action="store_true")
     r = sub.add_parser("renders", help="the renders' levers: R-Net trained on each kind of render, scored on real photos")
     r.add_argument("--profile", default="cpu")
     r.add_argument("--folder", default=None, help="where the runs go (default runs/controls/<profile>)")
@@ -327,12 +365,7 @@ def main(argv=None) -> int:
     from ..errors import FacelibError
 
     try:
-        if args.what == "seeds":
-            record = seed_control(args.method, args.profile, tuple(args.seeds), args.folder, progress=not args.quiet)
-        elif args.what == "renders":
-            record = render_levers(profile=args.profile, folder=args.folder, progress=not args.quiet)
-        else:
-            record = visibility_control(args.profile, args.folder, progress=not args.quiet)
+        record = render_levers(profile=args.profile, folder=args.folder, progress=not args.quiet)
     except FacelibError as err:
         print(f"error: {err}")
         return 2
