@@ -94,3 +94,34 @@ def test_the_positive_control_passes_on_the_metrics_where_the_oracle_beats_its_t
     assert verdict == {"passes": False, "passes_against_plain": True, "passing_metrics": ["landmark_me", "perceptual_dlib"]}
     must[controls.TWIN]["shape_v2v_mm"] = stats.HOLDS
     assert controls.visibility_passes(must)["passes"]
+
+
+def test_a_claim_stored_by_a_later_run_keeps_its_own_interval_not_one_traced_from_an_earlier_run(tmp_path, monkeypatch):
+    """results/verdicts/<profile>.jsonl traced a chapter's glued verdicts from one run; once the
+    chapter stores the same claim from a new run, the table shows the new run's interval and
+    verdict, and a record traced from that same run still replaces it."""
+    import json
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    interval = {"estimate": -5.0, "low": -8.0, "high": -2.0, "n": 200, "level": 0.95}
+    claim = {"claim": "below", "interval": interval, "text": "ROGUE: perceptual error below R-Net's on noisy faces",
+             "threshold": 0.0, "unit": " %", "verdict": "holds"}
+    (tmp_path / "07_rogue" / "cpu").mkdir(parents=True)
+    (tmp_path / "07_rogue" / "cpu" / "metrics.json").write_text(json.dumps(
+        {"metrics": {"ROGUE": {"claims": {"rogue_below_rnet_noisy": claim}}}}))
+
+    def traced(estimate):
+        (tmp_path / "verdicts").mkdir(exist_ok=True)
+        (tmp_path / "verdicts" / "cpu.jsonl").write_text(json.dumps({
+            "chapter": "07_rogue", "claim": "ch7_rogue_below_rnet_noisy",
+            "stored": {"estimate": estimate, "ci": "[-4, +2] %", "verdict": "undecided"},
+            "recipe": {"kind": "change_against", "a": ["ROGUE", "views", "noisy"], "b": ["R-Net", "views", "noisy"],
+                       "metric": "perceptual_dlib"},
+            "identities": {"estimate": estimate, "low": -4.0, "high": 2.0, "n": 200, "level": 0.95, "clusters": 25},
+            "verdict": "undecided"}) + "\n")
+        rows, _ = claims.claims_table("cpu", ("07_rogue",))
+        assert len(rows) == 1
+        return rows[0][4]
+
+    assert traced(-1.0) == "holds"  # traced from an earlier run: the stored claim stands
+    assert traced(-5.0) == "undecided"  # traced from this run: its identity-resampled verdict

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from .. import results, stats
@@ -214,6 +215,7 @@ def traced_claims(profile: str, chapters=("05_baselines", "06_orn", "07_rogue", 
             text = f"{versus}: {label} on {_view_of(a[2])} faces, {side}"
         out.append({"chapter": rec["chapter"], "key": rec["claim"], "recipe": recipe, "text": text,
                      "interval": rec["identities"], "unit": unit, "verdict": rec["verdict"],
+                     "traced_estimate": rec["stored"]["estimate"],
                      "on": ClaimOn(recipe["metric"], tuple(dict.fromkeys((_view_of(a[2]), _view_of(b[2])))))})
     return out
 
@@ -279,6 +281,16 @@ def share_of_room(recipe: dict | None, profile: str, rooms: dict, cache: dict) -
     return gain / room_value
 
 
+def _same_run(claim: dict, traced: dict | None) -> bool:
+    """Whether ``traced`` (:func:`traced_claims`) recomputed ``claim`` from the run that stored it:
+    the estimate it traced is the claim's own. A claim stored by a later run of its chapter keeps
+    its own interval and verdict, never a record traced from an earlier run under the same name."""
+    if traced is None:
+        return False
+    own = claim["interval"].get("estimate") if isinstance(claim["interval"], dict) else None
+    return own is None or math.isclose(own, traced["traced_estimate"], rel_tol=1e-9, abs_tol=1e-12)
+
+
 def claims_table(profile: str, chapters) -> tuple[list[list[str]], dict]:
     """Chapter 10's claims table: every claim ``chapters`` stored and, for a chapter whose stored run
     predates stored claims (chapters 5-6 of the committed cpu run), the verdicts its text quotes
@@ -299,7 +311,7 @@ def claims_table(profile: str, chapters) -> tuple[list[list[str]], dict]:
     recomputed = {t["key"]: t for t in traced}
     quoted_only = [t for t in traced if not any(s["chapter"] == t["chapter"] for s in stored)]
     for claim in quoted_only + stored:
-        if claim["key"] in recomputed:  # a stored claim recomputed over identities: its interval and verdict
+        if _same_run(claim, recomputed.get(claim["key"])):  # a stored claim recomputed over identities
             claim = {**claim, **{k: recomputed[claim["key"]][k] for k in ("interval", "verdict", "recipe")}}
         recipe = claim.get("recipe")
         share = share_of_room({**recipe, "chapter": claim["chapter"]} if recipe else None, profile, rooms, cache)
