@@ -244,7 +244,7 @@ def stand_in_budget_main(args: argparse.Namespace) -> int:
 
 #: the options each mechanism experiment takes (the others train as the chapters do)
 MECHANISM_OPTIONS = {"focus": ("segment_steps", "every"), "focus-departures": (), "orn": ("steps", "every", "arm"),
-                     "orn-departures": (), "rogue": ("arm",), "contour": ("arm",)}
+                     "orn-departures": (), "rogue": ("arm",), "contour": ("arm",), "contour-departures": ()}
 
 
 def mechanism_main(args: argparse.Namespace) -> int:
@@ -279,6 +279,9 @@ def mechanism_main(args: argparse.Namespace) -> int:
         rec = experiments.rogue_arms(args.profile, args.arm, **kw)
         for view in mechanisms.ROGUE_VIEWS[1:]:
             print(f"**{view}**\n\n" + mechanisms.arms_markdown(rec, view, mechanisms.ROGUE_METRICS))
+    elif args.paper == "contour-departures":
+        rec = experiments.contour_departures(args.profile, **kw)
+        print(mechanisms.arms_markdown(rec))
     else:
         rec = experiments.contour_chain(args.profile, args.arm, **kw)
         print(mechanisms.contour_markdown(rec))

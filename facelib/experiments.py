@@ -106,6 +106,42 @@ def focus_departures(profile: str, out: Path | None = None, logs: Path | None = 
     return rec
 
 
+def contour_departures(profile: str, out: Path | None = None, logs: Path | None = None, progress: bool = False) -> dict:
+    """The contour method's departure side by side (:data:`facelib.evaluation.mechanisms.CONTOUR_DEPARTURES`):
+    the regression stage alone — the paper's ``L_3D``, its steps, from chapter 5's R-Net, on the
+    inpainted images of chapter 9's finished chain (stages 1-3 copied, ``Regressor.start_from``) —
+    with the identity reader frozen as R-Net's against trained, scored on the validation split
+    through the chain (:func:`~facelib.evaluation.mechanisms.arms_on_validation`), the record written
+    to ``out`` after each arm."""
+    from . import profile as profiles
+    from .methods import contour
+
+    prof = profiles.resolve(profile)
+    root, model = synthetic.prepared(prof, progress)
+    rnet, _ = runs.trained_in_chapter("rnet", model, prof, root, progress)
+    chain_dir = chapter_run_dir("09_contour", prof.name, "contour")
+    chain = runs.finished("contour", model, prof, chain_dir)  # stages 1-3 as chapter 9 trained them
+    schedule = chain.schedule
+    steps = prof.train_steps - (schedule.mask + schedule.edges + schedule.inpaint)
+    arms, seconds, evaluated, rec = {}, {}, {}, {}
+    for label, frozen in mechanisms.CONTOUR_DEPARTURES.items():
+        if not frozen and prof.reader is None:  # no reader to train: the arm would be the first again
+            continue
+        name = "contour-regression-reader-" + ("frozen" if frozen else "trained")
+        arm = methods.build("contour", model, prof, rnet=rnet, schedule=contour.ContourSchedule(0, 0, 0),
+                            reader_frozen=frozen)
+        arm.start_from(chain, nets=contour.CHAIN_NETS)
+        res = _train(arm, root, prof, _folder(prof, name), logs, name, progress, steps=steps)
+        arms[label], seconds[label] = arm, round(res.training_seconds, 1)
+        rec = {"profile": prof.name, "chain": str(chain.run_signature),
+               "experiment": "the contour method's regression stage: its identity reader frozen as R-Net's, or trained",
+               "steps": steps, "training_seconds": seconds,
+               **mechanisms.arms_on_validation(arms, root, reference=next(iter(arms)), progress=progress,
+                                               evaluated=evaluated)}
+        _write(out, rec)
+    return rec
+
+
 def focus_oracle(profile: str = "cpu", segment_steps: int | None = None, every: int | None = None,
                  folder: Path | None = None, out: Path | None = None, logs: Path | None = None,
                  progress: bool = False) -> dict:

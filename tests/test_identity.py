@@ -340,6 +340,10 @@ def test_the_methods_the_papers_start_pretrained_start_from_the_profile_s_stand_
     frozen = runs.build_with_prerequisites("sopi", ict, reading, teacher=r, stand_in=base)
     assert frozen.encoder_config.identity_frozen
     assert methods.build("mopi", ict, reading, sopi=frozen).encoder_config.identity_frozen  # inherited
+    rnet_reading = runs.build_with_prerequisites("rnet", ict, reading, stand_in=base)
+    assert methods.build("contour", ict, reading, rnet=rnet_reading).encoder_config.identity_frozen  # as R-Net's
+    assert not methods.build("contour", ict, reading, rnet=rnet_reading,
+                             reader_frozen=False).encoder_config.identity_frozen  # the departure's other arm
     T.train(frozen, Repeat(), tmp_path / "sopi", T.TrainConfig(steps=1, batch_size=4), progress=False)
     assert runs.finished("sopi", ict, reading, tmp_path / "sopi").encoder_config.identity_frozen  # as trained
     with pytest.raises(FacelibError, match="build MOPI with reader_frozen=True"):

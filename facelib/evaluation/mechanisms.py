@@ -36,6 +36,10 @@ FOCUS_SKIN_ARM = "η₄ 0.25 (code), reader frozen, S replaced by the skin detec
 #: FOCUS's departures on the real reconstruction: label → (η₄, its identity reader frozen)
 FOCUS_DEPARTURES = {"η₄ 0.25 (code), reader frozen": (0.25, True), "η₄ 2.5 (paper), reader frozen": (2.5, True),
                     "η₄ 0.25 (code), reader trained": (0.25, False)}
+#: the contour method's departure (issue 35): the regression stage's identity reader trained (the
+#: paper's encoder has no separate reader; the stage trained it before the stand-in froze R-Net's)
+#: or frozen as the R-Net it starts from keeps it — label → reader_frozen
+CONTOUR_DEPARTURES = {"reader frozen (as R-Net's)": True, "reader trained": False}
 #: the recall S must keep: that of chapter 8's cpu S when EM started (DESIGN-NOTES 22)
 FOCUS_RECALL = 0.85
 #: the views scored and the true segmentation of each: the visible face, the whole face

@@ -155,6 +155,16 @@ class Contour(Regressor):
     def profile_options(cls, profile) -> dict:
         return {"schedule": ContourSchedule.for_steps(profile.train_steps)}
 
+    @staticmethod
+    def inherited_options(options: dict) -> dict:
+        """Options the regression stage takes from the R-Net it starts from
+        (:func:`facelib.methods.build`): the identity reader frozen as R-Net's was
+        (``reader_frozen``), so that the stage continues R-Net's training rather than unfreezing
+        what R-Net kept fixed — as MOPI continues SOPI's. Measured side by side: DESIGN-NOTES 46
+        (``python -m facelib mechanism contour-departures``)."""
+        rnet = options.get("rnet")
+        return {} if rnet is None else {"reader_frozen": rnet.encoder_config.identity_frozen}
+
     def derived_hyperparameters(self) -> dict:
         return {"weights": dict(self.weights)}
 
