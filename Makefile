@@ -83,6 +83,7 @@ mechanisms: assets
 	$(BIN)/python -m facelib mechanism orn-departures --profile cpu
 	$(BIN)/python -m facelib mechanism rogue --profile cpu
 	$(BIN)/python -m facelib mechanism contour --profile cpu
+	$(BIN)/python -m facelib mechanism contour-departures --profile cpu
 
 # The chapters' ablation arms, levers and refinement rows at the cpu profile (off `make book`'s
 # reference path: the chapters read their committed results/<chapter>/cpu/ablations.json, and refuse
