@@ -277,3 +277,18 @@ def test_the_committed_rogue_record_has_every_arm_paired_with_the_control():
                     cell["mean"]["estimate"] - rec["arms"][E.ROGUE_PAPER][view][metric]["mean"]["estimate"])
                 assert cell["better"] == stats.verdict(stats.Interval(**cell["minus_reference"]), 0.0, "above"
                                                        if metric in M.HIGHER_IS_BETTER else "below")
+
+
+def test_the_committed_contour_departure_record_shows_the_trained_reader_collapse():
+    """``results/mechanisms/contour-departures-cpu.json`` (DESIGN-NOTES 46): both arms of
+    :data:`mechanisms.CONTOUR_DEPARTURES`, the first the reference; each difference its mean less the
+    reference's, and the trained reader's regression stage worse on every occluded error the
+    default was chosen on, each interval excluding zero."""
+    rec = _committed("contour-departures")
+    arms = rec["arms"]
+    assert list(arms) == list(M.CONTOUR_DEPARTURES) and (rec["faces"], rec["identities"]) == (400, 50)
+    frozen, trained = (arms[label]["occluded"] for label in M.CONTOUR_DEPARTURES)
+    for metric in ("landmark_me", "shape_v2v_mm", "identity_v2v_mm", "perceptual_dlib"):
+        d = stats.Interval(**trained[metric]["minus_reference"])
+        assert d.estimate == pytest.approx(trained[metric]["mean"]["estimate"] - frozen[metric]["mean"]["estimate"])
+        assert d.low > 0 and trained[metric]["better"] == stats.FAILS, metric
