@@ -180,12 +180,10 @@ def keep_training_logs(chapter: str, profile) -> list[str]:
     ``results/<chapter>/<profile>/logs/<run>.jsonl`` — the evidence of its trainings' times that is
     committed (``runs/`` is not) — and remove a log there that is neither one of those nor named by
     ``ablations.json`` (a training the chapter no longer makes). Returns the kept logs' names."""
-    from pathlib import Path
-
     from . import results
     from .train import LOG, RUNS_USED, keep_log
 
-    ours = Path(results.run_dir(chapter, profile.name, "-")).resolve().parent
+    ours = results.runs_folder(chapter, profile.name).resolve()
     kept = list(dict.fromkeys(run.name for run in RUNS_USED if run.parent == ours and (run / LOG).is_file()))
     if not kept:  # a chapter that trains nothing (or ran without its trainings) keeps the logs it has
         return []

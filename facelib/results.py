@@ -36,11 +36,16 @@ def results_dir(chapter: str, profile: str) -> Path:
     return out
 
 
+def runs_folder(chapter: str, profile: str) -> Path:
+    """The folder of a chapter's training runs at ``profile``: ``$FACELIB_RUNS`` or ``<root>/runs``,
+    then ``<chapter>/<profile>/`` (gitignored)."""
+    return Path(os.environ.get("FACELIB_RUNS") or project_root() / "runs") / chapter / profile
+
+
 def run_dir(chapter: str, profile: str, name: str) -> Path:
-    """Where a training run keeps its checkpoint and log: ``$FACELIB_RUNS`` or ``<root>/runs``, then
-    ``<chapter>/<profile>/<name>/`` (gitignored; a finished run there is reused, not retrained)."""
-    base = Path(os.environ.get("FACELIB_RUNS") or project_root() / "runs")
-    return base / chapter / profile / name
+    """Where a training run keeps its checkpoint and log: ``<chapter>/<profile>/<name>/`` under
+    :func:`runs_folder` (a finished run there is reused, not retrained)."""
+    return runs_folder(chapter, profile) / name
 
 
 def write_metrics(chapter: str, profile, metrics: dict, config: dict | None = None, run: dict | None = None) -> Path:
@@ -176,8 +181,23 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
                 (ablations if log.stem in off_path else trainings)[log.stem] = float(times[-1])
         if run or trainings or ablations:
             rows.append({"chapter": folder.parent.name, "chapter_seconds": run.get("total_seconds"),
+                         "training_section": float(run.get("seconds", {}).get("training", 0.0)),
                          "trainings": trainings, "ablations": ablations})
     return rows
+
+
+def book_seconds(profile: str, base: Path | None = None) -> dict:
+    """The whole book's time in ``profile`` as ``make book`` from nothing would spend it, summed from
+    the committed records (:func:`timings`): each chapter's run without its "training" section (a
+    training made during the run is counted once, by its log; a loaded one costs seconds there) plus
+    every reference-path training's log; the trainings off the reference path (``make ablations``)
+    are not part of it. ``{"chapters", "trainings", "total"}`` in seconds and ``"not_run"``: the
+    chapters with no committed run (the total then leaves them out)."""
+    rows = timings(profile, base)
+    chapters = sum(r["chapter_seconds"] - r["training_section"] for r in rows if r["chapter_seconds"] is not None)
+    trainings = sum(s for r in rows for s in r["trainings"].values())
+    return {"chapters": chapters, "trainings": trainings, "total": chapters + trainings,
+            "not_run": [r["chapter"] for r in rows if r["chapter_seconds"] is None]}
 
 
 def duration(seconds: float) -> str:
@@ -194,6 +214,10 @@ def timings_markdown(profile: str, base: Path | None = None) -> str:
         runs, off = (", ".join(f"{name} {duration(s)}" for name, s in row[k].items()) or "—"
                      for k in ("trainings", "ablations"))
         lines.append(f"| {row['chapter']} | {own} | {runs} | {off} |")
+    book = book_seconds(profile, base)
+    missing = f"; not run yet: {', '.join(book['not_run'])}" if book["not_run"] else ""
+    lines.append(f"| **the book (`make book` from nothing)** | {duration(book['chapters'])} (training sections left "
+                 f"out) | {duration(book['trainings'])} | total {book['total'] / 3600:.1f} h{missing} |")
     return "\n".join(lines)
 
 

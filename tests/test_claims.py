@@ -55,8 +55,9 @@ def test_every_stored_claim_names_its_metric_and_views(profile):
                 assert (chapter, key) in claims.STORED_CLAIMS, f"{chapter}: claim {key!r} is not in STORED_CLAIMS"
     assert found or profile == "smoke"
     rows, counts = claims.claims_table(profile, PAPER_CHAPTERS)
-    assert sum(counts.values()) == len(rows) and all(len(r) == 6 for r in rows)
-    assert not any("not declared" in r[5] for r in rows)
+    assert sum(counts.values()) == len(rows) and all(len(r) == len(claims.COLUMNS) for r in rows)
+    assert not any("not declared" in r[6] for r in rows)
+    assert sum(claims.outcomes(rows, claims.PAPER).values()) + sum(claims.outcomes(rows, claims.BOOK).values()) == len(rows)
 
 
 def test_share_of_room_is_the_first_rows_gain_over_the_second_in_chapter_4s_room(tmp_path, monkeypatch):
@@ -121,7 +122,26 @@ def test_a_claim_stored_by_a_later_run_keeps_its_own_interval_not_one_traced_fro
             "verdict": "undecided"}) + "\n")
         rows, _ = claims.claims_table("cpu", ("07_rogue",))
         assert len(rows) == 1
-        return rows[0][4]
+        return rows[0][5]
 
     assert traced(-1.0) == "holds"  # traced from an earlier run: the stored claim stands
     assert traced(-5.0) == "undecided"  # traced from this run: its identity-resampled verdict
+
+
+def test_whose_tells_the_books_comparisons_from_the_papers_and_outcomes_counts_each_kind():
+    assert claims.whose("ch7_rogue_below_rnet_noisy") == claims.PAPER
+    assert claims.whose("ch7_mofa_above_rnet_occluded") == claims.PAPER
+    assert claims.whose("ch6_sopi_within_dhofi") == claims.PAPER
+    for key in ("ch5_rnet_vs_mean_v2v", "ch5_refine_me_clean", "ch7_lever_below_rnet_noisy", "ch6_sopiref_vs_rnetref_v2v",
+                "ch9_psnr_above_mean_fill"):
+        assert claims.whose(key) == claims.BOOK, key
+    ok = f"{claims.TESTABLE} (room, seeds)"
+    rows = [["07", "a", "paper", "", "", "holds", ok], ["07", "b", "paper", "", "", "does not hold", ok],
+            ["07", "c", "paper", "", "", "holds", f"{claims.NOT_TESTABLE} (fails: seeds (noisy))"],
+            ["07", "d", "paper", "", "", "undecided", f"{claims.NOT_CONTROLLED} (no control covers psnr)"],
+            ["07", "e", "book", "", "", "holds", ok]]
+    assert claims.outcomes(rows) == {"holds": 1, "does not hold": 1, "undecided": 0, claims.NOT_TESTABLE: 1,
+                                     claims.NOT_CONTROLLED: 1}
+    assert claims.outcomes(rows, claims.BOOK)["holds"] == 1
+    rows.append(["07", "f", "paper", "", "", "undecided", f"{claims.NOT_TESTABLE} (fails: seeds (noisy), visibility (occluded))"])
+    assert claims.failed_controls(rows) == {"seeds (noisy)": 2, "visibility (occluded)": 1}

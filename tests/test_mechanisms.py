@@ -292,3 +292,20 @@ def test_the_committed_contour_departure_record_shows_the_trained_reader_collaps
         d = stats.Interval(**trained[metric]["minus_reference"])
         assert d.estimate == pytest.approx(trained[metric]["mean"]["estimate"] - frozen[metric]["mean"]["estimate"])
         assert d.low > 0 and trained[metric]["better"] == stats.FAILS, metric
+
+
+def test_every_chapter_section_reads_its_committed_record_and_states_each_must_show_with_a_verdict():
+    from facelib.evaluation import mechanisms
+
+    for name in mechanisms.EXPERIMENTS:
+        text = mechanisms.section(name, "cpu")
+        assert text.startswith("**What must show**"), name
+        lines = [line for line in text.splitlines() if line.startswith("- ")]
+        assert lines and all(any(f"**{v}**" in line for v in ("holds", "does not hold", "undecided")) or
+                             " from step " in line for line in lines), name
+    rogue = mechanisms.section("rogue", "cpu")  # the record's first must-show: ROGUE moves less than the control
+    assert ("ROGUE (paper) − R-Net continued on clean faces, moves from clean: vertices (mm), occluded faces, below 0: "
+            "**holds** (-0.092 [-0.141, -0.042])") in rogue
+    assert "*Not run at the smoke profile*" in mechanisms.section("focus", "smoke")
+    with pytest.raises(FacelibError, match="unknown mechanism experiment"):
+        mechanisms.section("mofa", "cpu")

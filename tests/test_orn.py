@@ -463,3 +463,15 @@ def test_orn_claims_state_the_papers_comparisons_with_r_net_on_the_same_faces():
         assert claim.verdict == (stats.HOLDS if iv.high < 0 else stats.FAILS if iv.low > 0 else stats.UNDECIDED)
         assert ("06_orn", key) in C.STORED_CLAIMS
     assert "mopi_below_rnet_random" not in orn_protocol.claims({k: v for k, v in m.items() if k != "rnet"})
+
+
+def test_perceptual_only_reading_follows_where_the_run_put_the_face():
+    def framing(off, offset):
+        return {"off_frame": off, "centre_offset": {"mean": offset}}
+
+    label = framing(0.0, 1.7)
+    assert "out of the picture" in reports.perceptual_only_reading(framing(0.9, 80.0), label)
+    slid = reports.perceptual_only_reading(framing(0.0, 30.5), label)  # the cpu run on the stand-in base
+    assert "slides off" in slid and "18 times" in slid
+    assert "stays about where" in reports.perceptual_only_reading(framing(0.0, 4.0), label)  # under 5 px: not a slide
+    assert "stays about where" in reports.perceptual_only_reading(framing(0.2, 4.0), framing(0.0, 2.0))

@@ -216,7 +216,7 @@ def test_the_colab_time_hint_agrees_with_readmes_time_table():
         return float(value) / (60 if unit == "s" else 1)
 
     run, trainings = {}, []
-    for line in block.splitlines()[2:]:
+    for line in block.splitlines()[2:-1]:  # the last row sums the book
         chapter, chapter_run, trained, _off_the_path = [c.strip() for c in line.strip("|").split("|")]
         run[int(chapter[:2])] = minutes(chapter_run)
         trainings += [minutes(t.split(" ", 1)[1]) for t in trained.split(", ") if t != "—"]
@@ -239,11 +239,12 @@ def test_readme_results_table_is_the_one_the_committed_results_give():
 
 
 def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
-    from facelib.results import timings, timings_markdown
+    from facelib.results import book_seconds, timings, timings_markdown
 
     folder = tmp_path / "07_x" / "cpu"
     (folder / "logs").mkdir(parents=True)
-    (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 600.0}, "metrics": {}}))
+    (folder / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 600.0, "seconds": {"training": 160.0}},
+                                                     "metrics": {}}))  # trained a in the run: 150 s, loaded 10 s
     (folder / "logs" / "a.jsonl").write_text('{"step": 10, "time": 12.5, "losses": {}}\n'
                                              '{"step": 20, "time": 150.0, "losses": {}}\n{"step": 20, "val": {}}\n')
     (folder / "logs" / "a_lever.jsonl").write_text('{"step": 20, "time": 300.0, "losses": {}}\n')
@@ -254,12 +255,17 @@ def test_timings_read_the_run_record_and_the_training_logs(tmp_path):
     (tmp_path / "09_z" / "cpu").mkdir(parents=True)
     (tmp_path / "09_z" / "cpu" / "metrics.json").write_text(json.dumps({"run": {"total_seconds": 31.6}}))
     assert timings("cpu", tmp_path) == [
-        {"chapter": "07_x", "chapter_seconds": 600.0, "trainings": {"a": 150.0}, "ablations": {"a_lever": 300.0}},
-        {"chapter": "08_y", "chapter_seconds": None, "trainings": {"b": 240.0}, "ablations": {}},
-        {"chapter": "09_z", "chapter_seconds": 31.6, "trainings": {}, "ablations": {}}]
-    assert timings_markdown("cpu", tmp_path).splitlines()[2:] == ["| 07_x | 10 min | a 2 min | a_lever 5 min |",
-                                                                  "| 08_y | not run yet | b 4 min | — |",
-                                                                  "| 09_z | 32 s | — | — |"]
+        {"chapter": "07_x", "chapter_seconds": 600.0, "training_section": 160.0, "trainings": {"a": 150.0},
+         "ablations": {"a_lever": 300.0}},
+        {"chapter": "08_y", "chapter_seconds": None, "training_section": 0.0, "trainings": {"b": 240.0}, "ablations": {}},
+        {"chapter": "09_z", "chapter_seconds": 31.6, "training_section": 0.0, "trainings": {}, "ablations": {}}]
+    # the book: chapter runs without their training sections (440 + 31.6 s), the reference trainings
+    # once each (150 + 240 s), the lever off the path not at all
+    assert book_seconds("cpu", tmp_path) == {"chapters": 471.6, "trainings": 390.0, "total": 861.6, "not_run": ["08_y"]}
+    assert timings_markdown("cpu", tmp_path).splitlines()[2:] == [
+        "| 07_x | 10 min | a 2 min | a_lever 5 min |", "| 08_y | not run yet | b 4 min | — |", "| 09_z | 32 s | — | — |",
+        "| **the book (`make book` from nothing)** | 8 min (training sections left out) | 6 min | total 0.2 h; "
+        "not run yet: 08_y |"]
 
 
 def test_committed_paths_are_relative_to_the_checkout(tmp_path, monkeypatch):

@@ -84,6 +84,8 @@ STORED_CLAIMS = {
     ("07_rogue", "lever_above_rnet_clean"): _on("perceptual_dlib", "clean"),
     ("07_rogue", "lever_below_rnet_noisy"): _on("perceptual_dlib", "noisy"),
     ("07_rogue", "lever_below_rnet_occluded"): _on("perceptual_dlib", "occluded"),
+    **{("07_rogue", f"{key}_{view}"): _on("perceptual_dlib", view)
+       for key in ("mofa_above_rnet", "rogue_below_mofa") for view in ("occluded", "noisy")},
     ("07_rogue", "no_consistency_above_rogue_noisy"): _on("perceptual_dlib", "noisy"),
     ("07_rogue", "no_consistency_above_rogue_occluded"): _on("perceptual_dlib", "occluded"),
     ("07_rogue", "no_resistive_above_rogue_noisy"): _on("perceptual_dlib", "noisy"),
@@ -113,6 +115,18 @@ class SeedBand(float):
 
     def __bool__(self) -> bool:
         return False
+
+
+#: the marks of a comparison the book adds to the papers' (a lever, the refinement, a row against the
+#: mean face or the mean fill): every other stored or quoted claim restates a paper's own comparison
+BOOK_MARKS = ("_vs_mean_", "refine_", "lever_", "ref_vs_", "mean_fill")
+PAPER, BOOK = "paper", "book"
+
+
+def whose(key: str) -> str:
+    """:data:`BOOK` for a claim the book adds (its glued ``key`` carries one of :data:`BOOK_MARKS`:
+    ``ch5_refine_v2v_clean``, ``ch7_lever_below_rnet_noisy``), else :data:`PAPER`."""
+    return BOOK if any(mark in key for mark in BOOK_MARKS) else PAPER
 
 
 TESTABLE = "testable: its controls pass"
@@ -295,8 +309,8 @@ def claims_table(profile: str, chapters) -> tuple[list[list[str]], dict]:
     """Chapter 10's claims table: every claim ``chapters`` stored and, for a chapter whose stored run
     predates stored claims (chapters 5-6 of the committed cpu run), the verdicts its text quotes
     (:func:`traced_claims`); a claim :mod:`.verdicts` recomputed over identities shows that interval
-    and verdict. One row ``[chapter, claim, change [interval], share of room, verdict, testable]``
-    (:func:`share_of_room`), and the count of rows per testability status."""
+    and verdict. One row ``[chapter, claim, whose, change [interval], share of room, verdict, testable]``
+    (:func:`whose`, :func:`share_of_room`), and the count of rows per testability status."""
     passed = control_results(profile)
     try:
         rooms = {(r["metric"], r["view"]): r["room"].estimate
@@ -323,16 +337,49 @@ def claims_table(profile: str, chapters) -> tuple[list[list[str]], dict]:
         status, reason = (testability(claim["on"], passed, iv, unit) if claim["on"] is not None
                           else (NOT_CONTROLLED, "its metric is not declared in STORED_CLAIMS"))
         counts[status] += 1
-        rows.append([claim["chapter"], claim["text"], change, "–" if share is None else f"{100 * share:+.0f} %",
+        rows.append([claim["chapter"], claim["text"], whose(claim["key"]), change, "–" if share is None else f"{100 * share:+.0f} %",
                      claim["verdict"], f"{status} ({reason})"])
     return rows, counts
 
 
+#: the columns of a :func:`claims_table` row
+COLUMNS = ["chapter", "claim", "whose", "change [95 % interval]", "share of room", "verdict", "testable"]
+
+
+def outcomes(rows, who: str = PAPER) -> dict[str, int]:
+    """How :func:`claims_table`'s ``rows`` of ``who``'s claims came out: a testable claim by its
+    verdict (``holds`` | ``does not hold`` | ``undecided``), any other by its status (``not testable
+    here`` | ``not controlled``). Every key is present, zero or not."""
+    out = dict.fromkeys((stats.HOLDS, stats.FAILS, stats.UNDECIDED, NOT_TESTABLE, NOT_CONTROLLED), 0)
+    for row in rows:
+        if row[2] != who:
+            continue
+        status = row[6].split(" (")[0]
+        out[row[5] if status == TESTABLE else status] += 1
+    return out
+
+
+def failed_controls(rows, who: str = PAPER) -> dict[str, int]:
+    """How often each control made one of ``who``'s claims in ``rows`` (:func:`claims_table`) not
+    testable, most often first: ``{"seeds (noisy)": 3, "visibility (occluded)": 2}``."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        status, _, reason = row[6].partition(" (fails: ")
+        if row[2] == who and status == NOT_TESTABLE:
+            for control in reason.rstrip(")").split(", "):
+                control = control if control.endswith(")") else control + ")"
+                counts[control] = counts.get(control, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def write_table(profile: str, chapters, path: Path | None = None) -> Path:
-    """The claims table as JSON (``results/controls/claims-<profile>.json``) for the README and notes."""
+    """The claims table as JSON (``results/controls/claims-<profile>.json``) for the README and notes:
+    its rows, the count per testability status and :func:`outcomes` of the papers' and the book's claims."""
     rows, counts = claims_table(profile, chapters)
     path = path or results.results_base() / "controls" / f"claims-{profile}.json"
-    path.write_text(json.dumps({"profile": profile, "counts": counts, "rows": rows}, indent=1) + "\n")
+    path.write_text(json.dumps({"profile": profile, "columns": COLUMNS, "counts": counts,
+                                "outcomes": {who: outcomes(rows, who) for who in (PAPER, BOOK)},
+                                "rows": rows}, indent=1) + "\n")
     return path
 
 
@@ -346,9 +393,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     path = write_table(args.profile, PAPER_CHAPTERS)
     record = json.loads(path.read_text())
-    print(tables.markdown_table(["chapter", "claim", "change [95 % interval]", "share of room", "verdict", "testable"],
-                                record["rows"], "llrrll"))
-    print(f"\n{record['counts']} -> {results.portable_path(path)}")
+    print(tables.markdown_table(COLUMNS, record["rows"], "lllrrll"))
+    print(f"\n{record['counts']}\npapers' claims: {record['outcomes'][PAPER]} -> {results.portable_path(path)}")
     return 0
 
 

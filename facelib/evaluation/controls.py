@@ -137,12 +137,6 @@ def before_stand_in(profile: str, progress: bool) -> Base:
     return Base(BEFORE_STAND_IN, prof, root, model, build)
 
 
-def _setup(profile: str, progress: bool):
-    """(profile, root, model) of :func:`before_stand_in` (the renders' levers were measured there)."""
-    base = before_stand_in(profile, progress)
-    return base.prof, base.root, base.model
-
-
 def train_arms(arms: dict, profile: str = "cpu", folder: Path | None = None, progress: bool = True,
                clean_input: bool = False, base: Base | None = None):
     """Train each arm ``label → (method, options, run name)`` on ``base`` (default
@@ -324,7 +318,8 @@ def render_levers(arms: dict = RENDER_ARMS, profile: str = "cpu", folder: Path |
     from ..train import train_on_set
     from .real_faces import evaluate_real_faces
 
-    prof, root, model = _setup(profile, progress)
+    base = before_stand_in(profile, progress)  # the renders' levers were measured on the first base
+    prof, root, model = base.prof, base.root, base.model
     folder = Path(folder) if folder else project_root() / "runs" / "controls" / prof.name
     predictors, trainings = {}, {}
     for label, (changes, run) in arms.items():

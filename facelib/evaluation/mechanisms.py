@@ -371,3 +371,202 @@ def contour_markdown(record: dict) -> str:
             parts.append("")
         lines.append(f"| {label} | " + " | ".join(parts) + " |")
     return "\n".join(lines) + "\n"
+
+
+# ---- the chapters' sections: each experiment's record, its table and its must-show lines, computed ----
+
+#: each experiment's command name → (chapter, what must show, in words fixed before the runs)
+EXPERIMENTS = {
+    "orn": ("06_orn", "SOPI taught by the true coefficients comes closer to \"within 20 %\" than SOPI taught by "
+                      "R-Net, and the change falls with steps"),
+    "orn-departures": ("06_orn", "with L_perc's weight raised to pull as hard as L_label, MOPI moves from SOPI"),
+    "rogue": ("07_rogue", "ROGUE's C_O and C_N move less from C_G than R-Net continued for the same steps on "
+                          "clean faces, and less with L_C than without"),
+    "focus": ("08_focus", "against a perfect R, S keeps recall of at least 0.85 and beats the skin detector's F1"),
+    "focus-departures": ("08_focus", "which preserve weight η₄ and which reader setting keep S's masks and R's fit"),
+    "contour": ("09_contour", "the clean twin's contours fill the mask better than generated ones, generated better "
+                              "than none, and R-Net reads the oracle's fill with a lower landmark error than the "
+                              "occluded input"),
+    "contour-departures": ("09_contour", "with its identity reader trained, the regression stage keeps identity "
+                                         "and landmarks as with the reader frozen as R-Net's"),
+}
+
+
+def record_path(name: str, profile: str):
+    """``results/mechanisms/<name>-<profile>.json``, where ``python -m facelib mechanism <name>`` writes."""
+    from .. import results
+
+    return results.results_base() / "mechanisms" / f"{name}-{profile}.json"
+
+
+def load_record(name: str, profile: str) -> dict | None:
+    """The committed record of experiment ``name`` (a key of :data:`EXPERIMENTS`) at ``profile``, or
+    ``None`` where it was not run at that profile."""
+    import json
+
+    if name not in EXPERIMENTS:
+        raise FacelibError(f"unknown mechanism experiment {name!r}: choose one of {', '.join(EXPERIMENTS)}")
+    path = record_path(name, profile)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _iv(d: dict) -> stats.Interval:
+    return stats.Interval(**d)
+
+
+def _line(claim: str, interval: stats.Interval | None, verdict: str, spec: str = "+.3f", unit: str = "") -> str:
+    """One must-show line: the claim, its verdict in bold, the estimate and interval."""
+    shown = "" if interval is None else f" ({format(interval.estimate, spec)}{unit} {interval.bracket(spec)})"
+    return f"- {claim}: **{verdict}**{shown}"
+
+
+def _reference(arms: dict, view: str) -> str:
+    """The arm an :func:`arms_on_validation` record paired the others with: its differences are zero."""
+    for label, rec in arms.items():
+        cells = [c for c in rec.get(view, {}).values() if "minus_reference" in c]
+        if cells and all(c["minus_reference"]["estimate"] == 0 for c in cells):
+            return label
+    raise FacelibError("the record has no reference arm (no arm with zero differences)")
+
+
+def _orn_lines(rec: dict) -> list[str]:
+    lines = []
+    for label, arm in rec["arms"].items():
+        first, last = arm["curve"][0], arm["curve"][-1]
+        d = _iv(last["dhofi"]["change"])
+        lines.append(_line(f"{label}, step {last['step']:,d}: within 20 % under DHOFI", d, last["dhofi"]["within"],
+                           "+.1f", " %") + f"; unoccluded {_iv(last['unoccluded_me']).format('.2f')} px")
+        if len(arm["curve"]) > 1:
+            a, b = first["dhofi"]["change"]["estimate"], last["dhofi"]["change"]["estimate"]
+            lines.append(f"- {label}: the DHOFI change {'falls' if b < a else 'rises'} from step "
+                         f"{first['step']:,d} to {last['step']:,d} ({a:+.1f} % → {b:+.1f} %)")
+    return lines
+
+
+def _orn_departure_lines(rec: dict) -> list[str]:
+    lines = []
+    for label, arm in rec["arms"].items():
+        for other, against in arm.get("against", {}).items():
+            if other == label:
+                continue
+            d = _iv(against["landmark_me"])
+            lines.append(_line(f"{label} below {other} in landmark ME under ORN's random patterns", d,
+                               stats.verdict(d, 0.0, "below"), "+.1f", " %"))
+    return lines
+
+
+def _label(metric: str) -> str:
+    from .tables import METRIC_LABELS
+
+    return METRIC_LABELS.get(metric, (metric.upper(),))[0]
+
+
+def _arm_lines(rec: dict, arm: str, view: str, metrics, reference: str, worse_is_more: bool = False) -> list[str]:
+    """Lines of ``arm`` minus ``reference`` on ``metrics`` in ``view`` (a difference that is zero to
+    the last digit, a metric both share, is left out), each with the verdict that ``arm`` is better
+    (``worse_is_more``: that ``reference`` is, i.e. ``arm`` lower on a higher-is-better metric)."""
+    out = []
+    for m in metrics:
+        cell = rec[arm].get(view, {}).get(m)
+        if cell is None or "minus_reference" not in cell:
+            continue
+        d = _iv(cell["minus_reference"])
+        if d.estimate == 0 and d.low == 0 and d.high == 0:
+            continue
+        side = "above" if (worse_is_more != (m in HIGHER_IS_BETTER)) else "below"
+        out.append(_line(f"{arm} − {reference}, {_label(m)}, {view} faces, {side} 0", d, stats.verdict(d, 0.0, side)))
+    return out
+
+
+def _rogue_lines(rec: dict) -> list[str]:
+    ref = _reference(rec["arms"], "occluded")
+    inv = [m for m in ROGUE_METRICS if m.startswith("invariance_")]
+    paper = next(label for label in rec["arms"] if "paper" in label)
+    lines = [line for view in ROGUE_VIEWS[1:] for line in _arm_lines(rec["arms"], paper, view, inv, ref)]
+    for label, versus in rec.get("against_paper", {}).items():
+        if "without" in label:  # "less with L_C than without": the arm without L_C moves more (above 0)
+            lines += [line for view in ROGUE_VIEWS[1:]
+                      for line in _arm_lines({label: versus}, label, view, inv, paper, worse_is_more=True)]
+    return lines
+
+
+def _focus_lines(rec: dict) -> list[str]:
+    lines = []
+    for label, arm in rec["arms"].items():
+        e = arm["curve"][-1]
+        o, c = e["occluded"], e["clean"]
+        lines.append(_line(f"η₄ {label}, {e['segment_steps']:,d} S steps: occluded F1 above the skin detector's",
+                           _iv(o["f1_minus_skin"]), o["f1_above_skin"]))
+        for view, cell in (("clean", c), ("occluded", o)):
+            recall = _iv(cell["tpr"])
+            lines.append(_line(f"η₄ {label}: {view} recall at least {rec['recall_bar']:.2f}", None,
+                               stats.verdict(recall, rec["recall_bar"], "above")) + f" ({recall.format('.3f')})")
+    return lines
+
+
+#: what a departure's must-show lines read (the table beside them has every metric)
+DEPARTURE_LINES = ("seg_f1", "seg_tpr", "visible_rmse", "landmark_me", "identity_v2v_mm")
+
+
+def _departure_lines(rec: dict, metrics=DEPARTURE_LINES, view: str = "occluded") -> list[str]:
+    ref = _reference(rec["arms"], view)
+    return [line for label in rec["arms"] if label != ref for line in _arm_lines(rec["arms"], label, view, metrics, ref)]
+
+
+def _contour_lines(rec: dict) -> list[str]:
+    rows = rec["rows"]  # every row is paired with rec["reference"], the paper's generated contours
+    oracle = next((label for label in rows if "oracle" in label), None)
+    none = next((label for label in rows if label.startswith("no contours")), None)
+    lines = []
+    if oracle:
+        for score in ("psnr", "ssim"):
+            c = rows[oracle][score]
+            lines.append(_line(f"the oracle's contours fill better than generated ones ({score})",
+                               _iv(c["minus_reference"]), c["better"]))
+        c = rows[oracle]["rnet_landmark_me"]
+        lines.append(_line("R-Net reads the oracle's fill with a lower landmark error than the occluded input (px)",
+                           _iv(c["minus_occluded_input"]), c["below_occluded_input"], "+.2f"))
+    if none:
+        for score in ("psnr", "ssim", "rnet_landmark_me"):
+            c = rows[none][score]
+            d = _iv(c["minus_reference"])  # none − generated: generated is better when this is worse
+            side = "above" if score == "rnet_landmark_me" else "below"
+            lines.append(_line(f"generated contours better than none ({score}: none − generated {side} 0)", d,
+                               stats.verdict(d, 0.0, side)))
+    return lines
+
+
+def section(name: str, profile: str) -> str:
+    """A chapter's section on mechanism experiment ``name`` (:data:`EXPERIMENTS`) at ``profile``, as
+    Markdown: what must show, each must-show line computed from the committed record (its verdict,
+    estimate and 95 % interval, identities resampled), and the record's table; where the experiment
+    was not run at ``profile``, the command that runs it."""
+    rec = load_record(name, profile)
+    must = EXPERIMENTS[name][1]
+    command = f"`python -m facelib mechanism {name} --profile {profile}`"
+    if rec is None:
+        return (f"*Not run at the {profile} profile* ({command}, or `make mechanisms`, writes "
+                f"`results/mechanisms/{name}-{profile}.json`). What must show: {must}.\n")
+    if name == "orn":
+        lines, table = _orn_lines(rec), orn_markdown(rec)
+    elif name == "orn-departures":
+        lines = _orn_departure_lines(rec)
+        table = orn_markdown({"teacher": rec["baselines"][next(iter(rec["baselines"]))],
+                              "arms": {k: {"curve": [{"step": "", **v}]} for k, v in rec["arms"].items()}})
+    elif name == "rogue":
+        lines = _rogue_lines(rec)
+        table = "\n".join(f"**{view}**\n\n" + arms_markdown(rec, view, ROGUE_METRICS) for view in ROGUE_VIEWS[1:])
+    elif name == "focus":
+        lines, table = _focus_lines(rec), focus_markdown(rec)
+    elif name == "contour":
+        lines, table = _contour_lines(rec), contour_markdown(rec)
+    else:  # the departures scored with arms_on_validation
+        lines, table = _departure_lines(rec), arms_markdown(rec)
+    seconds = rec.get("training_seconds")
+    spent = (f" Training: {', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())}." if isinstance(seconds, dict)
+             else "")
+    faces = f"{rec['faces']} faces, " if "faces" in rec else ""
+    head = (f"**What must show** (fixed before the runs): {must}. From {command}, "
+            f"`results/mechanisms/{name}-{profile}.json`, {rec.get('split', 'val')} split "
+            f"({faces}identities resampled; each line states its claim, then its verdict).{spent}\n\n")
+    return head + "\n".join(lines) + "\n\n" + table

@@ -160,3 +160,25 @@ def ablation_table(metrics: dict, configs=(("mopi_perceptual", "perceptual"), ("
                      _cell(metrics, method, "random", "landmark_me"), _pair(metrics, method, "random"),
                      _paper(p, "me"), _paper(p, "mse")])
     return markdown_table(header, rows)
+
+
+def perceptual_only_reading(perceptual: dict, label: dict) -> str:
+    """What MOPI trained with L_perc alone (ORN Eq. 7) did to the face, read off two
+    :func:`facelib.evaluation.runner.framing` records on the same clean faces: ``perceptual`` (the
+    L_perc-only run) and ``label`` (the L_label-only run, the reference for where a face should sit).
+
+    Three outcomes, in this order: most faces left with no render at all (the face moved out of
+    the picture: seven empty renders agree perfectly); the landmark centroid more than three times
+    as far from the truth's as L_label's and at least 5 px (224-px scale) away (the face slid off
+    the person); otherwise the face stays where L_label puts it. Returns one sentence for the
+    chapter's prose, so its wording follows the run rather than a run seen earlier."""
+    off, offset, ref = perceptual["off_frame"], perceptual["centre_offset"]["mean"], label["centre_offset"]["mean"]
+    if off >= 0.5:
+        return ("The network has moved the face out of the picture. That is a minimum of $L_{perc}$: Eq. 7 asks "
+                "the seven reconstructions to look alike, and seven renders of an empty picture are identical.")
+    if offset >= max(3 * ref, 5.0):
+        return (f"The face stays in the picture but slides off the person's, {offset / max(ref, 1e-9):.0f} times as far "
+                "as with $L_{label}$: Eq. 7 asks the seven reconstructions to look alike, and seven renders that "
+                "agree need not sit where the face is.")
+    return ("The face stays about where $L_{label}$ puts it: at this budget $L_{perc}$ alone has not pulled it "
+            "away from the person.")
