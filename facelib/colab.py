@@ -32,8 +32,8 @@ DRIVE_FOLDER = "/content/drive/MyDrive/occluded-faces"
 #: measured wall time of each chapter in the cpu profile on 2 CPU cores with its trainings loaded,
 #: minutes (the run banner of the stored chapter has the current numbers)
 #: (README's generated table; tests/test_packaging.py keeps the two equal)
-CPU_MINUTES_HINT = ("chapters 1-3: under a minute; chapter 4: 5 min; chapters 5-9: 18-48 min each with their trainings "
-                    "finished, plus 7-49 min per training; chapter 10: 11 min once every method is trained")
+CPU_MINUTES_HINT = ("chapters 1-3: under a minute; chapter 4: 4 min; chapters 5-9: 1-16 min each with their trainings "
+                    "finished, plus 5-42 min per training; chapter 10: 15 min once every method is trained")
 
 
 def in_colab() -> bool:

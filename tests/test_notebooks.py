@@ -152,12 +152,7 @@ def _repeats(rows):
 
 def _stored_claim_tables():
     for nb in sorted((ROOT / "book").glob("*.ipynb")):
-        marks = ()
-        if nb.name == "10_benchmark.ipynb":  # strict: passes, and so fails, once the re-run stores the fix
-            marks = pytest.mark.xfail(strict=True, reason="chapter 10's stored cpu run predates the claims table "
-                                                          "that drops a comparison glued under two names; its "
-                                                          "re-run is issue 35's")
-        yield pytest.param(nb, id=nb.name, marks=marks)
+        yield pytest.param(nb, id=nb.name)
 
 
 @pytest.mark.parametrize("nb", list(_stored_claim_tables()))
