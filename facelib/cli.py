@@ -262,29 +262,14 @@ def mechanism_main(args: argparse.Namespace) -> int:
     base = project_root() / "results" / "mechanisms"
     out = Path(args.out) if args.out else base / f"{args.paper}-{args.profile}.json"
     kw = {"out": out, "logs": base / "logs" / args.profile, "progress": not args.quiet}
-    if args.paper == "focus":
-        rec = experiments.focus_oracle(args.profile, args.segment_steps, args.every, **kw)
-        print(mechanisms.focus_markdown(rec))
-    elif args.paper == "focus-departures":
-        rec = experiments.focus_departures(args.profile, **kw)
-        print(mechanisms.arms_markdown(rec))
-    elif args.paper == "orn":
-        rec = experiments.orn_curve(args.profile, args.steps, args.every, args.arm, **kw)
-        print(mechanisms.orn_markdown(rec))
-    elif args.paper == "orn-departures":
-        rec = experiments.mopi_balance(args.profile, **kw)
-        print(mechanisms.orn_markdown({"teacher": rec["baselines"]["R-Net (the teacher)"],
-                                       "arms": {k: {"curve": [{"step": "", **v}]} for k, v in rec["arms"].items()}}))
-    elif args.paper == "rogue":
-        rec = experiments.rogue_arms(args.profile, args.arm, **kw)
-        for view in mechanisms.ROGUE_VIEWS[1:]:
-            print(f"**{view}**\n\n" + mechanisms.arms_markdown(rec, view, mechanisms.ROGUE_METRICS))
-    elif args.paper == "contour-departures":
-        rec = experiments.contour_departures(args.profile, **kw)
-        print(mechanisms.arms_markdown(rec))
-    else:
-        rec = experiments.contour_chain(args.profile, args.arm, **kw)
-        print(mechanisms.contour_markdown(rec))
+    run = {"focus": lambda: experiments.focus_oracle(args.profile, args.segment_steps, args.every, **kw),
+           "focus-departures": lambda: experiments.focus_departures(args.profile, **kw),
+           "orn": lambda: experiments.orn_curve(args.profile, args.steps, args.every, args.arm, **kw),
+           "orn-departures": lambda: experiments.mopi_balance(args.profile, **kw),
+           "rogue": lambda: experiments.rogue_arms(args.profile, args.arm, **kw),
+           "contour-departures": lambda: experiments.contour_departures(args.profile, **kw),
+           "contour": lambda: experiments.contour_chain(args.profile, args.arm, **kw)}
+    print(mechanisms.markdown(args.paper, run[args.paper]()))
     return 0
 
 

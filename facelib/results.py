@@ -186,7 +186,7 @@ def timings(profile: str, base: Path | None = None) -> list[dict]:
     return rows
 
 
-def book_seconds(profile: str, base: Path | None = None) -> dict:
+def book_seconds(profile: str, base: Path | None = None, rows: list[dict] | None = None) -> dict:
     """The whole book's time in ``profile`` as ``make book`` from nothing would spend it, summed from
     the committed records (:func:`timings`): each chapter's run without its "training" section (a
     training made during the run is counted once, by its log; a loaded one costs seconds there) plus
@@ -209,12 +209,13 @@ def timings_markdown(profile: str, base: Path | None = None) -> str:
     """:func:`timings` as the Markdown table README shows (``python -m facelib timings``)."""
     lines = [f"| chapter ({profile} profile) | chapter run, trainings loaded | trainings (one each) | "
              "off the reference path: trainings (`make ablations`) |", "|---|---:|---|---|"]
-    for row in timings(profile, base):
+    rows = timings(profile, base)
+    for row in rows:
         own = "not run yet" if row["chapter_seconds"] is None else duration(row["chapter_seconds"])
         runs, off = (", ".join(f"{name} {duration(s)}" for name, s in row[k].items()) or "—"
                      for k in ("trainings", "ablations"))
         lines.append(f"| {row['chapter']} | {own} | {runs} | {off} |")
-    book = book_seconds(profile, base)
+    book = book_seconds(profile, base, rows)
     missing = f"; not run yet: {', '.join(book['not_run'])}" if book["not_run"] else ""
     lines.append(f"| **the book (`make book` from nothing)** | {duration(book['chapters'])} (training sections left "
                  f"out) | {duration(book['trainings'])} | total {book['total'] / 3600:.1f} h{missing} |")

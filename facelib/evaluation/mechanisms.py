@@ -536,6 +536,23 @@ def _contour_lines(rec: dict) -> list[str]:
     return lines
 
 
+def markdown(name: str, rec: dict) -> str:
+    """The table(s) of experiment ``name``'s record ``rec`` as Markdown: what the chapter's section and
+    ``python -m facelib mechanism`` print."""
+    if name == "orn":
+        return orn_markdown(rec)
+    if name == "orn-departures":
+        return orn_markdown({"teacher": rec["baselines"][next(iter(rec["baselines"]))],
+                             "arms": {k: {"curve": [{"step": "", **v}]} for k, v in rec["arms"].items()}})
+    if name == "rogue":
+        return "\n".join(f"**{view}**\n\n" + arms_markdown(rec, view, ROGUE_METRICS) for view in ROGUE_VIEWS[1:])
+    if name == "focus":
+        return focus_markdown(rec)
+    if name == "contour":
+        return contour_markdown(rec)
+    return arms_markdown(rec)  # the departures, scored with arms_on_validation
+
+
 def section(name: str, profile: str) -> str:
     """A chapter's section on mechanism experiment ``name`` (:data:`EXPERIMENTS`) at ``profile``, as
     Markdown: what must show, each must-show line computed from the committed record (its verdict,
@@ -547,21 +564,9 @@ def section(name: str, profile: str) -> str:
     if rec is None:
         return (f"*Not run at the {profile} profile* ({command}, or `make mechanisms`, writes "
                 f"`results/mechanisms/{name}-{profile}.json`). What must show: {must}.\n")
-    if name == "orn":
-        lines, table = _orn_lines(rec), orn_markdown(rec)
-    elif name == "orn-departures":
-        lines = _orn_departure_lines(rec)
-        table = orn_markdown({"teacher": rec["baselines"][next(iter(rec["baselines"]))],
-                              "arms": {k: {"curve": [{"step": "", **v}]} for k, v in rec["arms"].items()}})
-    elif name == "rogue":
-        lines = _rogue_lines(rec)
-        table = "\n".join(f"**{view}**\n\n" + arms_markdown(rec, view, ROGUE_METRICS) for view in ROGUE_VIEWS[1:])
-    elif name == "focus":
-        lines, table = _focus_lines(rec), focus_markdown(rec)
-    elif name == "contour":
-        lines, table = _contour_lines(rec), contour_markdown(rec)
-    else:  # the departures scored with arms_on_validation
-        lines, table = _departure_lines(rec), arms_markdown(rec)
+    lines = {"orn": _orn_lines, "orn-departures": _orn_departure_lines, "rogue": _rogue_lines, "focus": _focus_lines,
+             "contour": _contour_lines}.get(name, _departure_lines)(rec)
+    table = markdown(name, rec)
     seconds = rec.get("training_seconds")
     spent = (f" Training: {', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())}." if isinstance(seconds, dict)
              else "")
