@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -124,10 +125,25 @@ def add_twins(nb, scale: float = 1.0) -> int:
     return len(places)
 
 
+GLUE_ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`:]+)(?::[^`]*)?`")
+
+
+def unresolved_glue(nb) -> list[str]:
+    """The names the prose of ``nb`` reads through a ``{glue}`` role (``{glue:text}`name:fmt```
+    and the like) that no output of ``nb`` glued, sorted: myst-nb renders each as a warning and an
+    empty number in the book."""
+    glued = {out.get("metadata", {}).get("scrapbook", {}).get("name")
+             for cell in nb.cells for out in cell.get("outputs", [])}
+    read = {name for cell in nb.cells if cell.cell_type == "markdown"
+            for name in GLUE_ROLE.findall(cell.source)}
+    return sorted(read - glued)
+
+
 def store(executed, target, twins: bool = True) -> list[str]:
     """Copy an executed notebook's outputs, execution counts and metadata into the book's notebook
     ``target`` (its sources kept), add static twins, and write it. Cells are matched by position;
-    returns a note for each cell whose source differs (the book's source is kept: explain it)."""
+    returns a note for each cell whose source differs (the book's source is kept: explain it) and for
+    each number the prose reads that the run did not glue (:func:`unresolved_glue`)."""
     ex, tg = _read(executed), _read(target)
     if len(ex.cells) != len(tg.cells):
         raise FacelibError(f"{executed} has {len(ex.cells)} cells and {target} {len(tg.cells)}: store a run "
@@ -142,6 +158,7 @@ def store(executed, target, twins: bool = True) -> list[str]:
             b.outputs, b.execution_count = a.outputs, a.execution_count
         b.metadata = a.metadata
     tg.metadata = ex.metadata
+    notes += [f"the prose reads {name}, which the run did not glue" for name in unresolved_glue(tg)]
     papermill = tg.metadata.get("papermill", {})
     where = str(target) if not Path(target).is_absolute() else Path(target).name  # no machine paths
     papermill.update(input_path=where, output_path=where)

@@ -28,7 +28,7 @@ verdict needs :data:`MIN_FACES` of them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,9 @@ class Interval:
     n: int
     level: float = LEVEL
     clusters: int = 0
+    #: the comparison that made it, where a :mod:`facelib.evaluation.tables` function did:
+    #: ``{"kind", "a": [method, section, view], "b": [...], "metric"}`` (chapter 10's share of room)
+    recipe: dict | None = field(default=None, compare=False, hash=False)
 
     @property
     def units(self) -> int:
@@ -83,7 +86,10 @@ class Interval:
         return bracket(self.low, self.high, spec) + unit
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["recipe"] is None:
+            del d["recipe"]
+        return d
 
 
 def _values(x, name: str) -> np.ndarray:

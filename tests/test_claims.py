@@ -145,3 +145,28 @@ def test_whose_tells_the_books_comparisons_from_the_papers_and_outcomes_counts_e
     assert claims.outcomes(rows, claims.BOOK)["holds"] == 1
     rows.append(["07", "f", "paper", "", "", "undecided", f"{claims.NOT_TESTABLE} (fails: seeds (noisy), visibility (occluded))"])
     assert claims.failed_controls(rows) == {"seeds (noisy)": 2, "visibility (occluded)": 1}
+
+
+def test_a_claim_made_by_a_tables_function_carries_its_comparison_into_the_share_of_room(tmp_path, monkeypatch):
+    """No traced verdicts needed: the interval a tables function returns names the two rows and the
+    metric, the stored claim keeps them, and chapter 10's table gives the claim's share of the room."""
+    from facelib import stats
+    from facelib.evaluation import tables
+
+    monkeypatch.setenv("FACELIB_RESULTS", str(tmp_path))
+    row = lambda v: {"faces": list(range(10)), "identities": [f // 2 for f in range(10)],  # noqa: E731
+                     "perceptual_dlib": {"mean": v}, "per_face": {"perceptual_dlib": [v] * 10}}
+    metrics = {"ROGUE": {"views": {"noisy": row(0.30)}}, "R-Net": {"views": {"noisy": row(0.35)}}}
+    iv = tables.change_against(metrics, "ROGUE", "R-Net", "noisy", "perceptual_dlib")
+    assert iv.recipe == {"kind": "change_against", "a": ["ROGUE", "views", "noisy"], "b": ["R-Net", "views", "noisy"],
+                         "metric": "perceptual_dlib"}
+    claim = stats.decide("ROGUE: perceptual error below R-Net's on noisy faces", iv, unit=" %")
+    assert stats.Interval(**claim.as_dict()["interval"]) == iv and "recipe" not in stats.mean_interval([1.0, 2.0]).as_dict()
+    metrics["ROGUE"]["claims"] = {"rogue_below_rnet_noisy": claim.as_dict()}
+    monkeypatch.setattr(claims, "control_results", lambda profile: {})
+    monkeypatch.setattr(claims.controls, "controls_rows", lambda m: [
+        {"metric": "perceptual_dlib", "view": "noisy", "room": stats.Interval(0.2, 0.1, 0.3, 10)}])
+    monkeypatch.setattr(claims.results, "read_metrics", lambda chapter, profile: (
+        {"metrics": metrics} if chapter == "07_rogue" else {"metrics": {}}))
+    rows, _ = claims.claims_table("cpu", ("07_rogue",))
+    assert rows[0][4] == "+25 %"  # (0.35 − 0.30) / 0.2

@@ -91,6 +91,26 @@ def test_every_stored_figure_has_its_static_twin_for_github(nb):
                     f"`python -m facelib static-figures book/{nb.name}`")
 
 
+def test_unresolved_glue_names_each_number_the_prose_reads_that_no_output_glued():
+    v4 = nbformat.v4
+    glued = v4.new_output("display_data", data={"text/plain": "3.2"},
+                          metadata={"scrapbook": {"name": "ch_err", "mime_prefix": ""}})
+    nb = v4.new_notebook(cells=[
+        v4.new_markdown_cell("Error {glue:text}`ch_err:.2f` px, {glue:}`ch_gone` and {glue:md}`ch_also`."),
+        v4.new_code_cell("glue('ch_err', 3.2)", outputs=[glued])])
+    assert notebooks.unresolved_glue(nb) == ["ch_also", "ch_gone"]
+    nb.cells[0].source = "Error {glue:text}`ch_err:.2f` px."
+    assert notebooks.unresolved_glue(nb) == []
+
+
+@pytest.mark.parametrize("nb", sorted((ROOT / "book").glob("*.ipynb")), ids=lambda p: p.name)
+def test_every_number_a_stored_chapters_prose_reads_was_glued_by_its_run(nb):
+    book = nbformat.read(str(nb), as_version=4)
+    assert notebooks.unresolved_glue(book) == [], (
+        f"{nb.name}: its prose reads numbers its stored run did not glue; re-run the chapter "
+        f"(`make book`) or mend the prose")
+
+
 def test_static_figures_without_a_browser_name_the_fix_instead_of_waiting(monkeypatch):
     """kaleido without a browser tries to download Chrome, which waits forever offline: the book's
     tools say what to install instead."""

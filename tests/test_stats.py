@@ -88,6 +88,19 @@ def test_tables_compare_methods_on_the_faces_they_share():
         tables.change_against(M, "a", "b", "clean", "landmark_me")
 
 
+def test_a_photos_unoccluded_row_pairs_with_each_occluded_copy_of_that_photo():
+    """Chapter 6's real photos: one unoccluded row per photo (faces 0-2) against the photos under
+    each of two occluders (faces 0-5, photo = face % 3). Face 3 is photo 0 again, not photo 3."""
+    clean = {"faces": [0, 1, 2], "identities": [0, 1, 2], "per_face": {"x": [1.0, 2.0, 4.0]}}
+    covered = {"faces": list(range(6)), "identities": [0, 1, 2, 0, 1, 2],
+               "per_face": {"x": [1.5, 3.0, 6.0, 2.0, 4.0, 8.0]}}  # ×1.5 under one occluder, ×2 the other
+    M = {"a": {"photos": {"unoccluded": clean, "natural": covered}}}
+    iv = tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos")
+    assert iv.estimate == pytest.approx(75.0) and iv.n == 6 and iv.clusters == 3
+    del M["a"]["photos"]["natural"]["identities"]  # no identities: only faces 0-2 pair, by index
+    assert tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos").n == 3
+
+
 def test_interval_grid_prints_each_cell_with_its_interval_and_a_dash_where_missing():
     from facelib.evaluation import tables
 

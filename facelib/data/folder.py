@@ -88,9 +88,10 @@ def read_index(root: Path) -> dict:
     """``index.json`` of a set; a clear error when ``root`` is not a set."""
     p = Path(root) / "index.json"
     if not p.is_file():
+        profile = Path(root).name if Path(root).parent.name == "synthetic" else "smoke"
         raise FacelibError(
             f"{root} is not a face set (no index.json). Generate the synthetic benchmark with "
-            "`python -m data_scripts.make_synthetic --profile smoke` or convert a real set with "
+            f"`python -m data_scripts.make_synthetic --profile {profile}` or convert a real set with "
             "`python -m data_scripts.real_datasets --help`."
         )
     index = json.loads(p.read_text())

@@ -98,7 +98,7 @@ STORED_CLAIMS = {
     ("07_rogue", "rogue_below_rnet_synchocc"): _on("perceptual_dlib", "occluded"),
     ("08_focus", "f1_above_skin"): _on("seg_f1", "occluded"),
     ("08_focus", "mp_lowers_shape"): _on("shape_v2v_mm", "clean"),
-    ("08_focus", "rmse_above_mofa"): _on("visible_rmse", "clean", "occluded", "noisy"),
+    ("08_focus", "rmse_above_mofa"): _on("visible_rmse", "clean", "occluded"),  # Table 1's "overall": their mean
     ("09_contour", "lever_me_below_rnet"): _on("landmark_me", "occluded"),
     ("09_contour", "lever_perc_below_rnet"): _on("perceptual_dlib", "occluded"),
     ("09_contour", "me_below_rnet"): _on("landmark_me", "occluded"),
@@ -246,7 +246,7 @@ def stored_claims(profile: str, chapters) -> list[dict]:
         for row in stored.values():
             for key, claim in ((row.get("claims") or {}).items() if isinstance(row, dict) else ()):
                 out.append({"chapter": chapter, "key": f"ch{int(chapter[:2])}_{key}", "text": claim["text"],
-                            "interval": claim["interval"],
+                            "interval": claim["interval"], "recipe": claim["interval"].get("recipe"),
                             "unit": claim.get("unit", ""), "verdict": claim["verdict"],
                             "on": STORED_CLAIMS.get((chapter, key))})
     return out

@@ -9,6 +9,8 @@ person (:mod:`facelib.stats`). A row without them is resampled face by face, as 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..stats import Interval, mean_interval, paired_change, paired_difference
@@ -225,23 +227,39 @@ def interval_of(metrics: dict, method: str, view: str, metric: str, section: str
 def _paired(metrics: dict, first: tuple[str, str], second: tuple[str, str], metric: str, section: str,
             what: str) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
     """Two ``(method, view)`` rows' values of ``metric`` on the faces they share, and those faces'
-    identities (the first row's)."""
-    return pair_faces(per_face(metrics, *first, metric, section), per_face(metrics, *second, metric, section), what,
-                      identities(metrics, *first, section))
+    identities (the first row's). Where the second row has one face per identity and the first
+    several (a real photo's unoccluded row against the same photo under each occluder), each face is
+    paired with its identity's face of the second row: face indices then name different faces."""
+    x, y = per_face(metrics, *first, metric, section), per_face(metrics, *second, metric, section)
+    who = identities(metrics, *first, section)
+    return pair_faces(x, by_identity(x, y, who, identities(metrics, *second, section)), what, who)
+
+
+def by_identity(x: dict[int, float], y: dict[int, float], who: dict[int, int], base_who: dict[int, int]) -> dict:
+    """``y`` (``{face index: value}``) re-keyed by ``x``'s faces where ``y`` holds one face per
+    identity and ``x`` several (each of ``x``'s faces takes its identity's value: a real photo's
+    unoccluded row against that photo under each occluder); else ``y`` unchanged, paired by index."""
+    if len(x) > len(y) and who and base_who and len({base_who[f] for f in y}) == len(y):
+        values = {base_who[f]: v for f, v in y.items()}
+        if all(who.get(f) in values for f in x):
+            return {f: values[who[f]] for f in x}
+    return y
 
 
 def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:
     """One method's ``metric`` on ``view`` relative to its ``base`` view (e.g. occluded against clean)
     in per cent, with the paired bootstrap interval over the faces both views share."""
     a, b, groups = _paired(metrics, (method, view), (method, base), metric, section, f"{method} {view} vs {base}")
-    return paired_change(a, b, groups=groups)
+    return _made_by(paired_change(a, b, groups=groups), "change_between", (method, section, view),
+                    (method, section, base), metric)
 
 
 def change_against(metrics: dict, method: str, other: str, view: str, metric: str, section: str = "views") -> Interval:
     """``method``'s ``metric`` relative to ``other``'s on the same faces of ``view``, in per cent,
     with the paired bootstrap interval."""
     a, b, groups = _paired(metrics, (method, view), (other, view), metric, section, f"{method} vs {other} on {view}")
-    return paired_change(a, b, groups=groups)
+    return _made_by(paired_change(a, b, groups=groups), "change_against", (method, section, view),
+                    (other, section, view), metric)
 
 
 def difference_against(metrics: dict, method: str, other: str, view: str, metric: str,
@@ -249,4 +267,11 @@ def difference_against(metrics: dict, method: str, other: str, view: str, metric
     """``mean(method) − mean(other)`` of ``metric`` on the same faces of ``view`` (in the metric's
     unit), with the paired bootstrap interval."""
     a, b, groups = _paired(metrics, (method, view), (other, view), metric, section, f"{method} vs {other} on {view}")
-    return paired_difference(a, b, groups=groups)
+    return _made_by(paired_difference(a, b, groups=groups), "difference_against", (method, section, view),
+                    (other, section, view), metric)
+
+
+def _made_by(interval: Interval, kind: str, a: tuple, b: tuple, metric: str) -> Interval:
+    """``interval`` carrying the comparison that made it (:attr:`facelib.stats.Interval.recipe`):
+    a claim stored from it keeps it, and chapter 10 puts the claim in chapter 4's room."""
+    return replace(interval, recipe={"kind": kind, "a": list(a), "b": list(b), "metric": metric})

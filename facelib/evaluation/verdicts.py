@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import results, stats
+from . import tables
 
 GLUE_MIME = "application/papermill.record/text/plain"
 #: a verdict threshold other than zero that a chapter uses (ORN's "within 20 %")
@@ -87,15 +88,19 @@ def _face_values(row: dict, metric: str) -> dict[int, float]:
                                                                           strict=True)}
 
 
+def _who(row: dict) -> dict[int, int]:
+    return dict(zip(row["faces"], row["identities"], strict=True)) if "identities" in row else {}
+
+
 def _paired(rows, recipe: Recipe):
     x = _face_values(rows[recipe.a], recipe.metric)
-    y = x if recipe.kind == "mean" else _face_values(rows[recipe.b], recipe.metric)
+    who = _who(rows[recipe.a])
+    y = x if recipe.kind == "mean" else tables.by_identity(x, _face_values(rows[recipe.b], recipe.metric), who,
+                                                           _who(rows[recipe.b]))
     common = sorted(set(x) & set(y))
     a, b = np.array([x[f] for f in common]), np.array([y[f] for f in common])
     keep = np.isfinite(a) & np.isfinite(b)
-    row = rows[recipe.a]
-    who = dict(zip(row["faces"], row["identities"], strict=True)) if "identities" in row else None
-    groups = None if who is None else np.array([who[f] for f in common])
+    groups = np.array([who[f] for f in common]) if who else None
     return a, b, keep, groups
 
 
@@ -221,8 +226,10 @@ def recompute(profile: str, book: Path | None = None) -> list[dict]:
                 if math.isfinite(e) and abs(e - claim["estimate"]) <= 1e-9 * max(1.0, abs(e)):
                     a, b, keep, groups = _paired(rows, r)
                     faces = _interval(r.kind, a, b)
-                    if _printed(faces, claim["ci"]):
-                        found = (r, faces, _interval(r.kind, a, b, groups) if groups is not None else None)
+                    ids = _interval(r.kind, a, b, groups) if groups is not None else None
+                    # a run before issue 32 printed faces' interval; one since, identities'
+                    if _printed(faces, claim["ci"]) or (ids is not None and _printed(ids, claim["ci"])):
+                        found = (r, faces, ids)
                         break
             if found is None:
                 record["recipe"] = None
