@@ -187,21 +187,32 @@ def real_scan_main(args: argparse.Namespace) -> int:
     from .data import synthetic
     from .evaluation import real_scan
     from .morphable import MorphableModel
+    from .profile import resolve
     from .reconstruct import method_of_run, profile_of_run
     from .reproduce import use_threads
     from .results import code_version
 
-    prof = profile_of_run(args.run_dir)
+    if (args.run_dir is None) == (args.fits_only is None):
+        raise FacelibError("name a finished run (--run RUN_DIR) or, for the fit alone, a profile (--fits-only PROFILE)")
+    if args.fits_only is not None and args.diagnose:
+        raise FacelibError("--diagnose compares a network's refinement with the fit: it needs --run RUN_DIR, "
+                           "not --fits-only")
+    prof = profile_of_run(args.run_dir) if args.run_dir is not None else resolve(args.fits_only)
     use_threads(prof.threads)
     model = MorphableModel.from_ict()
     root = synthetic.default_root(prof.name)
     if not args.diagnose:  # the diagnosis uses the scan alone
         synthetic.generate(root, synthetic.config_for(prof), progress=True)
-    method = runs.finished(method_of_run(args.run_dir), model, prof, args.run_dir)
     started = time.perf_counter()
     record = {"profile": prof.name, "commit": code_version(), "date": time.strftime("%Y-%m-%d"),
               "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
     sizes = {"image_size": prof.image_size, "fit_steps": prof.fit_steps, "refine_steps": prof.refine_steps}
+    if args.fits_only is not None:
+        record |= {"command": f"python -m facelib real-scan --fits-only {prof.name} --limit {args.limit}",
+                   **real_scan.fit_only_levers(model, root, real_scan.fit_arms(), image_size=prof.image_size,
+                                               fit_steps=prof.fit_steps, synthetic_limit=args.limit)}
+        return _write_record(record, started, args.out)
+    method = runs.finished(method_of_run(args.run_dir), model, prof, args.run_dir)
     if args.diagnose:
         arms = real_scan.lever_arms()
         arms = {k: arms[k] for k in ("Deep3D", "prior ×10", "landmarks only, prior ×10", "prior ×30")}
@@ -211,11 +222,18 @@ def real_scan_main(args: argparse.Namespace) -> int:
         record |= {"command": f"python -m facelib real-scan --run {args.run_dir} --limit {args.limit}",
                    **real_scan.fit_levers(model, method, root, real_scan.lever_arms(), synthetic_limit=args.limit,
                                           **sizes)}
+    return _write_record(record, started, args.out)
+
+
+def _write_record(record: dict, started: float, out: str | None) -> int:
+    """A measurement's record with its wall time: its arms printed, the whole written to ``out``."""
+    import time
+
     record["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(record["arms"], indent=1, ensure_ascii=False))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n")
     return 0
 
 
@@ -457,10 +475,12 @@ def parser() -> argparse.ArgumentParser:
                        "landmarks alone) and score them side by side: scan-to-mesh on a real textured scan (menpo3d's "
                        "james), landmark NME on real annotated photos, the refinement's shape gain on the synthetic "
                        "set (facelib.evaluation.real_scan; DESIGN-NOTES 35).")
-    r.add_argument("--run", dest="run_dir", required=True, metavar="RUN_DIR",
+    r.add_argument("--run", dest="run_dir", metavar="RUN_DIR",
                    help="a finished run: its network is refined; its profile sets sizes and steps")
+    r.add_argument("--fits-only", metavar="PROFILE", help="no network: the fit from the mean face with its landmark "
+                   "and expression levers, at PROFILE's sizes (real_scan.fit_arms; DESIGN-NOTES 49)")
     r.add_argument("--limit", type=int, default=96, help="clean synthetic validation faces for the refinement's shape "
-                   "gain (not used by --diagnose)")
+                   "gain, or with --fits-only for the fit's v2v (not used by --diagnose)")
     r.add_argument("--diagnose", action="store_true", help="the scan alone: a fit against a refinement, true landmarks "
                    "against dlib's")
     r.add_argument("--out", help="write the record (JSON) here")

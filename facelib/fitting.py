@@ -65,7 +65,7 @@ def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: 
         steps: int = 500, w_photo: float = DEEP3D.photometric, w_landmark: float = DEEP3D.landmark,
         w_reg: float = DEEP3D.prior,
         lr: dict[str, float] | None = None, mask: torch.Tensor | None = None,
-        callback=None) -> FitResult:
+        callback=None, landmark_weights: torch.Tensor | None = None, prior: dict[str, float] | None = None) -> FitResult:
     """Fit coefficients to target images.
 
     Args:
@@ -79,10 +79,16 @@ def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: 
         mask: ``(B, 1, H, W)`` pixels that may be explained (default: all); the photometric
             term uses ``mask × rendered-face mask`` as attention.
         callback: ``callback(step, coeffs, render_output)`` called every step (e.g. progress).
+        landmark_weights: ``(68,)`` per-landmark weights of the landmark term (default Deep3D's,
+            :func:`facelib.losses.deep3d.deep3d_landmark_weights`).
+        prior: the prior's block weights (``w_id``, ``w_exp``, ``w_tex`` of
+            :func:`facelib.losses.deep3d.coefficient_regularizer`; default Deep3D's).
     Returns:
         :class:`FitResult`.
     """
     layout = renderer.model.layout
+    if landmark_weights is not None:
+        landmark_weights = landmark_weights.to(image.device, image.dtype)
     rates = {**DEFAULT_LR, **(lr or {})}
     blocks = {k: v.detach().clone().requires_grad_(True) for k, v in layout.split(init).items()}
     opt = torch.optim.Adam([{"params": [blocks[k]], "lr": rates[k]} for k in blocks])
@@ -96,8 +102,8 @@ def fit(renderer: Renderer, image: torch.Tensor, landmarks: torch.Tensor, init: 
             out = renderer(layout.join(blocks), background=image)
             attention = out.mask if mask is None else out.mask * mask
             l_photo = photometric_loss(out.image, image, attention)
-            l_lm = landmark_loss(out.landmarks, landmarks, image_size=renderer.image_size)
-            l_reg = coefficient_regularizer(blocks)
+            l_lm = landmark_loss(out.landmarks, landmarks, landmark_weights, image_size=renderer.image_size)
+            l_reg = coefficient_regularizer(blocks, **(prior or {}))
             total = w_photo * l_photo + w_landmark * l_lm + w_reg * l_reg
             total.backward()
             opt.step()

@@ -61,7 +61,8 @@ class Interval:
     level: float = LEVEL
     clusters: int = 0
     #: the comparison that made it, where a :mod:`facelib.evaluation.tables` function did:
-    #: ``{"kind", "a": [method, section, view], "b": [...], "metric"}`` (chapter 10's share of room)
+    #: ``{"kind", "a": [method, section, view], "b": [...], "metric"}``, the rows of the metrics it was
+    #: given (chapter 10 finds them in the chapters' stored results for the share of room)
     recipe: dict | None = field(default=None, compare=False, hash=False)
 
     @property

@@ -106,6 +106,41 @@ def test_the_refinements_weights_reach_the_fit(model):
 
 
 
+def test_the_fits_levers_reach_its_terms_a_weightless_jaw_and_a_stronger_expression_prior(model):
+    from facelib.fitting import fit
+    from facelib.render import Renderer
+
+    renderer = Renderer(model, 32)
+    image = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    target = renderer.landmarks(torch.zeros(1, model.layout.total)) + 2.0
+    moved = target.clone()
+    moved[:, list(rs.JAW)] += 6.0  # dlib's jaw on the silhouette, far from the model's jaw vertices
+    arms = rs.fit_arms()
+    init = torch.zeros(1, model.layout.total)
+
+    def coeffs(tgt, kwargs):
+        return fit(renderer, image, tgt, init, steps=6, **{**kwargs, "w_photo": 0.0}).coeffs
+
+    no_jaw = arms["jaw dropped"]
+    assert torch.equal(coeffs(target, no_jaw), coeffs(moved, no_jaw))  # the jaw's points carry no weight
+    default = arms["prior ×30 (the default)"]
+    assert not torch.equal(coeffs(target, default), coeffs(moved, default))
+    exp = model.layout.split(coeffs(moved, default))["exp"].abs().sum()
+    assert model.layout.split(coeffs(moved, arms["expression prior ×100"]))["exp"].abs().sum() < exp
+
+
+def test_the_real_scan_command_wants_a_run_or_a_profile_for_the_fit_alone():
+    from facelib import cli
+    from facelib.errors import FacelibError
+
+    args = cli.parser().parse_args(["real-scan"])
+    with pytest.raises(FacelibError, match="--fits-only PROFILE"):
+        args.run(args)
+    args = cli.parser().parse_args(["real-scan", "--fits-only", "smoke", "--diagnose"])
+    with pytest.raises(FacelibError, match="needs --run"):
+        args.run(args)
+
+
 def test_the_scan_scored_as_a_readers_photo(model, scan, monkeypatch):
     """Chapter 5's scan rows: the network's row scores the network's own prediction; the refinement
     and the first fit target dlib's points on the render, the oracle fit the scan's true landmarks,

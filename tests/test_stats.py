@@ -97,8 +97,17 @@ def test_a_photos_unoccluded_row_pairs_with_each_occluded_copy_of_that_photo():
     M = {"a": {"photos": {"unoccluded": clean, "natural": covered}}}
     iv = tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos")
     assert iv.estimate == pytest.approx(75.0) and iv.n == 6 and iv.clusters == 3
-    del M["a"]["photos"]["natural"]["identities"]  # no identities: only faces 0-2 pair, by index
-    assert tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos").n == 3
+    back = tables.change_between(M, "a", "unoccluded", "natural", "x", section="photos")  # the other way round
+    assert back.estimate == pytest.approx(100 * (7 / 12.25 - 1)) and back.n == 6 and back.clusters == 3
+    # faces 8-15 of a synthetic set are other faces of identity 1, not copies of face 1: by index
+    synthetic = {"faces": [0, 8], "identities": [0, 1], "per_face": {"x": [1.0, 2.0]}}
+    M["a"]["photos"]["subset"] = synthetic
+    assert tables.change_between(M, "a", "natural", "subset", "x", section="photos").n == 1
+    M["a"]["photos"]["unoccluded"] = {"faces": [0, 1], "identities": [0, 1], "per_face": {"x": [1.0, 2.0]}}
+    with pytest.raises(KeyError, match=r"identities \[2\]"):  # photo 2's unoccluded row is missing
+        tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos")
+    del M["a"]["photos"]["natural"]["identities"]  # no identities: faces 0-1 pair, by index
+    assert tables.change_between(M, "a", "natural", "unoccluded", "x", section="photos").n == 2
 
 
 def test_interval_grid_prints_each_cell_with_its_interval_and_a_dash_where_missing():

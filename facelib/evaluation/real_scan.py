@@ -372,3 +372,98 @@ def lever_arms() -> dict:
     return {"Deep3D": DEEP3D, "prior ×3": DEEP3D.with_prior(3), "prior ×10": DEEP3D.with_prior(10),
             "prior ×30": DEEP3D.with_prior(30), "landmarks only": FitWeights(photometric=0.0),
             "landmarks only, prior ×10": FitWeights(photometric=0.0).with_prior(10)}
+
+
+#: iBUG's jaw line (0-16, 0-based): dlib places them on the silhouette, the model on fixed vertices
+JAW = tuple(range(17))
+
+
+def fit_arms() -> dict:
+    """The fit's landmark and expression levers on :data:`facelib.fitting.REAL_GEOMETRY` (DESIGN-NOTES
+    49): ``{label: fit keyword arguments}``. "jaw dropped" gives dlib's jaw points (:data:`JAW`) no
+    weight (their convention is the face's silhouette, not fixed vertices: DESIGN-NOTES 35's
+    diagnosis); "expression prior ×k" weighs the expression block's prior k times the default arm's
+    (whose whole prior is 30 times Deep3D's), the identity and texture blocks' unchanged."""
+    from ..fitting import REAL_GEOMETRY
+    from ..losses.deep3d import deep3d_landmark_weights
+
+    no_jaw = deep3d_landmark_weights()
+    no_jaw[list(JAW)] = 0.0
+    base = REAL_GEOMETRY.kwargs()
+    expression = {"w_id": 1.0, "w_exp": 0.8 * 10, "w_tex": 1.7e-2}
+    return {"prior ×30 (the default)": base,
+            "jaw dropped": {**base, "landmark_weights": no_jaw},
+            "expression prior ×10": {**base, "prior": expression},
+            "expression prior ×100": {**base, "prior": {**expression, "w_exp": 0.8 * 100}},
+            "jaw dropped, expression prior ×10": {**base, "landmark_weights": no_jaw, "prior": expression}}
+
+
+def fit_only_levers(model, root, arms: dict, *, image_size: int, fit_steps: int, synthetic_limit: int = 32,
+                    progress: bool = True) -> dict:
+    """The fit from the mean face with each of ``arms`` (``{label: fit keyword arguments}``,
+    :func:`fit_arms`) on three kinds of evidence, no network needed:
+
+    * ``scan``: :func:`scan_scores` of the fit to dlib's points on the scan's render (a reader's
+      pipeline) and to the scan's own projected landmarks (the oracle);
+    * ``photos``: 300-W NME (%) on the annotated real photos of the fit to dlib's points;
+    * ``synthetic``: v2v (mm) of the fit to the true landmarks of the first ``synthetic_limit`` clean
+      faces of the validation split, with its paired difference from the first arm's (intervals over
+      identities): what a lever costs where the model can explain the face.
+
+    Returns a JSON-able dict; the mean face beside the arms."""
+    import time
+
+    from .. import metrics as M
+    from .. import stats
+    from .real_faces import photo_landmarks, real_faces, score
+    from .runner import split_batches
+
+    scan = load_scan()
+    points = face_region(scan)
+    image, truth = render_scan(model, scan, image_size)
+    detected = dlib_points(image)
+    renderer = Renderer(model, image_size)
+    faces = real_faces(image_size)
+    crops = torch.stack([f.crop for f in faces])
+    targets = torch.stack([f.crop_landmarks for f in faces])
+    _, loader = split_batches(root, "val", synthetic_limit, ("clean",), batch_size=synthetic_limit)
+    batch = next(iter(loader))
+    identities = [int(i) for i in batch["identity"]]
+
+    def on_photos(c) -> dict:
+        return score({"row": photo_landmarks(renderer, c, faces)}, faces)["row"]
+
+    def v2v(c) -> np.ndarray:
+        return M.shape_scores(model, c.detach().float(), batch["coefficients"])["shape_v2v_mm"].double().numpy()
+
+    zeros = torch.zeros(1, model.layout.total)
+    out = {"scan": {"points": len(points), "mean face": scan_scores(model, zeros[0], scan, points)},
+           "photos": {"photos": [f.name for f in faces], "mean face": on_photos(zeros.expand(len(faces), -1))},
+           "synthetic": {"split": "val", "faces": len(identities), "identities": len(set(identities)),
+                         "mean face": round(float(v2v(zeros.expand(len(identities), -1)).mean()), 4)},
+           "arms": {}}
+    first = None
+    for label, kwargs in arms.items():
+        started = time.perf_counter()
+
+        def fitted(img, target, kwargs=kwargs):
+            init = torch.zeros(len(img), model.layout.total)
+            return fit(Renderer(model, img.shape[-1]), img, target, init, steps=fit_steps, **kwargs).coeffs
+
+        synthetic = v2v(fitted(batch["clean"], batch["landmarks68"]))
+        first = synthetic if first is None else first
+        gain = stats.paired_difference(synthetic, first, groups=identities)
+        out["arms"][label] = {
+            "scan": {"fit, dlib's points": scan_scores(model, fitted(image, detected)[0], scan, points),
+                     "fit, true landmarks (oracle)": scan_scores(model, fitted(image, truth)[0], scan, points)},
+            "photos": on_photos(fitted(crops, targets)),
+            "settings": {"weights": {k: kwargs[k] for k in ("w_photo", "w_landmark", "w_reg")},
+                         "prior_blocks": kwargs.get("prior"),
+                         "unweighted_landmarks": [i for i, w in enumerate(kwargs["landmark_weights"].tolist()) if w == 0]
+                         if "landmark_weights" in kwargs else []},
+            "synthetic": {"fit_v2v_mm": round(float(synthetic.mean()), 4),
+                          "against_first_arm_mm": round(gain.estimate, 4), "interval": [round(gain.low, 4), round(gain.high, 4)]},
+            "seconds": round(time.perf_counter() - started, 1)}
+        if progress:
+            print(label, json.dumps(out["arms"][label], ensure_ascii=False), flush=True)
+    return out

@@ -227,23 +227,36 @@ def interval_of(metrics: dict, method: str, view: str, metric: str, section: str
 def _paired(metrics: dict, first: tuple[str, str], second: tuple[str, str], metric: str, section: str,
             what: str) -> tuple[np.ndarray, np.ndarray, list[int] | None]:
     """Two ``(method, view)`` rows' values of ``metric`` on the faces they share, and those faces'
-    identities (the first row's). Where the second row has one face per identity and the first
-    several (a real photo's unoccluded row against the same photo under each occluder), each face is
-    paired with its identity's face of the second row: face indices then name different faces."""
-    x, y = per_face(metrics, *first, metric, section), per_face(metrics, *second, metric, section)
-    who = identities(metrics, *first, section)
-    return pair_faces(x, by_identity(x, y, who, identities(metrics, *second, section)), what, who)
+    identities; a row indexed by identity is paired with every face of each identity
+    (:func:`by_identity`)."""
+    x, who = per_face(metrics, *first, metric, section), identities(metrics, *first, section)
+    y, base_who = per_face(metrics, *second, metric, section), identities(metrics, *second, section)
+    x, y, who = by_identity(x, y, who, base_who, what)
+    return pair_faces(x, y, what, who)
 
 
-def by_identity(x: dict[int, float], y: dict[int, float], who: dict[int, int], base_who: dict[int, int]) -> dict:
-    """``y`` (``{face index: value}``) re-keyed by ``x``'s faces where ``y`` holds one face per
-    identity and ``x`` several (each of ``x``'s faces takes its identity's value: a real photo's
-    unoccluded row against that photo under each occluder); else ``y`` unchanged, paired by index."""
-    if len(x) > len(y) and who and base_who and len({base_who[f] for f in y}) == len(y):
-        values = {base_who[f]: v for f, v in y.items()}
-        if all(who.get(f) in values for f in x):
-            return {f: values[who[f]] for f in x}
-    return y
+def indexed_by_identity(values: dict[int, float], who: dict[int, int]) -> bool:
+    """Whether a row's face indices are its identities (one face each): the layout of a row scored
+    once per real photo, against which the same photos under each occluder are compared."""
+    return bool(who) and all(who.get(f) == f for f in values)
+
+
+def by_identity(x: dict[int, float], y: dict[int, float], who: dict[int, int], base_who: dict[int, int],
+                what: str = "the two rows") -> tuple[dict, dict, dict]:
+    """``(x, y, who)`` ready to pair by face index: where one side is indexed by identity
+    (:func:`indexed_by_identity`) and the other holds more faces (a real photo's unoccluded row
+    against that photo under each occluder, whose face indices then name other faces), the first is
+    re-keyed by the second's faces, each taking its identity's value, and ``who`` is the many-faced
+    side's identities. Else unchanged. An identity the indexed side lacks is an error, never a
+    pairing by index."""
+    for one, many, many_who, flip in ((y, x, who, False), (x, y, base_who, True)):
+        if len(many) > len(one) and many_who and indexed_by_identity(one, base_who if not flip else who):
+            missing = sorted({many_who.get(f) for f in many} - set(one))
+            if missing:
+                raise KeyError(f"{what}: no face of identities {missing[:5]} on the side scored once per identity")
+            spread = {f: one[many_who[f]] for f in many}
+            return (spread, many, many_who) if flip else (many, spread, many_who)
+    return x, y, who
 
 
 def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:

@@ -95,8 +95,9 @@ def _who(row: dict) -> dict[int, int]:
 def _paired(rows, recipe: Recipe):
     x = _face_values(rows[recipe.a], recipe.metric)
     who = _who(rows[recipe.a])
-    y = x if recipe.kind == "mean" else tables.by_identity(x, _face_values(rows[recipe.b], recipe.metric), who,
-                                                           _who(rows[recipe.b]))
+    y = x
+    if recipe.kind != "mean":
+        x, y, who = tables.by_identity(x, _face_values(rows[recipe.b], recipe.metric), who, _who(rows[recipe.b]))
     common = sorted(set(x) & set(y))
     a, b = np.array([x[f] for f in common]), np.array([y[f] for f in common])
     keep = np.isfinite(a) & np.isfinite(b)
@@ -238,7 +239,7 @@ def recompute(profile: str, book: Path | None = None) -> list[dict]:
             r, faces, ids = found
             record["recipe"] = {"kind": r.kind, "a": list(r.a), "b": list(r.b), "metric": r.metric}
             record["faces"] = faces.as_dict()
-            side = _direction(name, claim["verdict"], faces, stored)
+            side = _direction(name, claim["verdict"], faces if _printed(faces, claim["ci"]) else ids, stored)
             if ids is not None:
                 record["identities"] = ids.as_dict()
                 if side is not None:
