@@ -384,17 +384,20 @@ def fit_arms() -> dict:
     weight (their convention is the face's silhouette, not fixed vertices: DESIGN-NOTES 35's
     diagnosis); "expression prior ×k" weighs the expression block's prior k times the default arm's
     (whose whole prior is 30 times Deep3D's), the identity and texture blocks' unchanged."""
+    import inspect
+
     from ..fitting import REAL_GEOMETRY
-    from ..losses.deep3d import deep3d_landmark_weights
+    from ..losses.deep3d import coefficient_regularizer, deep3d_landmark_weights
 
     no_jaw = deep3d_landmark_weights()
     no_jaw[list(JAW)] = 0.0
     base = REAL_GEOMETRY.kwargs()
-    expression = {"w_id": 1.0, "w_exp": 0.8 * 10, "w_tex": 1.7e-2}
+    w_exp = inspect.signature(coefficient_regularizer).parameters["w_exp"].default  # Deep3D's 0.8
+    expression = {"w_exp": w_exp * 10}  # the other blocks keep the regulariser's defaults
     return {"prior ×30 (the default)": base,
             "jaw dropped": {**base, "landmark_weights": no_jaw},
             "expression prior ×10": {**base, "prior": expression},
-            "expression prior ×100": {**base, "prior": {**expression, "w_exp": 0.8 * 100}},
+            "expression prior ×100": {**base, "prior": {"w_exp": w_exp * 100}},
             "jaw dropped, expression prior ×10": {**base, "landmark_weights": no_jaw, "prior": expression}}
 
 

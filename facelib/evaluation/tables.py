@@ -249,14 +249,19 @@ def by_identity(x: dict[int, float], y: dict[int, float], who: dict[int, int], b
     re-keyed by the second's faces, each taking its identity's value, and ``who`` is the many-faced
     side's identities. Else unchanged. An identity the indexed side lacks is an error, never a
     pairing by index."""
-    for one, many, many_who, flip in ((y, x, who, False), (x, y, base_who, True)):
-        if len(many) > len(one) and many_who and indexed_by_identity(one, base_who if not flip else who):
-            missing = sorted({many_who.get(f) for f in many} - set(one))
-            if missing:
-                raise KeyError(f"{what}: no face of identities {missing[:5]} on the side scored once per identity")
-            spread = {f: one[many_who[f]] for f in many}
-            return (spread, many, many_who) if flip else (many, spread, many_who)
+    if len(x) > len(y) and who and indexed_by_identity(y, base_who):
+        return x, _spread(y, x, who, what), who
+    if len(y) > len(x) and base_who and indexed_by_identity(x, who):
+        return _spread(x, y, base_who, what), y, base_who
     return x, y, who
+
+
+def _spread(one: dict[int, float], many: dict[int, float], many_who: dict[int, int], what: str) -> dict:
+    """``one``'s value (a row indexed by identity) for each face of ``many``, by that face's identity."""
+    missing = sorted({many_who.get(f) for f in many} - set(one))
+    if missing:
+        raise KeyError(f"{what}: no face of identities {missing[:5]} on the side scored once per identity")
+    return {f: one[many_who[f]] for f in many}
 
 
 def change_between(metrics: dict, method: str, view: str, base: str, metric: str, section: str = "views") -> Interval:

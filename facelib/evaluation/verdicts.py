@@ -229,17 +229,18 @@ def recompute(profile: str, book: Path | None = None) -> list[dict]:
                     faces = _interval(r.kind, a, b)
                     ids = _interval(r.kind, a, b, groups) if groups is not None else None
                     # a run before issue 32 printed faces' interval; one since, identities'
-                    if _printed(faces, claim["ci"]) or (ids is not None and _printed(ids, claim["ci"])):
-                        found = (r, faces, ids)
+                    matched = next((iv for iv in (faces, ids) if iv is not None and _printed(iv, claim["ci"])), None)
+                    if matched is not None:
+                        found = (r, faces, ids, matched)
                         break
             if found is None:
                 record["recipe"] = None
                 out.append(record)
                 continue
-            r, faces, ids = found
+            r, faces, ids, matched = found
             record["recipe"] = {"kind": r.kind, "a": list(r.a), "b": list(r.b), "metric": r.metric}
             record["faces"] = faces.as_dict()
-            side = _direction(name, claim["verdict"], faces if _printed(faces, claim["ci"]) else ids, stored)
+            side = _direction(name, claim["verdict"], matched, stored)
             if ids is not None:
                 record["identities"] = ids.as_dict()
                 if side is not None:
